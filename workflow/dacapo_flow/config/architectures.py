@@ -1,0 +1,51 @@
+"""Architecture configs (CNNectome-style UNet, 2D or 3D)."""
+
+import math
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field
+
+from .base import Config, staged
+
+
+class ArchitectureConfig(Config):
+    """Base of the architecture configs."""
+
+
+class CNNectomeUNetConfig(ArchitectureConfig):
+    type: Literal["cnnectome_unet"] = "cnnectome_unet"
+    input_shape: list[int] = Field(min_length=2, max_length=3, description="voxels")
+    fmaps_in: int = Field(1, ge=1)
+    fmaps_out: int = Field(ge=1)
+    num_fmaps: int = Field(ge=1)
+    fmap_inc_factor: int = Field(ge=1)
+    downsample_factors: list[list[int]] = Field(default_factory=list)
+    kernel_size_down: Optional[list[list[list[int]]]] = None
+    kernel_size_up: Optional[list[list[list[int]]]] = None
+    eval_shape_increase: Optional[list[int]] = staged("validate", None)
+    upsample_factors: Optional[list[list[int]]] = None
+    constant_upsample: bool = True
+    padding: Literal["valid", "same"] = "valid"
+    batch_norm: bool = False
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        dims = len(self.input_shape)
+        for name in ("downsample_factors", "upsample_factors"):
+            for i, factor in enumerate(getattr(self, name) or []):
+                if len(factor) != dims:
+                    found.append(f"{name}[{i}]: {factor} has {len(factor)} dims, input has {dims}")
+        if self.eval_shape_increase and len(self.eval_shape_increase) != dims:
+            found.append(f"eval_shape_increase: needs {dims} values")
+        total = [math.prod(f[d] for f in self.downsample_factors) for d in range(dims)]
+        if self.eval_shape_increase and all(len(f) == dims for f in self.downsample_factors):
+            for d, (inc, tot) in enumerate(zip(self.eval_shape_increase, total)):
+                if inc % tot:
+                    found.append(
+                        f"eval_shape_increase[{d}]: {inc} is not a multiple of the total "
+                        f"downsampling {tot}, so the eval input would not fit the UNet"
+                    )
+        return found
+
+
+AnyArchitectureConfig = Annotated[Union[CNNectomeUNetConfig], Field(discriminator="type")]

@@ -1,0 +1,106 @@
+"""Datasplit configs: zarr arrays of raw / gt / mask, grouped into train and validate sets."""
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field
+
+from .base import Config, staged
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+# Directories a workflow rule has yet to write (the bundled synthetic data): arrays under them
+# are checked by the job that reads them, not when the DAG is built.
+_PENDING: ContextVar[tuple[Path, ...]] = ContextVar("pending_outputs", default=())
+
+
+@contextmanager
+def pending_outputs(directories):
+    token = _PENDING.set(tuple(Path(d).resolve() for d in directories))
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+
+
+def _is_pending(path: Path) -> bool:
+    path = Path(path).resolve()
+    return any(path == d or d in path.parents for d in _PENDING.get())
+
+
+class ArrayConfig(Config):
+    """One array in a zarr container; voxel size and offset come from its metadata."""
+
+    path: Path = Field(description="zarr container (directory)")
+    dataset: str = Field(description="array path inside the container")
+    min: Optional[float] = Field(None, description="raw intensity mapped to 0 (default: dtype)")
+    max: Optional[float] = Field(None, description="raw intensity mapped to 1 (default: dtype)")
+
+    def open(self):
+        from ..data.arrays import open_array  # lazy: keeps config parsing free of zarr
+
+        return open_array(self.path, self.dataset)
+
+
+class RawGTDatasetConfig(Config):
+    name: str = Field(pattern=NAME_PATTERN)
+    weight: float = Field(1.0, gt=0, description="relative sampling weight in training")
+    raw: ArrayConfig
+    gt: ArrayConfig
+    mask: Optional[ArrayConfig] = Field(None, description="1 = annotated, 0 = ignore")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
+        opened = {}
+        for key, array in arrays.items():
+            if array is None or _is_pending(array.path):
+                continue
+            try:
+                opened[key] = array.open()
+            except (FileNotFoundError, ValueError, KeyError) as error:
+                found.append(f"{key}: cannot open {array.path}/{array.dataset}: {error}")
+        sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
+        if len(set(sizes.values())) > 1:
+            found.append(f"voxel sizes differ between arrays: {sizes}")
+        return found
+
+    def raw_voxel_size(self):
+        return self.raw.open().voxel_size
+
+
+class DataSplitConfig(Config):
+    """Base of the datasplit configs."""
+
+
+class TrainValidateDataSplitConfig(DataSplitConfig):
+    type: Literal["train_validate"] = "train_validate"
+    name: str = staged("none", "datasplit")
+    label_ids: dict[str, list[int]] = Field(
+        default_factory=dict, description="label name -> ids of that label in the gt arrays"
+    )
+    train_configs: list[RawGTDatasetConfig] = Field(min_length=1)
+    validate_configs: list[RawGTDatasetConfig] = staged("validate", default_factory=list)
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        names = [d.name for d in self.train_configs + self.validate_configs]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            found.append(f"dataset name {name!r} is used twice")
+        sizes = set()
+        for group in ("train_configs", "validate_configs"):
+            for dataset in getattr(self, group):
+                if _is_pending(dataset.raw.path):
+                    continue
+                try:
+                    sizes.add(tuple(dataset.raw_voxel_size()))
+                except (FileNotFoundError, ValueError, KeyError):
+                    pass  # already reported by the dataset itself
+        if len(sizes) > 1:
+            found.append(f"raw voxel sizes differ between datasets: {sorted(sizes)}")
+        return found
+
+
+AnyDataSplitConfig = Annotated[Union[TrainValidateDataSplitConfig], Field(discriminator="type")]

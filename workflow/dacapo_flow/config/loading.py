@@ -1,0 +1,79 @@
+"""Reading configs from YAML with errors that name the file and the key path."""
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .base import Config, ConfigError
+from .run_config import RunConfig
+
+
+def read_yaml(path: Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        # Drop union-tag segments pydantic inserts, e.g. task_config.distance.channels.
+        loc = [str(p) for p in item["loc"] if not _is_tag(p)]
+        key = ".".join(loc) or "<top level>"
+        lines.append(f"{source}: {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+_TAGS = {
+    "distance",
+    "one_hot",
+    "affinities",
+    "cnnectome_unet",
+    "default",
+    "train_validate",
+    "mirror",
+    "transpose",
+    "intensity",
+    "gamma",
+    "noise",
+    "elastic",
+}
+
+
+def _is_tag(part) -> bool:
+    return isinstance(part, str) and part in _TAGS
+
+
+def parse_config(model: type[Config], data: dict, source: str) -> Config:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, source)) from None
+
+
+def verified(config: Config, source: str) -> Config:
+    ok, message = config.verify()
+    if not ok:
+        raise ConfigError("\n".join(f"{source}: {line}" for line in message.splitlines()))
+    return config
+
+
+def load_run_config(path, name=None, repetition=None, verify=True) -> RunConfig:
+    """Load a run config; `name` / `repetition` override the file's (for repetitions)."""
+    data = read_yaml(path)
+    if name is not None:
+        data["name"] = name
+    if repetition is not None:
+        data["repetition"] = repetition
+    config = parse_config(RunConfig, data, str(path))
+    return verified(config, str(path)) if verify else config

@@ -1,0 +1,98 @@
+"""RunConfig: one training run, and StartConfig: where its weights start from."""
+
+from typing import Optional
+
+from pydantic import Field
+
+from .architectures import AnyArchitectureConfig
+from .base import Config, staged
+from .datasplits import NAME_PATTERN, AnyDataSplitConfig
+from .tasks import AnyTaskConfig, DistanceTaskConfig, OneHotTaskConfig, higher_is_better
+from .trainers import TrainerConfig
+
+
+class StartConfig(Config):
+    """Start from `run`'s best checkpoint for `criterion` on validation `dataset`
+    (or from `iterations/<criterion>` when criterion is an iteration number)."""
+
+    run: str = Field(pattern=NAME_PATTERN)
+    criterion: str
+    dataset: Optional[str] = None
+
+
+class RunConfig(Config):
+    task_config: AnyTaskConfig
+    architecture_config: AnyArchitectureConfig
+    trainer_config: TrainerConfig
+    datasplit_config: AnyDataSplitConfig
+    name: str = staged("none", pattern=NAME_PATTERN)
+    repetition: int = Field(0, ge=0, description="seeds the run; one run per repetition")
+    num_iterations: int = staged("none")
+    validation_interval: int = staged("none", 1000)
+    start_config: Optional[StartConfig] = None
+    select_criteria: Optional[list[str]] = staged(
+        "select", None, description="criteria to write best JSONs for (default: all)"
+    )
+    description: str = staged("none", "")
+
+    def __init__(self, *args, **kwargs):
+        # DaCapo's RunConfig takes its first fields positionally.
+        names = list(type(self).model_fields)
+        kwargs.update(zip(names, args))
+        super().__init__(**kwargs)
+
+    # -- derived facts the workflow needs without building anything -------------------------
+    def iterations(self) -> list[int]:
+        """Checkpoint iterations: V, 2V, ... and N when N is not a multiple of V."""
+        steps = list(
+            range(self.validation_interval, self.num_iterations + 1, self.validation_interval)
+        )
+        if not steps or steps[-1] != self.num_iterations:
+            steps.append(self.num_iterations)
+        return steps
+
+    def validation_dataset_names(self) -> list[str]:
+        return [d.name for d in self.datasplit_config.validate_configs]
+
+    def criteria(self) -> list[str]:
+        return self.task_config.criteria()
+
+    def selected_criteria(self) -> list[str]:
+        return list(self.select_criteria) if self.select_criteria else self.criteria()
+
+    def higher_is_better(self, criterion: str) -> bool:
+        return higher_is_better(self.task_config, criterion)
+
+    def seed(self) -> int:
+        return self.trainer_config.seed * 1000003 + self.repetition
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.num_iterations < 1:
+            found.append(f"num_iterations: must be >= 1, got {self.num_iterations}")
+        if self.validation_interval < 1:
+            found.append(f"validation_interval: must be >= 1, got {self.validation_interval}")
+        task = self.task_config
+        label_ids = self.datasplit_config.label_ids
+        if isinstance(task, (DistanceTaskConfig, OneHotTaskConfig)):
+            key = "channels" if isinstance(task, DistanceTaskConfig) else "classes"
+            missing = [label for label in task.head_labels() if label not in label_ids]
+            if isinstance(task, OneHotTaskConfig) and len(missing) == 1:
+                missing = []  # one class may be the implicit rest (background)
+            for label in missing:
+                found.append(
+                    f"task_config.{key}: label {label!r} has no entry in "
+                    f"datasplit_config.label_ids {sorted(label_ids)}"
+                )
+        unknown = set(self.select_criteria or []) - set(self.criteria())
+        if unknown:
+            found.append(
+                f"select_criteria: unknown {sorted(unknown)}; this task's criteria are "
+                f"{self.criteria()}"
+            )
+        if self.start_config and self.start_config.run == self.name:
+            found.append("start_config.run: a run cannot start from itself")
+        arch = self.architecture_config
+        if arch.fmaps_in != 1:
+            found.append("architecture_config.fmaps_in: raw arrays have one channel; use 1")
+        return found
