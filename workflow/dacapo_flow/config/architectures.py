@@ -1,7 +1,7 @@
 """Architecture configs (CNNectome-style UNet, 2D or 3D)."""
 
 import math
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -20,10 +20,10 @@ class CNNectomeUNetConfig(ArchitectureConfig):
     num_fmaps: int = Field(ge=1)
     fmap_inc_factor: int = Field(ge=1)
     downsample_factors: list[list[int]] = Field(default_factory=list)
-    kernel_size_down: Optional[list[list[list[int]]]] = None
-    kernel_size_up: Optional[list[list[list[int]]]] = None
-    eval_shape_increase: Optional[list[int]] = staged("validate", None)
-    upsample_factors: Optional[list[list[int]]] = None
+    kernel_size_down: list[list[list[int]]] | None = None
+    kernel_size_up: list[list[list[int]]] | None = None
+    eval_shape_increase: list[int] | None = staged("validate", None)
+    upsample_factors: list[list[int]] | None = None
     constant_upsample: bool = True
     padding: Literal["valid", "same"] = "valid"
     batch_norm: bool = False
@@ -48,4 +48,4 @@ class CNNectomeUNetConfig(ArchitectureConfig):
         return found
 
 
-AnyArchitectureConfig = Annotated[Union[CNNectomeUNetConfig], Field(discriminator="type")]
+AnyArchitectureConfig = Annotated[CNNectomeUNetConfig, Field(discriminator="type")]

@@ -3,7 +3,7 @@
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -35,8 +35,8 @@ class ArrayConfig(Config):
 
     path: Path = Field(description="zarr container (directory)")
     dataset: str = Field(description="array path inside the container")
-    min: Optional[float] = Field(None, description="raw intensity mapped to 0 (default: dtype)")
-    max: Optional[float] = Field(None, description="raw intensity mapped to 1 (default: dtype)")
+    min: float | None = Field(None, description="raw intensity mapped to 0 (default: dtype)")
+    max: float | None = Field(None, description="raw intensity mapped to 1 (default: dtype)")
 
     def open(self):
         from ..data.arrays import open_array  # lazy: keeps config parsing free of zarr
@@ -49,7 +49,7 @@ class RawGTDatasetConfig(Config):
     weight: float = Field(1.0, gt=0, description="relative sampling weight in training")
     raw: ArrayConfig
     gt: ArrayConfig
-    mask: Optional[ArrayConfig] = Field(None, description="1 = annotated, 0 = ignore")
+    mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
 
     def problems(self) -> list[str]:
         found = super().problems()
@@ -103,4 +103,4 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         return found
 
 
-AnyDataSplitConfig = Annotated[Union[TrainValidateDataSplitConfig], Field(discriminator="type")]
+AnyDataSplitConfig = Annotated[TrainValidateDataSplitConfig, Field(discriminator="type")]

@@ -1,7 +1,5 @@
 """RunConfig: one training run, and StartConfig: where its weights start from."""
 
-from typing import Optional
-
 from pydantic import Field
 
 from .architectures import AnyArchitectureConfig
@@ -17,7 +15,7 @@ class StartConfig(Config):
 
     run: str = Field(pattern=NAME_PATTERN)
     criterion: str
-    dataset: Optional[str] = None
+    dataset: str | None = None
 
 
 class RunConfig(Config):
@@ -29,8 +27,8 @@ class RunConfig(Config):
     repetition: int = Field(0, ge=0, description="seeds the run; one run per repetition")
     num_iterations: int = staged("none")
     validation_interval: int = staged("none", 1000)
-    start_config: Optional[StartConfig] = None
-    select_criteria: Optional[list[str]] = staged(
+    start_config: StartConfig | None = None
+    select_criteria: list[str] | None = staged(
         "select", None, description="criteria to write best JSONs for (default: all)"
     )
     description: str = staged("none", "")

@@ -4,7 +4,7 @@ Training fields (targets, loss weighting) carry the default "train" stage; the p
 grid and evaluation settings are "validate" fields, so changing them reruns validation only.
 """
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -122,7 +122,7 @@ class AffinitiesTaskConfig(TaskConfig):
 
 
 AnyTaskConfig = Annotated[
-    Union[DistanceTaskConfig, OneHotTaskConfig, AffinitiesTaskConfig], Field(discriminator="type")
+    DistanceTaskConfig | OneHotTaskConfig | AffinitiesTaskConfig, Field(discriminator="type")
 ]
 
 

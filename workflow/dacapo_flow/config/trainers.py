@@ -1,6 +1,6 @@
 """Trainer configs: optimisation, batches, augmentation, data loading."""
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -44,14 +44,12 @@ class ElasticAugment(Config):
 
 
 AugmentConfig = Annotated[
-    Union[
-        MirrorAugment,
-        TransposeAugment,
-        IntensityAugment,
-        GammaAugment,
-        NoiseAugment,
-        ElasticAugment,
-    ],
+    MirrorAugment
+    | TransposeAugment
+    | IntensityAugment
+    | GammaAugment
+    | NoiseAugment
+    | ElasticAugment,
     Field(discriminator="type"),
 ]
 
@@ -83,4 +81,4 @@ class TrainerConfig(Config):
         return found
 
 
-AnyTrainerConfig = Annotated[Union[TrainerConfig], Field(discriminator="type")]
+AnyTrainerConfig = Annotated[TrainerConfig, Field(discriminator="type")]

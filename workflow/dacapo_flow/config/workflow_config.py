@@ -6,7 +6,6 @@ before any job starts, and no torch is imported here.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from pydantic import Field
 
@@ -17,7 +16,7 @@ from .run_config import RunConfig
 
 class RunEntry(Config):
     config: Path = Field(description="run config YAML")
-    repetitions: Optional[int] = Field(
+    repetitions: int | None = Field(
         None, ge=1, description="N runs <name>_rep0..N-1, each seeded by its repetition"
     )
 
@@ -26,7 +25,7 @@ class WorkflowConfig(Config):
     store: Path = Field(Path("results/store"), description="where runs are stored")
     runs: list[RunEntry] = Field(min_length=1)
     device: str = Field("auto", description="auto, cpu, cuda or cuda:<i>")
-    num_threads: Optional[int] = Field(
+    num_threads: int | None = Field(
         None, ge=1, description="torch CPU threads per job (default: the job's threads)"
     )
 
@@ -39,7 +38,7 @@ class PlannedRun:
     config: RunConfig
 
     @property
-    def upstream(self) -> Optional[str]:
+    def upstream(self) -> str | None:
         start = self.config.start_config
         return start.run if start else None
 
@@ -109,7 +108,7 @@ def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
         )
 
 
-def start_dataset(run: PlannedRun, plan: dict[str, PlannedRun]) -> Optional[str]:
+def start_dataset(run: PlannedRun, plan: dict[str, PlannedRun]) -> str | None:
     start = run.config.start_config
     if start is None or start.criterion.isdigit():
         return None
