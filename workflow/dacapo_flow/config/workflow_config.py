@@ -24,9 +24,8 @@ class RunEntry(Config):
 class WorkflowConfig(Config):
     store: Path = Field(Path("results/store"), description="where runs are stored")
     runs: list[RunEntry] = Field(min_length=1)
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:<i>")
-    num_threads: int | None = Field(
-        None, ge=1, description="torch CPU threads per job (default: the job's threads)"
+    synthetic_data: Path | None = Field(
+        None, description="directory the workflow fills with the bundled synthetic data"
     )
 
 
@@ -128,4 +127,6 @@ def check_no_cycles(plan: dict[str, PlannedRun]) -> None:
 
 def workflow_schema() -> dict:
     """JSON schema of config/config.yaml, generated from the same model that parses it."""
-    return WorkflowConfig.model_json_schema()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    schema.update(WorkflowConfig.model_json_schema())
+    return schema

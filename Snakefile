@@ -1,0 +1,21 @@
+# dacapo-flow: train -> validate -> select-best, every stage a cached file target.
+# Thin wiring only; rules live in workflow/rules, logic in the dacapo_flow library.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/select.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
