@@ -28,6 +28,8 @@ rule select_best:
         f"{STORE}/{{run}}/{{dataset}}/{{criterion}}.json",
     log:
         f"{STORE}/{{run}}/logs/select_best/{{dataset}}/{{criterion}}.log",
+    params:
+        store=STORE,
     shell:
-        "dacapo-flow select-best --scores {input:q} --dataset {wildcards.dataset} "
-        "--criterion {wildcards.criterion} --out {output:q} > {log} 2>&1"
+        "dacapo-flow select-best --store {params.store} --run {wildcards.run} "
+        "--dataset {wildcards.dataset} --criterion {wildcards.criterion} > {log} 2>&1"

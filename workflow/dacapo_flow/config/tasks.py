@@ -16,6 +16,7 @@ DISTANCE_METRICS = {
     "precision": True,
     "recall": True,
     "f1": True,
+    "f1_with_tolerance": True,
     "voi": False,
     "hausdorff": False,
 }

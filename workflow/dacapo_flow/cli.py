@@ -1,0 +1,143 @@
+"""`dacapo-flow`: the command line the workflow's rules call.
+
+Each subcommand imports only what it needs, so light jobs (select-best) never load torch.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _run_config(args):
+    from .config.loading import load_run_config
+
+    return load_run_config(args.run_config, name=args.run, repetition=args.repetition)
+
+
+def _add_run_arguments(parser):
+    parser.add_argument("--run-config", type=Path, required=True, help="run config YAML")
+    parser.add_argument("--run", help="run name (default: the config's name)")
+    parser.add_argument("--repetition", type=int, help="repetition (default: the config's)")
+    parser.add_argument("--store", type=Path, required=True, help="store directory")
+    parser.add_argument("--iteration", type=int, required=True, help="checkpoint iteration")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:<i>")
+
+
+def cmd_train_chunk(args):
+    from .devices import select_device, set_threads
+    from .training import train_chunk
+
+    config = _run_config(args)  # a bad config fails here, before any compute
+    set_threads(args.threads)
+    train_chunk(
+        config,
+        args.store,
+        args.iteration,
+        previous=args.previous,
+        start=args.start,
+        device=select_device(args.device),
+        progress=not args.no_progress,
+    )
+
+
+def cmd_validate(args):
+    from .devices import select_device, set_threads
+    from .validation import validate_checkpoint
+
+    config = _run_config(args)
+    set_threads(args.threads)
+    validate_checkpoint(config, args.store, args.iteration, select_device(args.device))
+
+
+def cmd_collect_scores(args):
+    from .selection import collect_scores
+
+    collect_scores(args.scores, args.stats, args.scores_out, args.stats_out)
+
+
+def cmd_select_best(args):
+    from .selection import select_best
+
+    select_best(args.store, args.run, args.dataset, args.criterion)
+
+
+def cmd_synthetic_data(args):
+    from .data.synthetic import write_synthetic_dataset
+    from .store.atomic import atomic_write_json
+
+    paths = write_synthetic_dataset(args.out, seed=args.seed)
+    atomic_write_json(Path(args.out) / "manifest.json", {k: str(v) for k, v in paths.items()})
+
+
+def cmd_check(args):
+    import yaml
+
+    from .config.workflow_config import load_plan
+
+    plan = load_plan(yaml.safe_load(args.config.read_text()), str(args.config))
+    for name, run in plan.items():
+        print(f"{name}: {len(run.config.iterations())} checkpoints, ok")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dacapo-flow", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train-chunk", help="train one chunk up to --iteration")
+    _add_run_arguments(p)
+    init = p.add_mutually_exclusive_group()
+    init.add_argument("--previous", type=Path, help="checkpoint to continue from")
+    init.add_argument("--start", type=Path, help="upstream best JSON / checkpoint (finetune)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_chunk)
+
+    p = sub.add_parser("validate", help="validate checkpoint --iteration")
+    _add_run_arguments(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("collect-scores", help="merge per-iteration scores and stats")
+    p.add_argument("--scores", type=Path, nargs="*", default=[])
+    p.add_argument("--stats", type=Path, nargs="+", required=True)
+    p.add_argument("--scores-out", type=Path, required=True)
+    p.add_argument("--stats-out", type=Path, required=True)
+    p.set_defaults(func=cmd_collect_scores)
+
+    p = sub.add_parser("select-best", help="write the best JSON of one dataset and criterion")
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--criterion", required=True)
+    p.set_defaults(func=cmd_select_best)
+
+    p = sub.add_parser("synthetic-data", help="write the bundled synthetic dataset")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synthetic_data)
+
+    p = sub.add_parser("check", help="verify a workflow config and all its run configs")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from .config.base import ConfigError
+
+    try:
+        args.func(args)
+    except ConfigError as error:
+        print(f"dacapo-flow: invalid configuration:\n{error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

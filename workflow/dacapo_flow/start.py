@@ -1,0 +1,182 @@
+"""Starting a run from another run's weights (DaCapo's `Start` and `match_heads`).
+
+The starter checkpoint is named by a run and a criterion: an iteration number ("2000") or a
+criterion whose best record `<store>/<run>/<dataset>/<criterion>.json` gives the iteration.
+Only model weights are taken. When the starter's head labels differ from the new task's, the
+body is loaded strictly and the head's rows are copied label by label. Unlike DaCapo, any
+mismatch is an error: a run never silently starts from random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from dacapo_flow.store.weights import state_dict_mismatch
+from dacapo_flow.store.weights_store import LocalWeightsStore, dataset_name, run_name
+
+logger = logging.getLogger(__name__)
+
+# DaCapo's Model registers its head twice (as `prediction_head` and as `chain[1]`), so a
+# checkpoint can hold either or both names for the same tensor.
+HEAD_KEYS = ["prediction_head.weight", "prediction_head.bias", "chain.1.weight", "chain.1.bias"]
+_HEAD_ALIAS = {
+    "prediction_head.weight": "chain.1.weight",
+    "prediction_head.bias": "chain.1.bias",
+    "chain.1.weight": "prediction_head.weight",
+    "chain.1.bias": "prediction_head.bias",
+}
+
+
+class StartError(ValueError):
+    """The starter weights cannot be found or do not fit the model."""
+
+
+def default_weights_store() -> LocalWeightsStore:
+    return LocalWeightsStore(os.environ.get("DACAPO_FLOW_STORE", "results/store"))
+
+
+def _check_unique(labels: Sequence[str], which: str) -> list[str]:
+    labels = [str(label) for label in labels]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise StartError(f"{which} head has duplicate labels {duplicates}: {labels}")
+    return labels
+
+
+def match_heads(
+    model: torch.nn.Module,
+    head_weights: dict,
+    old_head: Sequence[str],
+    new_head: Sequence[str],
+) -> torch.nn.Module:
+    """Copy, for every label in both heads, its output rows of `prediction_head.*` /
+    `chain.1.*` (whichever the model has) from `head_weights` (row order = `old_head`) to
+    the label's position in `new_head`. Labels only in the new head keep their fresh
+    initialisation and are logged. No shared label at all is an error. Returns the model."""
+    old_head = _check_unique(old_head, "starter")
+    new_head = _check_unique(new_head, "new")
+    shared = [label for label in new_head if label in old_head]
+    if not shared:
+        raise StartError(f"starter head {old_head} and new head {new_head} share no label")
+    targets = model.state_dict(keep_vars=True)
+    keys = [key for key in HEAD_KEYS if key in targets]
+    if not keys:
+        raise StartError(f"model has no prediction head: none of {HEAD_KEYS} in its state dict")
+    with torch.no_grad():
+        for key in keys:
+            source = head_weights.get(key, head_weights.get(_HEAD_ALIAS[key]))
+            if source is None:
+                raise StartError(
+                    f"starter head weights lack {key} (and {_HEAD_ALIAS[key]}); "
+                    f"have {sorted(head_weights)}"
+                )
+            target = targets[key]
+            if source.shape[0] != len(old_head) or target.shape[0] != len(new_head):
+                raise StartError(
+                    f"{key}: starter has {source.shape[0]} output channels for labels "
+                    f"{old_head}, model has {target.shape[0]} for labels {new_head}"
+                )
+            if source.shape[1:] != target.shape[1:]:
+                raise StartError(
+                    f"{key}: starter shape {tuple(source.shape)} and model shape "
+                    f"{tuple(target.shape)} differ beyond the label axis"
+                )
+            for label in shared:
+                target[new_head.index(label)].copy_(source[old_head.index(label)])
+    for label in shared:
+        logger.info("head: label %s taken from the starter", label)
+    fresh = [label for label in new_head if label not in old_head]
+    if fresh:
+        logger.warning("head: labels %s are not in the starter and keep their fresh init", fresh)
+    dropped = [label for label in old_head if label not in new_head]
+    if dropped:
+        logger.info("head: starter labels %s are not in the new head and are dropped", dropped)
+    return model
+
+
+class Start:
+    """Initialises a model from the checkpoint named by `start_config` (.run, .criterion and
+    optionally .dataset; a legacy dict with those keys works too)."""
+
+    def __init__(self, start_config: Any, weights_store: Any = None):
+        def field(name: str) -> Any:
+            if isinstance(start_config, dict):
+                return start_config.get(name)
+            return getattr(start_config, name, None)
+
+        if field("run") is None or field("criterion") is None:
+            raise StartError(f"start config needs a run and a criterion, got {start_config!r}")
+        self.run = run_name(field("run"))
+        self.criterion = str(field("criterion"))
+        self.dataset = None if field("dataset") is None else dataset_name(field("dataset"))
+        self.weights_store = weights_store if weights_store is not None else default_weights_store()
+
+    def __repr__(self) -> str:
+        return f"Start(run={self.run!r}, criterion={self.criterion!r}, dataset={self.dataset!r})"
+
+    def starter_iteration(self) -> int:
+        """The checkpoint number the start config names."""
+        if self.criterion.isdigit() and self.criterion.isascii():
+            return int(self.criterion)
+        dataset = self.dataset
+        if dataset is None:
+            best_paths = getattr(self.weights_store, "best_paths", None)
+            if best_paths is None:
+                raise StartError(f"{self}: the weights store cannot list datasets; set dataset")
+            paths = best_paths(self.run, self.criterion)
+            if len(paths) != 1:
+                run_dir = self.weights_store.run_dir(self.run)
+                existing = sorted(str(p.relative_to(run_dir)) for p in run_dir.glob("*/*.json"))
+                raise StartError(
+                    f"{self}: expected exactly one best record {run_dir}/*/{self.criterion}.json, "
+                    f"found {len(paths)}; set the start dataset. Best records of run "
+                    f"{self.run}: {existing or 'none'}"
+                )
+            dataset = paths[0].parent.name
+        return self.weights_store.retrieve_best(self.run, dataset, self.criterion)
+
+    def initialize_weights(
+        self, model: torch.nn.Module, new_head: Sequence[str] | None = None
+    ) -> torch.nn.Module:
+        """Load the starter's model weights into `model` (optimizer state is not used).
+
+        With both heads' labels known and different, the body is loaded strictly and the
+        head matched by label; otherwise everything is loaded strictly."""
+        iteration = self.starter_iteration()
+        weights = self.weights_store.retrieve_weights(self.run, iteration)
+        source = f"starter checkpoint {iteration} of run {self.run}"
+        if hasattr(self.weights_store, "checkpoint_path"):
+            source += f" ({self.weights_store.checkpoint_path(self.run, iteration)})"
+        old_head = list(weights.head_labels) if weights.head_labels else None
+        new_head = [str(label) for label in new_head] if new_head else None
+        model_state = model.state_dict()
+        if old_head and new_head and old_head != new_head:
+            ignore = set(HEAD_KEYS)
+            problems = state_dict_mismatch(model_state, weights.model, ignore=ignore)
+            if problems:
+                raise StartError(f"{source} does not fit the model body: " + "; ".join(problems))
+            body = {k: v for k, v in weights.model.items() if k not in ignore}
+            model.load_state_dict(body, strict=False)  # strictness checked above
+            head_weights = {k: v for k, v in weights.model.items() if k in ignore}
+            try:
+                match_heads(model, head_weights, old_head, new_head)
+            except StartError as error:
+                raise StartError(f"{source}: {error}") from error
+            logger.info(
+                "initialised model from %s, head matched %s -> %s", source, old_head, new_head
+            )
+        else:
+            problems = state_dict_mismatch(model_state, weights.model)
+            if problems:
+                hint = ""
+                if new_head and not old_head:
+                    hint = " (the starter records no head labels, so heads cannot be matched)"
+                raise StartError(f"{source} does not fit the model{hint}: " + "; ".join(problems))
+            model.load_state_dict(weights.model, strict=True)
+            logger.info("initialised model from %s", source)
+        return model

@@ -1,0 +1,153 @@
+"""One training chunk: from checkpoint k (or start weights, or nothing) to checkpoint K."""
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .config.run_config import RunConfig
+from .data.augment import build_augment
+from .data.prefetch import Prefetcher
+from .data.sampling import BatchSampler, SamplerDataset
+from .run import Run
+from .stats.training_stats import TrainingIterationStats, TrainingStats
+from .store.weights import load_checkpoint, restore_rng_states
+from .store.weights_store import LocalWeightsStore
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue; nothing is written for the chunk."""
+
+
+def training_stats_path(store: Path, run_name: str, iteration: int) -> Path:
+    return Path(store) / run_name / "training_stats" / f"{iteration}.nc"
+
+
+def build_sampler(run: Run) -> BatchSampler:
+    config = run.config
+    datasets = [
+        SamplerDataset(
+            raw=d.raw.open(),
+            gt=d.gt.open(),
+            mask=d.mask.open() if d.mask else None,
+            weight=d.weight,
+            raw_min=d.raw.min,
+            raw_max=d.raw.max,
+        )
+        for d in config.datasplit_config.train_configs
+    ]
+    trainer = config.trainer_config
+    return BatchSampler(
+        datasets,
+        input_shape=run.model.input_shape,
+        output_shape=run.model.output_shape,
+        batch_size=trainer.batch_size,
+        seed=run.seed,
+        target_fn=run.task.target,
+        augment=build_augment([a.model_dump(mode="json") for a in trainer.augments]),
+    )
+
+
+def resume(run: Run, previous: Path, expected_iteration: int) -> int:
+    """Restore everything from `previous` for a bit-exact continuation."""
+    weights = load_checkpoint(previous)
+    if weights.config_hash not in (None, run.config_hash):
+        raise TrainingError(
+            f"{previous} was trained with a different training config "
+            f"(hash {weights.config_hash}, this run's is {run.config_hash}); "
+            "rerun the run's earlier chunks first"
+        )
+    if weights.iteration is not None and weights.iteration != expected_iteration:
+        raise TrainingError(
+            f"{previous} holds iteration {weights.iteration}, expected {expected_iteration}"
+        )
+    run.model.load_state_dict(weights.model)
+    run.optimizer.load_state_dict(weights.optimizer)
+    if weights.scheduler is not None:
+        run.lr_scheduler.load_state_dict(weights.scheduler)
+    if weights.rng:
+        restore_rng_states(weights.rng)
+    return expected_iteration
+
+
+def train_chunk(
+    run_config: RunConfig,
+    store: Path,
+    iteration: int,
+    previous: Path | None = None,
+    start: Path | None = None,
+    device: torch.device = torch.device("cpu"),
+    progress: bool = True,
+) -> Path:
+    """Train `run_config` up to `iteration` and write that checkpoint; returns its path."""
+    iterations = run_config.iterations()
+    if iteration not in iterations:
+        raise TrainingError(f"run {run_config.name!r} has no checkpoint {iteration}: {iterations}")
+    index = iterations.index(iteration)
+    first = iterations[index - 1] if index else 0
+    if (previous is None) != (first == 0):
+        raise TrainingError(
+            f"chunk {first}->{iteration} of run {run_config.name!r} needs "
+            + ("the checkpoint of iteration %d" % first if first else "no previous checkpoint")
+        )
+
+    weights_store = LocalWeightsStore(store)
+    run = Run(run_config, weights_store)
+    if previous is not None:
+        resume(run, Path(previous), first)
+    elif run.start is not None:
+        logger.info("initialising from %s (%s)", run_config.start_config, start)
+        run.start.initialize_weights(run.model, new_head=run.head_labels)
+
+    run.model.to(device)
+    run.move_optimizer(device)
+    run.model.train()
+    sampler = build_sampler(run)
+    stats = TrainingStats()
+    workers = run_config.trainer_config.num_data_fetchers
+    with Prefetcher(sampler, first, iteration, num_workers=workers) as batches:
+        bar = tqdm(
+            batches,
+            total=iteration - first,
+            desc=f"{run.name} {first}->{iteration}",
+            disable=not progress,
+            mininterval=2.0,
+        )
+        for step, batch in bar:
+            started = time.perf_counter()
+            loss = train_step(run, batch, device)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"run {run.name!r}: loss is {loss} at iteration {step}; no checkpoint "
+                    f"written (last good checkpoint: {previous or 'none'})"
+                )
+            stats.add_iteration_stats(
+                TrainingIterationStats(step, loss, time.perf_counter() - started)
+            )
+            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    run.sampler_state = {"seed": run.seed, "iteration": iteration}
+    # Stats first, checkpoint last: the checkpoint is the chunk's commit.
+    stats.to_netcdf(training_stats_path(store, run.name, iteration))
+    path = weights_store.store_weights(run, iteration)
+    logger.info("wrote %s", path)
+    return Path(path)
+
+
+def train_step(run: Run, batch: dict, device: torch.device) -> float:
+    raw, target, weight = (
+        torch.as_tensor(batch[key]).to(device, non_blocking=True)
+        for key in ("raw", "target", "weight")
+    )
+    run.optimizer.zero_grad(set_to_none=True)
+    prediction = run.model(raw)
+    loss = run.task.loss(prediction, target, weight)
+    loss.backward()
+    run.optimizer.step()
+    run.lr_scheduler.step()
+    return loss.item()

@@ -1,0 +1,116 @@
+"""Validation of one checkpoint: blockwise prediction, every post-processing parameter set,
+evaluation, and the scores of that iteration written to one file."""
+
+import logging
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import torch
+from funlib.geometry import Coordinate, Roi
+
+from .config.run_config import RunConfig
+from .data.sampling import SamplerDataset
+from .run import Run
+from .stats.validation_scores import ValidationIterationScores
+from .store.weights import load_checkpoint
+from .store.weights_store import LocalWeightsStore
+
+logger = logging.getLogger(__name__)
+
+
+def validation_scores_path(store: Path, run_name: str, iteration: int) -> Path:
+    return Path(store) / run_name / "validation_scores" / f"{iteration}.nc"
+
+
+def block_rois(roi: Roi, block_shape_world: Coordinate) -> list[Roi]:
+    """Output blocks tiling `roi`; the last block of a row may hang over its end."""
+    counts = [-(-s // b) for s, b in zip(roi.shape, block_shape_world)]
+    return [
+        Roi(roi.offset + Coordinate(index) * block_shape_world, block_shape_world)
+        for index in product(*(range(c) for c in counts))
+    ]
+
+
+def predict_blockwise(model, dataset: SamplerDataset, roi: Roi, device, out: np.ndarray):
+    """Fill `out` ([C, *roi.shape/voxel]) with the model's eval-mode prediction over `roi`.
+
+    Reading block i+1 overlaps with the forward pass of block i; memory holds a few blocks.
+    """
+    voxel = dataset.raw.voxel_size
+    in_shape = Coordinate(model.eval_input_shape)
+    _, out_shape = model.compute_output_shape(in_shape)
+    context = (in_shape - out_shape) // 2 * voxel
+    blocks = block_rois(roi, out_shape * voxel)
+
+    def read(block: Roi) -> np.ndarray:
+        raw = dataset.raw.read(block.grow(context, context))
+        return dataset.normalise(raw)[np.newaxis, np.newaxis]
+
+    model.eval()
+    with ThreadPoolExecutor(max_workers=1) as reader, torch.inference_mode():
+        pending = reader.submit(read, blocks[0])
+        for i, block in enumerate(blocks):
+            raw = pending.result()
+            if i + 1 < len(blocks):
+                pending = reader.submit(read, blocks[i + 1])
+            prediction = model(torch.from_numpy(raw).to(device))[0].float().cpu().numpy()
+            start = (block.offset - roi.offset) / voxel
+            stop = Coordinate(min(a, b) for a, b in zip(start + out_shape, out.shape[1:]))
+            out[(slice(None), *(slice(a, b) for a, b in zip(start, stop)))] = prediction[
+                (slice(None), *(slice(0, b - a) for a, b in zip(start, stop)))
+            ]
+
+
+def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[list[float]]:
+    """Scores [parameter][criterion] of one validation dataset."""
+    dataset = SamplerDataset(
+        raw=dataset_config.raw.open(),
+        gt=dataset_config.gt.open(),
+        mask=dataset_config.mask.open() if dataset_config.mask else None,
+        raw_min=dataset_config.raw.min,
+        raw_max=dataset_config.raw.max,
+    )
+    roi = dataset.gt.roi
+    voxel = dataset.gt.voxel_size
+    shape = (run.model.num_out_channels, *(roi.shape / voxel))
+    # The prediction lives in a temporary file, not in memory, and is deleted afterwards.
+    prediction = np.lib.format.open_memmap(
+        scratch / f"{dataset_config.name}.npy", mode="w+", dtype=np.float32, shape=shape
+    )
+    predict_blockwise(run.model, dataset, roi, device, prediction)
+    gt = dataset.gt.read(roi)
+    mask = dataset.mask.read(roi).astype(np.float32) if dataset.mask else None
+    rows = []
+    for params in run.task.parameters:
+        output = run.task.post_process(np.asarray(prediction), params)
+        scores = run.task.evaluate(output, gt, mask, voxel)
+        rows.append([float(scores[c]) for c in run.task.criteria])
+        logger.info("%s %s: %s", dataset_config.name, run.task.parameter_name(params), scores)
+    del prediction
+    return rows
+
+
+def validate_checkpoint(
+    run_config: RunConfig, store: Path, iteration: int, device=torch.device("cpu")
+) -> Path:
+    """Validate checkpoint `iteration` on every validation dataset; returns the scores file."""
+    weights_store = LocalWeightsStore(store)
+    run = Run(run_config, weights_store)
+    weights = load_checkpoint(weights_store.checkpoint_path(run.name, iteration))
+    run.model.load_state_dict(weights.model)
+    run.model.to(device)
+    scores = run.validation_scores
+    scratch_root = Path(store) / run.name / "tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root, prefix=f"validate_{iteration}_") as tmp:
+        per_dataset = [
+            validate_dataset(run, d, device, Path(tmp))
+            for d in run_config.datasplit_config.validate_configs
+        ]
+    scores.add_iteration_scores(ValidationIterationScores(iteration, per_dataset))
+    path = validation_scores_path(store, run.name, iteration)
+    scores.to_netcdf(path)
+    return path
