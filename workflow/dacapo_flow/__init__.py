@@ -39,7 +39,7 @@ _EXPORTS = {
     "Run": "dacapo_flow.run",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):

@@ -48,7 +48,7 @@ def collect_scores(score_files, stats_files, scores_out: Path, stats_out: Path) 
 
 
 class _NoCriteria:
-    criteria: list = []
+    criteria: tuple = ()
 
     def higher_is_better(self, criterion):
         raise ValueError(criterion)

@@ -81,7 +81,7 @@ def train_chunk(
     iteration: int,
     previous: Path | None = None,
     start: Path | None = None,
-    device: torch.device = torch.device("cpu"),
+    device: torch.device | None = None,
     progress: bool = True,
 ) -> Path:
     """Train `run_config` up to `iteration` and write that checkpoint; returns its path."""
@@ -93,9 +93,10 @@ def train_chunk(
     if (previous is None) != (first == 0):
         raise TrainingError(
             f"chunk {first}->{iteration} of run {run_config.name!r} needs "
-            + ("the checkpoint of iteration %d" % first if first else "no previous checkpoint")
+            + (f"the checkpoint of iteration {first}" if first else "no previous checkpoint")
         )
 
+    device = device or torch.device("cpu")
     weights_store = LocalWeightsStore(store)
     run = Run(run_config, weights_store)
     if previous is not None:
@@ -108,35 +109,38 @@ def train_chunk(
     run.move_optimizer(device)
     run.model.train()
     sampler = build_sampler(run)
-    stats = TrainingStats()
     workers = run_config.trainer_config.num_data_fetchers
     with Prefetcher(sampler, first, iteration, num_workers=workers) as batches:
-        bar = tqdm(
-            batches,
-            total=iteration - first,
-            desc=f"{run.name} {first}->{iteration}",
-            disable=not progress,
-            mininterval=2.0,
-        )
-        for step, batch in bar:
-            started = time.perf_counter()
-            loss = train_step(run, batch, device)
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"run {run.name!r}: loss is {loss} at iteration {step}; no checkpoint "
-                    f"written (last good checkpoint: {previous or 'none'})"
-                )
-            stats.add_iteration_stats(
-                TrainingIterationStats(step, loss, time.perf_counter() - started)
-            )
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-
+        stats = run_iterations(run, batches, device, iteration - first, progress, previous)
     run.sampler_state = {"seed": run.seed, "iteration": iteration}
     # Stats first, checkpoint last: the checkpoint is the chunk's commit.
     stats.to_netcdf(training_stats_path(store, run.name, iteration))
     path = weights_store.store_weights(run, iteration)
     logger.info("wrote %s", path)
     return Path(path)
+
+
+def run_iterations(run: Run, batches, device, total: int, progress=True, previous=None):
+    """The training loop proper: one optimizer step per batch, stats per step."""
+    stats = TrainingStats()
+    bar = tqdm(
+        batches,
+        total=total,
+        desc=f"{run.name}",
+        disable=not progress,
+        mininterval=2.0,
+    )
+    for step, batch in bar:
+        started = time.perf_counter()
+        loss = train_step(run, batch, device)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"run {run.name!r}: loss is {loss} at iteration {step}; no checkpoint "
+                f"written (last good checkpoint: {previous or 'none'})"
+            )
+        stats.add_iteration_stats(TrainingIterationStats(step, loss, time.perf_counter() - started))
+        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+    return stats
 
 
 def train_step(run: Run, batch: dict, device: torch.device) -> float:

@@ -93,10 +93,9 @@ def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[li
     return rows
 
 
-def validate_checkpoint(
-    run_config: RunConfig, store: Path, iteration: int, device=torch.device("cpu")
-) -> Path:
+def validate_checkpoint(run_config: RunConfig, store: Path, iteration: int, device=None) -> Path:
     """Validate checkpoint `iteration` on every validation dataset; returns the scores file."""
+    device = device or torch.device("cpu")
     weights_store = LocalWeightsStore(store)
     run = Run(run_config, weights_store)
     weights = load_checkpoint(weights_store.checkpoint_path(run.name, iteration))
