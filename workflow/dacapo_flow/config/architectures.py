@@ -15,18 +15,28 @@ class ArchitectureConfig(Config):
 class CNNectomeUNetConfig(ArchitectureConfig):
     type: Literal["cnnectome_unet"] = "cnnectome_unet"
     input_shape: list[int] = Field(min_length=2, max_length=3, description="voxels")
-    fmaps_in: int = Field(1, ge=1)
-    fmaps_out: int = Field(ge=1)
-    num_fmaps: int = Field(ge=1)
-    fmap_inc_factor: int = Field(ge=1)
-    downsample_factors: list[list[int]] = Field(default_factory=list)
-    kernel_size_down: list[list[list[int]]] | None = None
-    kernel_size_up: list[list[list[int]]] | None = None
-    eval_shape_increase: list[int] | None = staged("validate", None)
-    upsample_factors: list[list[int]] | None = None
-    constant_upsample: bool = True
-    padding: Literal["valid", "same"] = "valid"
-    batch_norm: bool = False
+    fmaps_in: int = Field(1, ge=1, description="input channels (raw: 1)")
+    fmaps_out: int = Field(ge=1, description="channels fed to the prediction head")
+    num_fmaps: int = Field(ge=1, description="feature maps of the first level")
+    fmap_inc_factor: int = Field(ge=1, description="feature-map growth per level")
+    downsample_factors: list[list[int]] = Field(
+        default_factory=list, description="per level; levels = len + 1"
+    )
+    kernel_size_down: list[list[list[int]]] | None = Field(
+        None, description="per level, per conv (default two 3^d convs)"
+    )
+    kernel_size_up: list[list[list[int]]] | None = Field(
+        None, description="per level, per conv (default two 3^d convs)"
+    )
+    eval_shape_increase: list[int] | None = staged(
+        "validate", None, description="voxels added to input_shape for validation blocks"
+    )
+    upsample_factors: list[list[int]] | None = Field(
+        None, description="extra upsampling after the UNet (output voxel size shrinks)"
+    )
+    constant_upsample: bool = Field(True, description="nearest (true) or transposed conv")
+    padding: Literal["valid", "same"] = Field("valid", description="convolution padding")
+    batch_norm: bool = Field(False, description="BatchNorm after each convolution")
 
     def problems(self) -> list[str]:
         found = super().problems()

@@ -45,10 +45,10 @@ class ArrayConfig(Config):
 
 
 class RawGTDatasetConfig(Config):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, description="unique; names the validation dir")
     weight: float = Field(1.0, gt=0, description="relative sampling weight in training")
-    raw: ArrayConfig
-    gt: ArrayConfig
+    raw: ArrayConfig = Field(description="intensities, one channel")
+    gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
 
     def problems(self) -> list[str]:
@@ -77,12 +77,14 @@ class DataSplitConfig(Config):
 
 class TrainValidateDataSplitConfig(DataSplitConfig):
     type: Literal["train_validate"] = "train_validate"
-    name: str = staged("none", "datasplit")
+    name: str = staged("none", "datasplit", description="a label, ignored")
     label_ids: dict[str, list[int]] = Field(
         default_factory=dict, description="label name -> ids of that label in the gt arrays"
     )
-    train_configs: list[RawGTDatasetConfig] = Field(min_length=1)
-    validate_configs: list[RawGTDatasetConfig] = staged("validate", default_factory=list)
+    train_configs: list[RawGTDatasetConfig] = Field(min_length=1, description="training crops")
+    validate_configs: list[RawGTDatasetConfig] = staged(
+        "validate", default_factory=list, description="each gets best JSONs per criterion"
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()

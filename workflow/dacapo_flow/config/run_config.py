@@ -13,25 +13,33 @@ class StartConfig(Config):
     """Start from `run`'s best checkpoint for `criterion` on validation `dataset`
     (or from `iterations/<criterion>` when criterion is an iteration number)."""
 
-    run: str = Field(pattern=NAME_PATTERN)
-    criterion: str
-    dataset: str | None = None
+    run: str = Field(pattern=NAME_PATTERN, description="the upstream run (of this workflow)")
+    criterion: str = Field(description="criterion of its best JSON, or an iteration number")
+    dataset: str | None = Field(
+        None, description="its validation dataset (optional when it has only one)"
+    )
 
 
 class RunConfig(Config):
-    task_config: AnyTaskConfig
-    architecture_config: AnyArchitectureConfig
-    trainer_config: TrainerConfig
-    datasplit_config: AnyDataSplitConfig
-    name: str = staged("none", pattern=NAME_PATTERN)
+    task_config: AnyTaskConfig = Field(description="what is predicted; see the task sections")
+    architecture_config: AnyArchitectureConfig = Field(description="the network")
+    trainer_config: TrainerConfig = Field(description="optimisation, batches, augmentation")
+    datasplit_config: AnyDataSplitConfig = Field(description="training and validation data")
+    name: str = staged("none", pattern=NAME_PATTERN, description="the run's directory in the store")
     repetition: int = Field(0, ge=0, description="seeds the run; one run per repetition")
-    num_iterations: int = staged("none")
-    validation_interval: int = staged("none", 1000)
-    start_config: StartConfig | None = None
+    num_iterations: int = staged(
+        "none", description="optimizer steps in total; raising it trains only the new chunks"
+    )
+    validation_interval: int = staged(
+        "none", 1000, description="steps per chunk: a checkpoint and a validation each"
+    )
+    start_config: StartConfig | None = Field(
+        None, description="start from another run's best weights (finetune)"
+    )
     select_criteria: list[str] | None = staged(
         "select", None, description="criteria to write best JSONs for (default: all)"
     )
-    description: str = staged("none", "")
+    description: str = staged("none", "", description="free text, ignored")
 
     def __init__(self, *args, **kwargs):
         # DaCapo's RunConfig takes its first fields positionally.

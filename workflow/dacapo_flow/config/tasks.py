@@ -55,12 +55,16 @@ class DistanceTaskConfig(TaskConfig):
     """Per-label signed distance, tanh(d / scale_factor); thresholds in prediction space."""
 
     type: Literal["distance"] = "distance"
-    channels: list[str] = Field(min_length=1)
+    channels: list[str] = Field(min_length=1, description="labels, one output channel each")
     scale_factor: float = Field(50.0, gt=0, description="world units; d/scale_factor in tanh")
-    clipmin: float = Field(0.05, gt=0, lt=1)
-    clipmax: float = Field(0.95, gt=0, lt=1)
-    thresholds: list[float] = staged("validate", [-0.25, 0.0, 0.25], min_length=1)
-    tol_distance: float = staged("validate", 40.0, gt=0)
+    clipmin: float = Field(0.05, gt=0, lt=1, description="lower clip of class fractions")
+    clipmax: float = Field(0.95, gt=0, lt=1, description="upper clip of class fractions")
+    thresholds: list[float] = staged(
+        "validate", [-0.25, 0.0, 0.25], min_length=1, description="grid, in (-1, 1)"
+    )
+    tol_distance: float = staged(
+        "validate", 40.0, gt=0, description="world units; tolerance of f1_with_tolerance"
+    )
 
     def head_labels(self) -> list[str]:
         return list(self.channels)
@@ -85,8 +89,10 @@ class OneHotTaskConfig(TaskConfig):
     """One channel per class, weighted cross-entropy, argmax."""
 
     type: Literal["one_hot"] = "one_hot"
-    classes: list[str] = Field(min_length=2)
-    kernel_size: int = Field(1, ge=1)
+    classes: list[str] = Field(
+        min_length=2, description="one channel each; one may lack label_ids (the rest)"
+    )
+    kernel_size: int = Field(1, ge=1, description="head convolution size")
 
     def head_labels(self) -> list[str]:
         return list(self.classes)
@@ -100,10 +106,12 @@ class AffinitiesTaskConfig(TaskConfig):
     """Affinities to neighbours at voxel offsets; instances by thresholded components."""
 
     type: Literal["affinities"] = "affinities"
-    neighborhood: list[list[int]] = Field(min_length=1)
-    clipmin: float = Field(0.05, gt=0, lt=1)
-    clipmax: float = Field(0.95, gt=0, lt=1)
-    thresholds: list[float] = staged("validate", [0.5, 0.7, 0.9], min_length=1)
+    neighborhood: list[list[int]] = Field(min_length=1, description="voxel offsets")
+    clipmin: float = Field(0.05, gt=0, lt=1, description="lower clip of class fractions")
+    clipmax: float = Field(0.95, gt=0, lt=1, description="upper clip of class fractions")
+    thresholds: list[float] = staged(
+        "validate", [0.5, 0.7, 0.9], min_length=1, description="affinity grid, in (0, 1)"
+    )
 
     def head_labels(self) -> list[str]:
         return ["aff_" + "_".join(str(o) for o in offset) for offset in self.neighborhood]

@@ -23,7 +23,7 @@ class RunEntry(Config):
 
 class WorkflowConfig(Config):
     store: Path = Field(Path("results/store"), description="where runs are stored")
-    runs: list[RunEntry] = Field(min_length=1)
+    runs: list[RunEntry] = Field(min_length=1, description="the run configs to build")
     synthetic_data: Path | None = Field(
         None, description="directory the workflow fills with the bundled synthetic data"
     )
