@@ -1,0 +1,187 @@
+"""AffinitiesTask: affinity targets, balanced BCE, connected-component segmentation, VOI / ARE."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dacapo_flow.nn.unet import CNNectomeUNet
+from dacapo_flow.tasks.affinities import AffinitiesTask, segment_affinities
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+NEAREST = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
+
+
+def two_touching_objects():
+    gt = np.zeros((12, 12, 12), dtype=np.uint64)
+    gt[1:6, 1:6, 1:6] = 3
+    gt[6:11, 1:10, 2:10] = 7  # touches object 3 along z: only the ids separate them
+    return gt
+
+
+def test_target_on_a_row():
+    gt = np.array([[1, 1, 2, 2, 0, 0, 3]])
+    task = AffinitiesTask([(0, 1), (0, -1)])
+    target, weight = task.target(gt, None, (1, 1))
+    assert target.dtype == weight.dtype == np.float32 and target.shape == (2, 1, 7)
+    # x and x+1 share a non-zero id; background pairs are not affine
+    assert target[0, 0].tolist() == [1, 0, 1, 0, 0, 0, 0]
+    assert target[1, 0].tolist() == [0, 1, 0, 1, 0, 0, 0]
+    # the neighbour outside the window gets no weight
+    assert weight[0, 0, 6] == 0 and weight[1, 0, 0] == 0
+    # balanced over the 6 valid edges: 2 affine (1/3), 4 not (2/3)
+    assert np.allclose(weight[0, 0, [0, 2]], 0.5 / (1 / 3))
+    assert np.allclose(weight[0, 0, [1, 3, 4, 5]], 0.5 / (2 / 3))
+
+
+def test_edges_touching_unannotated_voxels_have_no_weight():
+    gt = np.array([[1, 1, 1, 1, 2, 2]])
+    mask = np.array([[1, 1, 0, 1, 1, 1]], dtype=np.float32)
+    _, weight = AffinitiesTask([(0, 1)]).target(gt, mask, (1, 1))
+    assert (weight[0, 0] == 0).tolist() == [False, True, True, False, False, True]
+
+
+def test_long_range_offsets():
+    gt = np.array([[5, 5, 5, 6, 6, 6]])
+    target, _ = AffinitiesTask([(0, 3)]).target(gt, None, (1, 1))
+    assert target[0, 0].tolist() == [0, 0, 0, 0, 0, 0]
+    target, _ = AffinitiesTask([(0, 2)]).target(gt, None, (1, 1))
+    assert target[0, 0].tolist() == [1, 0, 0, 1, 0, 0]
+
+
+def test_head_labels_name_the_offsets():
+    task = AffinitiesTask([(1, 0, 0), (0, -3, 0)])
+    assert task.head_labels == ["aff_1_0_0", "aff_0_-3_0"]
+    assert task.num_out_channels == 2
+
+
+def test_loss_is_weighted_bce_with_logits():
+    task = AffinitiesTask(NEAREST)
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 4, 4, 4)
+    target = torch.randint(0, 2, (1, 3, 4, 4, 4)).float()
+    weight = torch.rand(1, 3, 4, 4, 4) * 3
+    manual = (weight * F.binary_cross_entropy_with_logits(logits, target, reduction="none")).mean()
+    assert task.loss(logits, target, weight).item() == pytest.approx(manual.item(), rel=1e-6)
+    assert task.loss(logits, target, torch.zeros_like(weight)).item() == 0.0
+
+
+def test_sgd_on_a_tiny_model_reduces_the_loss(one_thread):
+    gt = two_touching_objects()
+    task = AffinitiesTask(NEAREST)
+    torch.manual_seed(0)
+    model = task.create_model(
+        CNNectomeUNet(gt.shape, 1, 4, 4, 2, [(2, 2, 2)], padding="same")
+    ).train()
+    target, weight = (torch.from_numpy(a)[None] for a in task.target(gt, None, (4, 4, 4)))
+    x = torch.from_numpy((gt > 0).astype(np.float32))[None, None] + 0.1 * torch.randn(
+        1, 1, 12, 12, 12
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = task.loss(model(x), target, weight)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_sigmoid_in_eval_mode_only():
+    task = AffinitiesTask(NEAREST)
+    torch.manual_seed(0)
+    model = task.create_model(CNNectomeUNet((8, 8, 8), 1, 4, 4, 2, [(2, 2, 2)], padding="same"))
+    x = torch.randn(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        raw = model.train()(x)
+        assert torch.allclose(model.eval()(x), torch.sigmoid(raw))
+
+
+def test_segmentation_joins_voxels_across_edges_above_the_threshold():
+    affinities = np.zeros((1, 1, 6), dtype=np.float32)  # offset (0, 1): x <-> x+1
+    affinities[0, 0] = [0.9, 0.6, 0.1, 0.8, 0.0, 0.0]
+    low = segment_affinities(affinities, [(0, 1)], 0.5)[0]
+    high = segment_affinities(affinities, [(0, 1)], 0.7)[0]
+    assert low.dtype == np.uint64
+    assert low.tolist() == [1, 1, 1, 2, 2, 0]  # voxel 5 has no edge above 0.5: background
+    assert high.tolist() == [1, 1, 0, 2, 2, 0]
+
+
+def test_post_process_output_and_parameters():
+    task = AffinitiesTask(NEAREST)
+    assert task.parameters == [{"threshold": 0.5}, {"threshold": 0.7}, {"threshold": 0.9}]
+    assert task.parameter_name({"threshold": 0.7}) == "threshold=0.7"
+    out = task.post_process(np.zeros((3, 4, 4, 4), np.float32), {"threshold": 0.5})
+    assert out.shape == (1, 4, 4, 4) and out.dtype == np.uint64 and not out.any()
+    with pytest.raises(ValueError, match="prediction shape"):
+        task.post_process(np.zeros((2, 4, 4, 4), np.float32), {"threshold": 0.5})
+
+
+def test_perfect_affinities_recover_the_objects_and_constant_ones_do_not():
+    gt = two_touching_objects()
+    task = AffinitiesTask(NEAREST)
+    target, _ = task.target(gt, None, (4, 4, 4))
+    segmentation = task.post_process(target, {"threshold": 0.5})
+    scores = task.evaluate(segmentation, gt, None, (4, 4, 4))
+    assert set(scores) == set(task.criteria)
+    assert all(v == 0.0 for v in scores.values())
+    # the same gt with other ids is still perfect: scores compare partitions
+    assert task.evaluate(segmentation * 10 + 1, gt, None, (4, 4, 4))["voi"] == pytest.approx(0.0)
+
+    for constant in (0.0, 1.0):
+        flat = task.post_process(np.full_like(target, constant), {"threshold": 0.5})
+        bad = task.evaluate(flat, gt, None, (4, 4, 4))
+        assert bad["voi_merge"] > 0.5 and bad["adapted_rand_error"] > 0.1
+        assert bad["voi"] == pytest.approx(bad["voi_split"] + bad["voi_merge"])
+
+
+def test_evaluate_counts_only_masked_voxels():
+    gt = two_touching_objects()
+    task = AffinitiesTask(NEAREST)
+    segmentation = (gt.astype(np.uint64))[None].copy()
+    segmentation[0, 1:3, 1:6, 1:6] = 99  # split object 3 ...
+    assert task.evaluate(segmentation, gt, None, (4, 4, 4))["voi_split"] > 0
+    mask = np.ones(gt.shape)
+    mask[1:3] = 0  # ... where nobody annotated
+    assert task.evaluate(segmentation, gt, mask, (4, 4, 4))["voi"] == 0.0
+
+
+def test_criteria_are_all_lower_is_better():
+    task = AffinitiesTask(NEAREST)
+    assert task.main_criterion == "voi"
+    assert task.criteria == ["voi_split", "voi_merge", "voi", "adapted_rand_error"]
+    assert not any(task.higher_is_better(c) for c in task.criteria)
+    with pytest.raises(ValueError, match="unknown criterion"):
+        task.higher_is_better("dice")
+
+
+def test_configuration_errors():
+    with pytest.raises(ValueError, match=r"outside \(0, 1\)"):
+        AffinitiesTask(NEAREST, thresholds=[0.5, 1.5])
+    with pytest.raises(ValueError, match="zero offset"):
+        AffinitiesTask([(0, 0, 0)])
+    with pytest.raises(ValueError, match="all be 2D or all 3D"):
+        AffinitiesTask([(1, 0), (0, 0, 1)])
+    with pytest.raises(ValueError, match="offsets are 3D"):
+        AffinitiesTask(NEAREST).target(np.zeros((4, 4), int), None, (1, 1))
+
+
+def test_task_pickles():
+    task = AffinitiesTask(NEAREST, thresholds=(0.3,))
+    clone = pickle.loads(pickle.dumps(task))
+    gt = two_touching_objects()
+    for a, b in zip(task.target(gt, None, (4, 4, 4)), clone.target(gt, None, (4, 4, 4))):
+        assert np.array_equal(a, b)
+    assert clone.thresholds == (0.3,)

@@ -1,0 +1,230 @@
+"""DistanceTask: signed-distance targets, balanced weights, loss, thresholds, scores."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from dacapo_flow.nn.unet import CNNectomeUNet
+from dacapo_flow.tasks.distance import DistanceTask, signed_distance
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def two_objects():
+    gt = np.zeros((12, 12, 12), dtype=np.uint64)
+    gt[1:6, 1:6, 1:6] = 3
+    gt[7:11, 2:10, 2:10] = 7
+    return gt
+
+
+def fit_decreases_loss(task, gt, lr, steps=15):
+    """A few SGD steps of a tiny U-Net toward the task's fixed target; (first, last) loss."""
+    torch.manual_seed(0)
+    model = task.create_model(
+        CNNectomeUNet(gt.shape, 1, 4, 4, 2, [(2,) * gt.ndim], padding="same")
+    ).train()
+    target, weight = (torch.from_numpy(a)[None] for a in task.target(gt, None, (4,) * gt.ndim))
+    x = torch.from_numpy((gt > 0).astype(np.float32))[None, None]
+    x = x + 0.1 * torch.randn(x.shape)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = task.loss(model(x), target, weight)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses[0], losses[-1]
+
+
+def test_signed_distance_puts_the_boundary_half_way_between_voxels():
+    region = np.zeros((1, 8), dtype=bool)
+    region[0, 3:6] = True
+    # voxel size 4 along x: neighbours of the boundary are 2 away, positive inside
+    expected = [-10, -6, -2, 2, 6, 2, -2, -6]
+    np.testing.assert_allclose(signed_distance(region, (1, 4))[0], expected)
+
+
+def test_signed_distance_uses_world_units_per_axis():
+    region = np.zeros((5, 5), dtype=bool)
+    region[2, 2] = True
+    d = signed_distance(region, (10, 2))
+    assert d[2, 2] == pytest.approx(1.0)  # nearest face is along the 2-unit axis
+    assert d[2, 0] == pytest.approx(-3.0)  # two voxels along x: 4 - 1
+    assert d[0, 2] == pytest.approx(-15.0)  # two voxels along y: 20 - 5
+
+
+def test_target_is_tanh_of_signed_distance_over_scale_factor():
+    gt = np.zeros((1, 8), dtype=np.int32)
+    gt[0, 3:6] = 5
+    task = DistanceTask(["obj"], {"obj": [5]}, scale_factor=4.0)
+    target, weight = task.target(gt, None, (1, 4))
+    assert target.shape == weight.shape == (1, 1, 8)
+    assert target.dtype == weight.dtype == np.float32
+    np.testing.assert_allclose(
+        target[0, 0], np.tanh(np.array([-10, -6, -2, 2, 6, 2, -2, -6]) / 4), rtol=1e-6
+    )
+
+
+def test_region_without_boundary_is_plus_or_minus_one():
+    gt = np.full((4, 4), 2)
+    task = DistanceTask(["in", "out"], {"in": [2], "out": [9]})
+    target, _ = task.target(gt, None, (1, 1))
+    assert np.all(target[0] == 1.0) and np.all(target[1] == -1.0)
+
+
+def test_channels_take_their_label_ids():
+    gt = two_objects()
+    task = DistanceTask(["small", "both"], {"small": [3], "both": [3, 7]})
+    target, _ = task.target(gt, None, (4, 4, 4))
+    assert np.array_equal(target[0] > 0, gt == 3)
+    assert np.array_equal(target[1] > 0, gt > 0)
+
+
+def test_weights_are_class_balanced():
+    gt = np.zeros((10, 10), dtype=np.int32)
+    gt[:2, :] = 1  # 20 % foreground
+    _, weight = DistanceTask(["a"], {"a": [1]}).target(gt, None, (1, 1))
+    assert np.allclose(weight[0][gt == 1], 0.5 / 0.2)
+    assert np.allclose(weight[0][gt == 0], 0.5 / 0.8)
+
+
+def test_weight_fractions_are_clipped():
+    gt = np.zeros((10, 10), dtype=np.int32)
+    gt[0, 0] = 1  # 1 % foreground -> clipped to 5 %, background 99 % -> 95 %
+    _, weight = DistanceTask(["a"], {"a": [1]}).target(gt, None, (1, 1))
+    assert weight[0, 0, 0] == pytest.approx(0.5 / 0.05)
+    assert weight[0, 5, 5] == pytest.approx(0.5 / 0.95)
+
+
+def test_weights_use_only_annotated_voxels_and_vanish_outside_the_mask():
+    gt = np.zeros((10, 10), dtype=np.int32)
+    gt[:2, :] = 1
+    mask = np.zeros((10, 10), dtype=np.float32)
+    mask[:4, :] = 1  # annotated: 20 foreground, 20 background
+    _, weight = DistanceTask(["a"], {"a": [1]}).target(gt, mask, (1, 1))
+    assert np.allclose(weight[0][:4], 1.0)
+    assert np.all(weight[0][4:] == 0)
+
+
+def test_loss_is_weighted_mse():
+    task = DistanceTask(["a"], {"a": [1]})
+    prediction = torch.tensor([[[0.0, 1.0, 0.5]]])
+    target = torch.tensor([[[1.0, 1.0, 0.0]]])
+    weight = torch.tensor([[[2.0, 5.0, 0.0]]])
+    assert task.loss(prediction, target, weight).item() == pytest.approx(2.0 / 3)
+    with pytest.raises(ValueError, match="equal shapes"):
+        task.loss(prediction, target[..., :2], weight[..., :2])
+
+
+def test_sgd_on_a_tiny_model_reduces_the_loss(one_thread):
+    task = DistanceTask(["a", "b"], {"a": [3], "b": [7]}, scale_factor=8.0)
+    first, last = fit_decreases_loss(task, two_objects(), lr=0.01)
+    assert last < 0.8 * first
+
+
+def test_model_head_has_one_channel_per_distance_and_no_eval_activation():
+    task = DistanceTask(["a", "b"], {"a": [3], "b": [7]})
+    torch.manual_seed(0)
+    model = task.create_model(CNNectomeUNet((8, 8, 8), 1, 4, 4, 2, [(2, 2, 2)], padding="same"))
+    assert model.num_out_channels == 2 and task.head_labels == ["a", "b"]
+    x = torch.randn(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), model.train()(x))
+
+
+def test_thresholds_must_lie_in_prediction_space():
+    with pytest.raises(ValueError, match=r"outside \(-1, 1\)"):
+        DistanceTask(["a"], {"a": [1]}, thresholds=[127])
+    default = DistanceTask(["a"], {"a": [1]})
+    assert min(default.thresholds) < 0 < max(default.thresholds)
+
+
+def test_parameters_and_their_names():
+    task = DistanceTask(["a"], {"a": [1]})
+    assert task.parameters == [{"threshold": -0.25}, {"threshold": 0.0}, {"threshold": 0.25}]
+    names = [task.parameter_name(p) for p in task.parameters]
+    assert names == ["threshold=-0.25", "threshold=0.0", "threshold=0.25"]
+
+
+def test_post_process_thresholds_every_channel():
+    task = DistanceTask(["a", "b"], {"a": [1], "b": [2]})
+    prediction = np.array([[[-0.5, 0.1, 0.3]], [[0.9, -0.9, 0.26]]], dtype=np.float32)
+    out = task.post_process(prediction, {"threshold": 0.25})
+    assert out.dtype == np.uint8
+    assert out.tolist() == [[[0, 0, 1]], [[1, 0, 1]]]
+
+
+def test_perfect_prediction_scores_perfectly_and_constant_prediction_badly():
+    gt = two_objects()
+    task = DistanceTask(["a", "b"], {"a": [3], "b": [7]}, scale_factor=8.0)
+    target, _ = task.target(gt, None, (4, 4, 4))
+    scores = task.evaluate(task.post_process(target, {"threshold": 0.0}), gt, None, (4, 4, 4))
+    assert set(scores) == set(task.criteria)
+    for name, value in scores.items():
+        metric = name.split("__")[1]
+        assert value == (0.0 if metric in ("voi", "hausdorff") else 1.0), name
+    constant = task.post_process(np.full_like(target, -0.9), {"threshold": 0.0})
+    bad = task.evaluate(constant, gt, None, (4, 4, 4))
+    assert bad["a__dice"] == 0.0 and bad["a__recall"] == 0.0 and bad["a__voi"] > 0
+    assert math.isnan(bad["a__hausdorff"]) and math.isnan(bad["a__precision"])
+
+
+def test_evaluate_counts_only_masked_voxels():
+    gt = two_objects()
+    task = DistanceTask(["a"], {"a": [3]})
+    output = (gt == 3).astype(np.uint8)[None]
+    output[0, 10, 10, 10] = 1  # a false positive ...
+    mask = np.ones(gt.shape, dtype=np.float32)
+    assert task.evaluate(output, gt, mask, (4, 4, 4))["a__dice"] < 1.0
+    mask[10, 10, 10] = 0  # ... outside the annotated region does not count
+    assert task.evaluate(output, gt, mask, (4, 4, 4))["a__dice"] == 1.0
+
+
+def test_empty_truth_and_prediction_give_nan():
+    task = DistanceTask(["a"], {"a": [3]})
+    gt = np.zeros((6, 6, 6), dtype=np.int32)
+    scores = task.evaluate(np.zeros((1, 6, 6, 6), np.uint8), gt, None, (1, 1, 1))
+    assert math.isnan(scores["a__dice"]) and math.isnan(scores["a__hausdorff"])
+    assert scores["a__voi"] == 0.0
+
+
+def test_criteria_and_directions():
+    task = DistanceTask(["mito", "er"], {"mito": [1], "er": [2]})
+    assert task.main_criterion == "mito__dice"
+    assert task.evaluation_scores is task
+    assert "er__hausdorff" in task.criteria and "mito__f1_with_tolerance" in task.criteria
+    for name in task.criteria:
+        lower = name.endswith(("__voi", "__hausdorff"))
+        assert task.higher_is_better(name) is (not lower)
+    with pytest.raises(ValueError, match="unknown criterion"):
+        task.higher_is_better("mito__frizz_level")
+
+
+def test_configuration_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"\['b'\] have no entry"):
+        DistanceTask(["a", "b"], {"a": [1]})
+    with pytest.raises(ValueError, match="voxel size"):
+        DistanceTask(["a"], {"a": [1]}).target(np.zeros((4, 4), int), None, (1, 1, 1))
+    with pytest.raises(ValueError, match="output shape"):
+        DistanceTask(["a"], {"a": [1]}).evaluate(
+            np.zeros((2, 4, 4)), np.zeros((4, 4)), None, (1, 1)
+        )
+
+
+def test_task_pickles_and_computes_the_same_targets():
+    task = DistanceTask(["a"], {"a": [3, 7]}, scale_factor=8.0)
+    clone = pickle.loads(pickle.dumps(task))
+    gt = two_objects()
+    for a, b in zip(task.target(gt, None, (4, 4, 4)), clone.target(gt, None, (4, 4, 4))):
+        assert np.array_equal(a, b)

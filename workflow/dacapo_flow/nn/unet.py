@@ -1,0 +1,407 @@
+"""CNNectome U-Net (funlib / DaCapo semantics), 2D or 3D.
+
+The module tree mirrors DaCapo's `CNNectomeUNet` (`unet.l_conv`, `unet.l_down`, `unet.r_up`,
+`unet.r_conv`, with `Sequential` wrapping when `upsample_factors` are given) so that state-dict
+keys line up with DaCapo checkpoints of the same configuration.
+
+Shapes are traced analytically at construction (`output_shape_for`), so a training or evaluation
+input shape that max-pooling cannot divide fails with a message naming the level and the shape,
+not deep inside a forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from funlib.geometry import Coordinate
+from torch import nn
+
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_BATCH_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+
+
+class ConvPass(nn.Module):
+    """A stack of convolutions, each followed by optional BatchNorm and ReLU."""
+
+    def __init__(self, in_channels, out_channels, kernel_sizes, padding="valid", batch_norm=False):
+        super().__init__()
+        layers = []
+        for kernel_size in kernel_sizes:
+            dims = len(kernel_size)
+            pad = tuple(k // 2 for k in kernel_size) if padding == "same" else 0
+            layers.append(_CONV[dims](in_channels, out_channels, kernel_size, padding=pad))
+            if batch_norm:
+                layers.append(_BATCH_NORM[dims](out_channels))
+            layers.append(nn.ReLU())
+            in_channels = out_channels
+        self.conv_pass = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.conv_pass(x)
+
+
+class Downsample(nn.Module):
+    """Max-pooling that refuses shapes it cannot divide (pooling would silently drop voxels)."""
+
+    def __init__(self, factor, level):
+        super().__init__()
+        self.factor = tuple(factor)
+        self.level = level
+        self.down = _POOL[len(factor)](self.factor, stride=self.factor)
+
+    def forward(self, x):
+        shape = tuple(x.shape[-len(self.factor) :])
+        if any(s % f for s, f in zip(shape, self.factor)):
+            raise ValueError(
+                f"U-Net level {self.level}: cannot max-pool feature map of spatial shape "
+                f"{shape} by factor {self.factor}"
+            )
+        return self.down(x)
+
+
+class Upsample(nn.Module):
+    """Upsample (nearest + 1x1 conv, or transposed conv), crop for translation equivariance,
+    then concatenate with the centre-cropped skip connection."""
+
+    def __init__(
+        self,
+        factor,
+        constant_upsample,
+        in_channels,
+        out_channels,
+        crop_factor=None,
+        next_conv_kernel_sizes=None,
+    ):
+        super().__init__()
+        dims = len(factor)
+        self.dims = dims
+        self.crop_factor = crop_factor
+        self.next_conv_kernel_sizes = next_conv_kernel_sizes
+        if constant_upsample:
+            layers = [
+                nn.Upsample(scale_factor=tuple(float(f) for f in factor), mode="nearest"),
+                _CONV[dims](in_channels, out_channels, kernel_size=(1,) * dims),
+            ]
+        else:
+            layers = [_CONV_T[dims](in_channels, out_channels, kernel_size=factor, stride=factor)]
+        layers.append(nn.ReLU())
+        self.up = nn.Sequential(*layers)
+
+    def forward(self, g_out, f_left=None):
+        g_up = self.up(g_out)
+        if self.crop_factor is not None:
+            shape = tuple(g_up.shape[-self.dims :])
+            target = crop_to_factor_shape(shape, self.crop_factor, self.next_conv_kernel_sizes)
+            g_up = center_crop(g_up, target)
+        if f_left is None:
+            return g_up
+        return torch.cat([center_crop(f_left, tuple(g_up.shape[-self.dims :])), g_up], dim=1)
+
+
+def center_crop(x, shape):
+    """Centre-crop the trailing spatial dimensions of `x` to `shape`."""
+    spatial = x.shape[-len(shape) :]
+    slices = [slice(None)] * (x.dim() - len(shape))
+    slices += [slice((s - t) // 2, (s - t) // 2 + t) for s, t in zip(spatial, shape)]
+    return x[tuple(slices)]
+
+
+def crop_to_factor_shape(shape, factor, kernel_sizes):
+    """Largest shape s' <= shape with (s' - conv_crop) a multiple of `factor` (funlib rule)."""
+    conv_crop = [sum(k[d] - 1 for k in kernel_sizes) for d in range(len(shape))]
+    target = tuple((s - c) // f * f + c for s, c, f in zip(shape, conv_crop, factor))
+    if target != tuple(shape) and not all(t > c for t, c in zip(target, conv_crop)):
+        raise ValueError(
+            f"feature map of spatial shape {tuple(shape)} is too small to keep translation "
+            f"equivariance with factor {tuple(factor)} and following convolutions {kernel_sizes}"
+        )
+    return target
+
+
+class CNNectomeUNetModule(nn.Module):
+    """The U-Net proper: `levels = len(downsample_factors) + 1`."""
+
+    def __init__(
+        self,
+        in_channels,
+        num_fmaps,
+        num_fmaps_out,
+        fmap_inc_factor,
+        downsample_factors,
+        kernel_size_down,
+        kernel_size_up,
+        constant_upsample,
+        padding,
+        batch_norm,
+    ):
+        super().__init__()
+        self.num_levels = len(downsample_factors) + 1
+        self.padding = padding
+        # The first upsampling keeps its channel count, deeper ones contract (DaCapo default).
+        contraction = [False] + [True] * (len(downsample_factors) - 1)
+
+        def fmaps(level):
+            return num_fmaps * fmap_inc_factor**level
+
+        # Crop factors: product of all downsample factors below a level (translation equivariance).
+        crop_factors = []
+        product = None
+        for factor in downsample_factors[::-1]:
+            product = list(factor) if product is None else [f * p for f, p in zip(factor, product)]
+            crop_factors.append(product)
+        crop_factors = crop_factors[::-1]
+
+        # Without downsampling the only convolution pass is also the output pass.
+        single = self.num_levels == 1
+        self.l_conv = nn.ModuleList(
+            ConvPass(
+                in_channels if level == 0 else fmaps(level - 1),
+                num_fmaps_out if single else fmaps(level),
+                kernel_size_down[level],
+                padding=padding,
+                batch_norm=batch_norm,
+            )
+            for level in range(self.num_levels)
+        )
+        self.l_down = nn.ModuleList(
+            Downsample(downsample_factors[level], level) for level in range(self.num_levels - 1)
+        )
+        # Nested ModuleLists (one decoder "head") keep DaCapo's `r_up.0.<level>` key names.
+        up_out = [fmaps(level + (1 - contraction[level])) for level in range(self.num_levels - 1)]
+        self.r_up = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    Upsample(
+                        downsample_factors[level],
+                        constant_upsample,
+                        in_channels=fmaps(level + 1),
+                        out_channels=up_out[level],
+                        # 'same' padding keeps output == input shape, so no equivariance crop.
+                        crop_factor=crop_factors[level] if padding == "valid" else None,
+                        next_conv_kernel_sizes=kernel_size_up[level],
+                    )
+                    for level in range(self.num_levels - 1)
+                )
+            ]
+        )
+        self.r_conv = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    ConvPass(
+                        fmaps(level) + up_out[level],
+                        num_fmaps_out if level == 0 else fmaps(level),
+                        kernel_size_up[level],
+                        padding=padding,
+                        batch_norm=batch_norm,
+                    )
+                    for level in range(self.num_levels - 1)
+                )
+            ]
+        )
+
+    def _forward_level(self, i, f_in):
+        f_left = self.l_conv[i](f_in)
+        if i == self.num_levels - 1:
+            return f_left
+        g_out = self._forward_level(i + 1, self.l_down[i](f_left))
+        return self.r_conv[0][i](self.r_up[0][i](g_out, f_left))
+
+    def forward(self, x):
+        return self._forward_level(0, x)
+
+
+class CNNectomeUNet(nn.Module):
+    """DaCapo's CNNectomeUNet architecture: a U-Net plus optional extra upsampling passes.
+
+    All shapes are spatial, in voxels. `eval_shape_increase` is added to `input_shape` at
+    validation / prediction time. `upsample_factors` append (nearest upsample + 1x1 conv + two
+    convolutions) passes after the U-Net; `scale(voxel_size)` then gives the output voxel size.
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        fmaps_in,
+        fmaps_out,
+        num_fmaps,
+        fmap_inc_factor,
+        downsample_factors,
+        kernel_size_down=None,
+        kernel_size_up=None,
+        eval_shape_increase=None,
+        upsample_factors=None,
+        constant_upsample=True,
+        padding="valid",
+        batch_norm=False,
+    ):
+        super().__init__()
+        self._input_shape = Coordinate(input_shape)
+        dims = len(self._input_shape)
+        if dims not in (2, 3):
+            raise ValueError(f"CNNectomeUNet: input_shape {tuple(input_shape)} must be 2D or 3D")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"CNNectomeUNet: padding must be 'valid' or 'same', got {padding!r}")
+        self.dims = dims
+        self.fmaps_in = int(fmaps_in)
+        self.fmaps_out = int(fmaps_out)
+        self.padding = padding
+        self.downsample_factors = [
+            self._as_tuple(f, "downsample_factors") for f in downsample_factors
+        ]
+        self.upsample_factors = [
+            self._as_tuple(f, "upsample_factors") for f in upsample_factors or []
+        ]
+        levels = len(self.downsample_factors) + 1
+        self.kernel_size_down = self._kernel_lists(kernel_size_down, levels, "kernel_size_down")
+        self.kernel_size_up = self._kernel_lists(kernel_size_up, levels - 1, "kernel_size_up")
+        self._eval_shape_increase = Coordinate(
+            eval_shape_increase if eval_shape_increase is not None else (0,) * dims
+        )
+        if len(self._eval_shape_increase) != dims:
+            raise ValueError(
+                f"CNNectomeUNet: eval_shape_increase {tuple(self._eval_shape_increase)} "
+                f"does not have {dims} dimensions"
+            )
+
+        unet = CNNectomeUNetModule(
+            in_channels=self.fmaps_in,
+            num_fmaps=num_fmaps,
+            num_fmaps_out=self.fmaps_out,
+            fmap_inc_factor=fmap_inc_factor,
+            downsample_factors=self.downsample_factors,
+            kernel_size_down=self.kernel_size_down,
+            kernel_size_up=self.kernel_size_up,
+            constant_upsample=constant_upsample,
+            padding=padding,
+            batch_norm=batch_norm,
+        )
+        # v0.3.5 uses the last up-kernel list for the post-upsample convolutions.
+        self._post_kernels = self.kernel_size_up[-1] if self.kernel_size_up else [(3,) * dims] * 2
+        if self.upsample_factors:
+            layers = [unet]
+            for factor in self.upsample_factors:
+                layers.append(Upsample(factor, True, self.fmaps_out, self.fmaps_out))
+                layers.append(
+                    ConvPass(
+                        self.fmaps_out, self.fmaps_out, self._post_kernels, padding, batch_norm
+                    )
+                )
+            unet = nn.Sequential(*layers)
+        self.unet = unet
+
+        # Fail now, with level and shape, if training or evaluation shapes cannot be pooled.
+        self.output_shape_for(self._input_shape)
+        self.output_shape_for(self._input_shape + self._eval_shape_increase)
+
+    def _as_tuple(self, factor, name):
+        factor = tuple(int(f) for f in factor)
+        if len(factor) != self.dims:
+            raise ValueError(
+                f"CNNectomeUNet: {name} entry {factor} does not have {self.dims} dimensions"
+            )
+        return factor
+
+    def _kernel_lists(self, kernels, count, name):
+        if kernels is None:
+            return [[(3,) * self.dims] * 2 for _ in range(count)]
+        if len(kernels) != count:
+            raise ValueError(
+                f"CNNectomeUNet: {name} needs {count} lists of kernels, got {len(kernels)}"
+            )
+        return [
+            [
+                (int(k),) * self.dims if isinstance(k, int) else self._as_tuple(k, name)
+                for k in level
+            ]
+            for level in kernels
+        ]
+
+    @property
+    def input_shape(self) -> Coordinate:
+        return self._input_shape
+
+    @property
+    def eval_shape_increase(self) -> Coordinate:
+        return self._eval_shape_increase
+
+    @property
+    def num_in_channels(self) -> int:
+        return self.fmaps_in
+
+    @property
+    def num_out_channels(self) -> int:
+        return self.fmaps_out
+
+    def scale(self, voxel_size) -> Coordinate:
+        """Output voxel size for input `voxel_size` (divided by every upsample factor)."""
+        voxel_size = Coordinate(voxel_size)
+        for factor in self.upsample_factors:
+            if any(v % f for v, f in zip(voxel_size, factor)):
+                raise ValueError(
+                    f"CNNectomeUNet: voxel size {tuple(voxel_size)} is not divisible by "
+                    f"upsample factor {factor}"
+                )
+            voxel_size = voxel_size / Coordinate(factor)
+        return voxel_size
+
+    def output_shape_for(self, spatial_shape: Sequence[int]) -> Coordinate:
+        """Spatial output shape for a spatial input shape, traced without running the network.
+
+        Raises ValueError naming the level and shape where pooling, cropping or a convolution fails.
+        """
+        shape = tuple(int(s) for s in spatial_shape)
+        if len(shape) != self.dims:
+            raise ValueError(f"CNNectomeUNet: input shape {shape} is not {self.dims}D")
+
+        def conv(shape, kernels, where):
+            for k in kernels:
+                # 'same' pads k // 2 per side: shape kept for odd kernels, +1 for even ones.
+                pad = [2 * (kk // 2) if self.padding == "same" else 0 for kk in k]
+                shape = tuple(s + p - (kk - 1) for s, p, kk in zip(shape, pad, k))
+                if min(shape) < 1:
+                    raise ValueError(
+                        f"CNNectomeUNet: input shape {tuple(spatial_shape)} is too small: "
+                        f"convolutions at {where} leave shape {shape}"
+                    )
+            return shape
+
+        def level(i, shape):
+            shape = conv(shape, self.kernel_size_down[i], f"level {i} (down)")
+            if i == len(self.downsample_factors):
+                return shape
+            factor = self.downsample_factors[i]
+            if any(s % f for s, f in zip(shape, factor)):
+                raise ValueError(
+                    f"CNNectomeUNet: input shape {tuple(spatial_shape)} gives a feature map of "
+                    f"shape {shape} at level {i}, which max-pooling by {factor} cannot divide"
+                )
+            below = level(i + 1, tuple(s // f for s, f in zip(shape, factor)))
+            up = tuple(s * f for s, f in zip(below, factor))
+            if self.padding == "valid":
+                crop = self.unet_module.r_up[0][i].crop_factor
+                try:
+                    up = crop_to_factor_shape(up, crop, self.kernel_size_up[i])
+                except ValueError as err:
+                    raise ValueError(f"CNNectomeUNet: level {i} (up): {err}") from None
+            if any(u > s for u, s in zip(up, shape)):
+                raise ValueError(
+                    f"CNNectomeUNet: input shape {tuple(spatial_shape)}: upsampled map {up} at "
+                    f"level {i} is larger than its skip connection {shape}"
+                )
+            return conv(up, self.kernel_size_up[i], f"level {i} (up)")
+
+        shape = level(0, shape)
+        for factor in self.upsample_factors:
+            shape = tuple(s * f for s, f in zip(shape, factor))
+            shape = conv(shape, self._post_kernels, "post-upsample")
+        return Coordinate(shape)
+
+    @property
+    def unet_module(self) -> CNNectomeUNetModule:
+        return self.unet[0] if isinstance(self.unet, nn.Sequential) else self.unet
+
+    def forward(self, x):
+        return self.unet(x)

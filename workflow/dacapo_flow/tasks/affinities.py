@@ -1,0 +1,163 @@
+"""AffinitiesTask: predict, per neighbourhood offset, whether a voxel and its neighbour belong to
+the same object; segment by connected components of thresholded affinities.
+
+Conventions:
+- Channel c at voxel x is the affinity between x and x + neighborhood[c] (offsets in voxels,
+  negative allowed). It is 1 where both carry the same non-zero id. Where x + offset leaves the
+  window, or either voxel is unannotated, the weight is 0.
+- Post-processing for threshold t joins x and x + offset wherever the affinity is > t, over all
+  offsets (long-range ones included, like DaCapo's watershed), and labels connected components
+  1..n. Voxels without any edge above t are background (0). The output is uint64 [1, *spatial].
+- Scores: voi_split, voi_merge, voi = split + merge (bits; DaCapo reported their mean) and
+  adapted_rand_error (see instance_metrics); all lower is better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch.nn.functional as F
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from torch import nn
+
+from .balance import balanced_weights
+from .base import Task
+from .instance_metrics import adapted_rand_error, voi
+
+_CRITERIA = ["voi_split", "voi_merge", "voi", "adapted_rand_error"]
+
+
+def _offset_slices(shape, offset):
+    """(source, neighbour) slices so that source[x] and neighbour[x] are x and x + offset."""
+    source, neighbour = [], []
+    for size, o in zip(shape, offset):
+        if o >= 0:
+            source.append(slice(0, max(size - o, 0)))
+            neighbour.append(slice(o, size))
+        else:
+            source.append(slice(-o, size))
+            neighbour.append(slice(0, max(size + o, 0)))
+    return tuple(source), tuple(neighbour)
+
+
+def segment_affinities(affinities: np.ndarray, neighborhood, threshold: float) -> np.ndarray:
+    """Connected components of the graph with edges where affinity > threshold; uint64 [*s]."""
+    spatial = affinities.shape[1:]
+    index = np.arange(int(np.prod(spatial)), dtype=np.int64).reshape(spatial)
+    sources, targets = [], []
+    for channel, offset in zip(affinities, neighborhood):
+        src, dst = _offset_slices(spatial, offset)
+        on = channel[src] > threshold
+        sources.append(index[src][on])
+        targets.append(index[dst][on])
+    sources = np.concatenate(sources) if sources else np.zeros(0, np.int64)
+    targets = np.concatenate(targets) if targets else np.zeros(0, np.int64)
+    n = index.size
+    graph = coo_matrix((np.ones(sources.size, dtype=np.int8), (sources, targets)), shape=(n, n))
+    _, components = connected_components(graph, directed=False)
+    foreground = np.zeros(n, dtype=bool)
+    foreground[sources] = True
+    foreground[targets] = True
+    segmentation = np.zeros(n, dtype=np.uint64)
+    _, relabelled = np.unique(components[foreground], return_inverse=True)
+    segmentation[foreground] = relabelled.astype(np.uint64) + 1
+    return segmentation.reshape(spatial)
+
+
+class AffinitiesTask(Task):
+    def __init__(
+        self,
+        neighborhood: list[tuple[int, ...]],
+        thresholds=(0.5, 0.7, 0.9),
+        clipmin: float = 0.05,
+        clipmax: float = 0.95,
+    ):
+        neighborhood = [tuple(int(o) for o in offset) for offset in neighborhood]
+        if not neighborhood:
+            raise ValueError("AffinitiesTask: neighborhood must not be empty")
+        if len({len(o) for o in neighborhood}) != 1 or len(neighborhood[0]) not in (2, 3):
+            raise ValueError(f"AffinitiesTask: offsets {neighborhood} must all be 2D or all 3D")
+        if any(not any(o) for o in neighborhood):
+            raise ValueError(f"AffinitiesTask: zero offset in neighborhood {neighborhood}")
+        if len(set(neighborhood)) != len(neighborhood):
+            raise ValueError(f"AffinitiesTask: duplicate offsets in neighborhood {neighborhood}")
+        if not thresholds:
+            raise ValueError("AffinitiesTask: thresholds must not be empty")
+        bad = [t for t in thresholds if not 0.0 < float(t) < 1.0]
+        if bad:
+            raise ValueError(f"AffinitiesTask: thresholds {bad} lie outside (0, 1)")
+        self.neighborhood = neighborhood
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.clipmin = float(clipmin)
+        self.clipmax = float(clipmax)
+
+    @property
+    def head_labels(self) -> list[str]:
+        return [f"aff_{'_'.join(map(str, offset))}" for offset in self.neighborhood]
+
+    def eval_activation(self) -> nn.Module:
+        return nn.Sigmoid()
+
+    def target(self, gt, mask, voxel_size):
+        gt = np.asarray(gt)
+        self._voxel_size(voxel_size, gt.ndim)
+        if gt.ndim != len(self.neighborhood[0]):
+            raise ValueError(
+                f"AffinitiesTask: gt is {gt.ndim}D but offsets are {len(self.neighborhood[0])}D"
+            )
+        mask = self._mask(mask, gt.shape)
+        targets, weights = [], []
+        for offset in self.neighborhood:
+            src, dst = _offset_slices(gt.shape, offset)
+            affinity = np.zeros(gt.shape, dtype=np.float32)
+            valid = np.zeros(gt.shape, dtype=np.float32)
+            affinity[src] = (gt[src] == gt[dst]) & (gt[src] != 0)
+            valid[src] = mask[src] * mask[dst]
+            targets.append(affinity)
+            weights.append(balanced_weights(affinity, 2, valid, self.clipmin, self.clipmax))
+        return np.stack(targets), np.stack(weights).astype(np.float32)
+
+    def loss(self, prediction, target, weight):
+        """Binary cross-entropy with logits, times the balanced weight, averaged over voxels."""
+        self._check_batch(prediction, target, weight)
+        return F.binary_cross_entropy_with_logits(prediction, target, weight=weight)
+
+    @property
+    def criteria(self) -> list[str]:
+        return list(_CRITERIA)
+
+    def _metric_higher_is_better(self, criterion):
+        return False
+
+    @property
+    def main_criterion(self) -> str:
+        return "voi"
+
+    @property
+    def parameters(self) -> list[dict]:
+        return [{"threshold": t} for t in self.thresholds]
+
+    def post_process(self, prediction, params):
+        prediction = np.asarray(prediction)
+        if prediction.shape[0] != len(self.neighborhood) or prediction.ndim != 1 + len(
+            self.neighborhood[0]
+        ):
+            raise ValueError(
+                f"AffinitiesTask.post_process: prediction shape {prediction.shape} is not "
+                f"[{len(self.neighborhood)}, *{len(self.neighborhood[0])}D spatial]"
+            )
+        threshold = float(params["threshold"])
+        return segment_affinities(prediction, self.neighborhood, threshold)[None]
+
+    def evaluate(self, output, gt, mask, voxel_size):
+        gt = np.asarray(gt)
+        self._voxel_size(voxel_size, gt.ndim)
+        segmentation = self._check_output(output, gt, 1)[0]
+        keep = self._mask(mask, gt.shape) > 0
+        split, merge = voi(segmentation, gt, keep)
+        return {
+            "voi_split": split,
+            "voi_merge": merge,
+            "voi": split + merge,
+            "adapted_rand_error": adapted_rand_error(segmentation, gt, keep),
+        }

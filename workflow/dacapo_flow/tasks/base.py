@@ -1,0 +1,169 @@
+"""`Task`: what a network learns (targets, loss, head) and how its output is scored.
+
+One object replaces DaCapo's predictor + loss + post-processor + evaluator quartet. Tasks hold
+only plain Python / numpy data so they pickle into data-loading worker processes; torch modules
+are created on demand (`create_model`, `eval_activation`).
+
+Array conventions: `gt` is an integer label volume [*spatial]; `mask` is float 0/1 [*spatial]
+(1 = annotated) or None; `target` and `weight` are float32 [C, *spatial]; `prediction` given to
+`post_process` is the eval-mode model output [C, *spatial]; every post-processed output is
+channel-first [C', *spatial].
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from funlib.geometry import Coordinate
+from torch import nn
+
+from dacapo_flow.nn.model import Model
+
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+
+
+class Task(ABC):
+    #: Kernel size of the prediction head's convolution.
+    head_kernel_size: int = 1
+
+    # -- network ------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def head_labels(self) -> list[str]:
+        """One label per output channel (used to match heads when finetuning)."""
+
+    @property
+    def num_out_channels(self) -> int:
+        return len(self.head_labels)
+
+    def eval_activation(self) -> nn.Module | None:
+        """A fresh activation applied to the output in eval mode only (None: identity)."""
+        return None
+
+    def create_model(self, architecture: nn.Module) -> Model:
+        dims = len(architecture.input_shape)
+        k = self.head_kernel_size
+        # A 'same'-padded architecture keeps input == output shape; keep that for k > 1 heads.
+        pad = k // 2 if getattr(architecture, "padding", "valid") == "same" else 0
+        head = _CONV[dims](architecture.num_out_channels, self.num_out_channels, k, padding=pad)
+        return Model(architecture, head, self.eval_activation())
+
+    # -- training -----------------------------------------------------------------------------
+    @abstractmethod
+    def target(
+        self, gt: np.ndarray, mask: np.ndarray | None, voxel_size
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(target, weight), both float32 [C, *gt.shape]."""
+
+    @abstractmethod
+    def loss(
+        self, prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """Scalar loss of the raw (train-mode) output against a batch of targets and weights."""
+
+    # -- validation ---------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def criteria(self) -> list[str]:
+        """Names of the scores `evaluate` returns."""
+
+    @abstractmethod
+    def _metric_higher_is_better(self, criterion: str) -> bool:
+        """Direction of a criterion known to be in `criteria`."""
+
+    @property
+    @abstractmethod
+    def main_criterion(self) -> str:
+        """The one score to beat."""
+
+    @property
+    @abstractmethod
+    def parameters(self) -> list[dict]:
+        """Post-processing parameter grid: dicts of plain floats / ints."""
+
+    @abstractmethod
+    def post_process(self, prediction: np.ndarray, params: dict) -> np.ndarray:
+        """Eval-mode prediction [C, *spatial] -> segmentation for one parameter set."""
+
+    @abstractmethod
+    def evaluate(
+        self, output: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, voxel_size
+    ) -> dict[str, float]:
+        """Scores of a post-processed output: one float per criterion, NaN where undefined."""
+
+    def higher_is_better(self, criterion: str) -> bool:
+        if criterion not in self.criteria:
+            raise ValueError(
+                f"{type(self).__name__}: unknown criterion {criterion!r}; known: {self.criteria}"
+            )
+        return self._metric_higher_is_better(criterion)
+
+    @property
+    def evaluation_scores(self) -> Task:
+        """DaCapo spelled this `task.evaluator.score`; the task itself answers the same questions."""
+        return self
+
+    def parameter_name(self, params: dict) -> str:
+        """Stable short name, e.g. "threshold=0.25" (keys sorted, floats by shortest repr)."""
+        if not params:
+            return "default"
+        return ",".join(f"{key}={_format_value(params[key])}" for key in sorted(params))
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    def _voxel_size(self, voxel_size, ndim: int) -> Coordinate:
+        voxel_size = Coordinate(voxel_size)
+        if len(voxel_size) != ndim or min(voxel_size) <= 0:
+            raise ValueError(
+                f"{type(self).__name__}: voxel size {tuple(voxel_size)} does not fit a {ndim}D volume"
+            )
+        return voxel_size
+
+    def _mask(self, mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        """Float32 0/1 mask of `shape` (all ones if None)."""
+        if mask is None:
+            return np.ones(shape, dtype=np.float32)
+        mask = np.asarray(mask)
+        if mask.shape != tuple(shape):
+            raise ValueError(
+                f"{type(self).__name__}: mask shape {mask.shape} != gt shape {tuple(shape)}"
+            )
+        return (mask > 0).astype(np.float32)
+
+    def _check_batch(self, prediction, target, weight) -> None:
+        if prediction.shape != target.shape or weight.shape != target.shape:
+            raise ValueError(
+                f"{type(self).__name__}.loss: prediction {tuple(prediction.shape)}, target "
+                f"{tuple(target.shape)} and weight {tuple(weight.shape)} must have equal shapes"
+            )
+
+    def _check_output(self, output: np.ndarray, gt: np.ndarray, channels: int) -> np.ndarray:
+        """Accept [C, *s] or, for one channel, [*s]; return [C, *s]."""
+        output = np.asarray(output)
+        if output.shape == gt.shape and channels == 1:
+            output = output[np.newaxis]
+        if output.shape != (channels, *gt.shape):
+            raise ValueError(
+                f"{type(self).__name__}.evaluate: output shape {output.shape} does not match "
+                f"({channels}, *gt shape {gt.shape})"
+            )
+        return output
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))  # shortest round-trip form: 0.25 -> "0.25"
+    return str(value)
+
+
+def nan_if_empty_mean(values: list[float]) -> float:
+    """Mean over the defined (non-NaN) values; NaN if none is defined."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")

@@ -1,0 +1,155 @@
+"""OneHotTask: semantic segmentation into mutually exclusive classes (softmax + cross-entropy).
+
+`classes[i]` owns the gt ids `label_ids[classes[i]]`. At most one class may have no entry in
+`label_ids`: it is the background and takes every id no other class claims. Without such a
+class, voxels whose id no class claims are treated as unannotated (weight 0, not scored).
+
+Unlike DaCapo 0.3.5 (placeholder `sum(|pred - target|)` loss, random evaluation scores), the
+loss is a real weighted cross-entropy and the scores are real dice / jaccard values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch.nn.functional as F
+from torch import nn
+
+from . import binary_metrics as bm
+from .balance import balanced_weights
+from .base import Task, nan_if_empty_mean
+
+
+class OneHotTask(Task):
+    def __init__(
+        self,
+        classes: list[str],
+        label_ids: dict[str, list[int]],
+        kernel_size: int = 1,
+        balance_classes: bool = False,
+        clipmin: float = 0.05,
+        clipmax: float = 0.95,
+    ):
+        if len(classes) < 2:
+            raise ValueError(f"OneHotTask: needs at least two classes, got {classes}")
+        if len(classes) > 255:
+            raise ValueError(f"OneHotTask: {len(classes)} classes do not fit the uint8 output")
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"OneHotTask: duplicate class names in {classes}")
+        unknown = [name for name in label_ids if name not in classes]
+        if unknown:
+            raise ValueError(
+                f"OneHotTask: label_ids has entries {unknown} that are not classes {classes}"
+            )
+        catch_all = [c for c in classes if c not in label_ids]
+        if len(catch_all) > 1:
+            raise ValueError(
+                f"OneHotTask: classes {catch_all} have no label_ids; only one (the background) may"
+            )
+        owner: dict[int, str] = {}
+        for name, ids in label_ids.items():
+            for i in ids:
+                if int(i) in owner:
+                    raise ValueError(
+                        f"OneHotTask: label id {i} is claimed by both {owner[int(i)]!r} and {name!r}"
+                    )
+                owner[int(i)] = name
+        if int(kernel_size) < 1:
+            raise ValueError(f"OneHotTask: kernel_size must be >= 1, got {kernel_size}")
+        self.classes = list(classes)
+        self.label_ids = {name: [int(i) for i in ids] for name, ids in label_ids.items()}
+        self.background = catch_all[0] if catch_all else None
+        self.head_kernel_size = int(kernel_size)
+        self.balance_classes = bool(balance_classes)
+        self.clipmin = float(clipmin)
+        self.clipmax = float(clipmax)
+
+    @property
+    def head_labels(self) -> list[str]:
+        return list(self.classes)
+
+    def eval_activation(self) -> nn.Module:
+        return nn.Softmax(dim=1)
+
+    def class_map(self, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class index per voxel as int64, whether a class claims the voxel's id)."""
+        gt = np.asarray(gt)
+        index = np.full(gt.shape, -1, dtype=np.int64)
+        for i, name in enumerate(self.classes):
+            if name in self.label_ids:
+                index[np.isin(gt, self.label_ids[name])] = i
+        if self.background is not None:
+            index[index < 0] = self.classes.index(self.background)
+        known = index >= 0
+        return np.where(known, index, 0), known
+
+    def target(self, gt, mask, voxel_size):
+        gt = np.asarray(gt)
+        self._voxel_size(voxel_size, gt.ndim)
+        index, known = self.class_map(gt)
+        mask = self._mask(mask, gt.shape) * known
+        if self.balance_classes:
+            weight = balanced_weights(index, len(self.classes), mask, self.clipmin, self.clipmax)
+        else:
+            weight = mask
+        return index[None].astype(np.float32), weight[None].astype(np.float32)
+
+    def loss(self, prediction, target, weight):
+        """Cross-entropy per voxel times its weight, averaged over all voxels."""
+        if target.shape[1] != 1 or weight.shape != target.shape:
+            raise ValueError(
+                f"OneHotTask.loss: target {tuple(target.shape)} and weight {tuple(weight.shape)} "
+                "must both be [B, 1, *spatial]"
+            )
+        expected = (target.shape[0], len(self.classes), *target.shape[2:])
+        if tuple(prediction.shape) != expected:
+            raise ValueError(f"OneHotTask.loss: prediction {tuple(prediction.shape)} != {expected}")
+        per_voxel = F.cross_entropy(prediction, target[:, 0].long(), reduction="none")
+        return (per_voxel * weight[:, 0]).mean()
+
+    @property
+    def scored_classes(self) -> list[str]:
+        """Classes averaged into the mean scores: all but the background."""
+        return [c for c in self.classes if c != self.background]
+
+    @property
+    def criteria(self) -> list[str]:
+        per_class = [f"{c}__{m}" for c in self.classes for m in ("dice", "jaccard")]
+        return per_class + ["mean__dice", "mean__jaccard"]
+
+    def _metric_higher_is_better(self, criterion):
+        return True
+
+    @property
+    def main_criterion(self) -> str:
+        return "mean__dice"
+
+    @property
+    def parameters(self) -> list[dict]:
+        return [{}]
+
+    def parameter_name(self, params):
+        return "argmax"
+
+    def post_process(self, prediction, params):
+        prediction = np.asarray(prediction)
+        if prediction.shape[0] != len(self.classes):
+            raise ValueError(
+                f"OneHotTask.post_process: prediction shape {prediction.shape} is not "
+                f"[{len(self.classes)}, *spatial]"
+            )
+        return np.argmax(prediction, axis=0).astype(np.uint8)[None]
+
+    def evaluate(self, output, gt, mask, voxel_size):
+        gt = np.asarray(gt)
+        self._voxel_size(voxel_size, gt.ndim)
+        predicted = self._check_output(output, gt, 1)[0]
+        truth, known = self.class_map(gt)
+        keep = (self._mask(mask, gt.shape) > 0) & known
+        scores = {}
+        for i, name in enumerate(self.classes):
+            scores[f"{name}__dice"] = bm.dice(predicted == i, truth == i, keep)
+            scores[f"{name}__jaccard"] = bm.jaccard(predicted == i, truth == i, keep)
+        for metric in ("dice", "jaccard"):
+            values = [scores[f"{c}__{metric}"] for c in self.scored_classes]
+            scores[f"mean__{metric}"] = nan_if_empty_mean(values)
+        return scores
