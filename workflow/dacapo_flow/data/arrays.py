@@ -1,0 +1,365 @@
+"""Zarr arrays (v2 and v3) with voxel size and offset, read and written by world-unit ROIs.
+
+Metadata is looked up in this order:
+
+1. OME-NGFF multiscales on the parent group: v0.4 in the group attrs ``multiscales``, v0.5 under
+   ``ome.multiscales``. The datasets entry whose ``path`` is this array's name gives ``scale``
+   and ``translation``; axes of type ``channel`` are not spatial. The translation is taken as
+   the world position of the first voxel's corner (the funlib convention, as funlib.persistence
+   and DaCapo read it).
+2. Plain array attrs ``voxel_size`` (or ``resolution``) and ``offset`` (funlib.persistence style).
+3. Voxel size 1 and offset 0, every axis spatial.
+
+World units must be integers (funlib.geometry coordinates are integer tuples).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import zarr
+from funlib.geometry import Coordinate, Roi
+
+SPATIAL_AXIS_NAMES = {1: ["x"], 2: ["y", "x"], 3: ["z", "y", "x"]}
+
+
+def _integral_coordinate(values, what: str, where: str) -> Coordinate:
+    """Coordinate(8.5) silently truncates to 8; refuse non-integral world units instead."""
+    values = [float(v) for v in values]
+    if any(v != round(v) for v in values):
+        raise ValueError(f"{where}: {what} {values} is not integral (world units must be integers)")
+    return Coordinate(*(round(v) for v in values))
+
+
+def _split_dataset(dataset: str) -> tuple[str, str]:
+    """'a/b/raw' -> ('a/b', 'raw'); 'raw' -> ('', 'raw')."""
+    dataset = dataset.strip("/")
+    parent, _, name = dataset.rpartition("/")
+    return parent, name
+
+
+def _ome_multiscales(attrs: dict) -> list:
+    if isinstance(attrs.get("ome"), dict) and "multiscales" in attrs["ome"]:
+        return attrs["ome"]["multiscales"]  # v0.5
+    return attrs.get("multiscales", [])  # v0.4
+
+
+def _axis_type(axis) -> str | None:
+    if isinstance(axis, dict):
+        return axis.get("type") or ("channel" if axis.get("name") in ("c", "c^") else None)
+    return "channel" if axis in ("c", "c^") else None  # v0.3 axes are plain names
+
+
+def _combine_transforms(transforms: list, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    scale, translation = np.ones(ndim), np.zeros(ndim)
+    for transform in transforms or []:
+        if transform.get("type") == "scale":
+            factor = np.asarray(transform["scale"], dtype=float)
+            scale, translation = scale * factor, translation * factor
+        elif transform.get("type") == "translation":
+            translation = translation + np.asarray(transform["translation"], dtype=float)
+    return scale, translation
+
+
+def _read_ome_metadata(group_attrs: dict, name: str, ndim: int, where: str):
+    """(voxel_size, offset, channel_axis) from OME-NGFF multiscales, or None if not described."""
+    for multiscale in _ome_multiscales(group_attrs):
+        for entry in multiscale.get("datasets", []):
+            if str(entry.get("path", "")).strip("/") != name:
+                continue
+            axes = multiscale.get("axes") or [None] * ndim
+            if len(axes) != ndim:
+                raise ValueError(f"{where}: OME-NGFF axes {axes} do not match array ndim {ndim}")
+            scale, translation = _combine_transforms(entry.get("coordinateTransformations"), ndim)
+            global_scale, global_translation = _combine_transforms(
+                multiscale.get("coordinateTransformations"), ndim
+            )
+            scale = scale * global_scale
+            translation = translation * global_scale + global_translation
+            channel_axes = [i for i, a in enumerate(axes) if _axis_type(a) == "channel"]
+            if len(channel_axes) > 1 or channel_axes not in ([], [0]):
+                raise ValueError(f"{where}: only one leading channel axis is supported: {axes}")
+            spatial = [i for i in range(ndim) if i not in channel_axes]
+            voxel_size = _integral_coordinate(scale[spatial], "OME-NGFF scale", where)
+            offset = _integral_coordinate(translation[spatial], "OME-NGFF translation", where)
+            return voxel_size, offset, bool(channel_axes)
+    return None
+
+
+def _read_plain_metadata(array_attrs: dict, ndim: int, where: str):
+    voxel_size = array_attrs.get("voxel_size", array_attrs.get("resolution"))
+    if voxel_size is None:
+        return None
+    voxel_size = _integral_coordinate(voxel_size, "voxel_size", where)
+    offset = array_attrs.get("offset", [0] * len(voxel_size))
+    offset = _integral_coordinate(offset, "offset", where)
+    if len(offset) != len(voxel_size):
+        raise ValueError(f"{where}: offset {offset} and voxel_size {voxel_size} differ in length")
+    if ndim not in (len(voxel_size), len(voxel_size) + 1):
+        raise ValueError(f"{where}: array ndim {ndim} does not fit voxel_size {voxel_size}")
+    return voxel_size, offset, ndim == len(voxel_size) + 1
+
+
+class ZarrArray:
+    """A zarr array in world units. Holds only metadata; the zarr handle opens lazily, so
+    instances pickle cheaply into worker processes."""
+
+    def __init__(self, path, dataset: str, voxel_size, offset, shape, num_channels, dtype):
+        self.path = Path(path)
+        self.dataset = dataset.strip("/")
+        self.voxel_size = Coordinate(voxel_size)
+        self.offset = Coordinate(offset)
+        self.shape = Coordinate(shape)
+        self.num_channels = num_channels
+        self.dtype = np.dtype(dtype)
+        self.roi = Roi(self.offset, self.shape * self.voxel_size)
+        self._reader = None
+        self._writer = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ZarrArray({self.path}/{self.dataset}, roi={self.roi}, voxel_size={self.voxel_size})"
+        )
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_reader"] = state["_writer"] = None
+        return state
+
+    def _handle(self, writable: bool):
+        if writable:
+            if self._writer is None:
+                self._writer = zarr.open_array(store=str(self.path), path=self.dataset, mode="r+")
+            return self._writer
+        if self._reader is None:
+            self._reader = zarr.open_array(store=str(self.path), path=self.dataset, mode="r")
+        return self._reader
+
+    def _voxel_box(self, roi: Roi) -> tuple[Coordinate, Coordinate]:
+        """Begin (relative to the array's first voxel) and shape of roi, in voxels."""
+        if roi.dims != self.voxel_size.dims:
+            raise ValueError(
+                f"{self}: roi {roi} has {roi.dims} dims, array has {self.voxel_size.dims}"
+            )
+        begin = roi.begin - self.offset
+        misaligned = [b % v or s % v for b, s, v in zip(begin, roi.shape, self.voxel_size)]
+        if any(misaligned):
+            raise ValueError(
+                f"{self}: roi {roi} is not aligned to the voxel grid "
+                f"(offset {self.offset}, voxel size {self.voxel_size})"
+            )
+        return begin / self.voxel_size, roi.shape / self.voxel_size
+
+    def _channel_shape(self) -> tuple:
+        return () if self.num_channels is None else (self.num_channels,)
+
+    def read(self, roi: Roi, fill_value=0) -> np.ndarray:
+        """Voxels of roi (world units, on the voxel grid); outside the array -> fill_value."""
+        begin, shape = self._voxel_box(roi)
+        out = np.full(self._channel_shape() + tuple(shape), fill_value, dtype=self.dtype)
+        inside = roi.intersect(self.roi)
+        if inside.empty:
+            return out
+        src_begin, src_shape = self._voxel_box(inside)
+        src = tuple(slice(b, b + s) for b, s in zip(src_begin, src_shape))
+        dst = tuple(slice(b - o, b - o + s) for b, o, s in zip(src_begin, begin, src_shape))
+        channels = (slice(None),) * len(self._channel_shape())
+        out[channels + dst] = self._handle(writable=False)[channels + src]
+        return out
+
+    def write(self, roi: Roi, data: np.ndarray) -> None:
+        """Write data over roi, which must lie inside the array and on its voxel grid."""
+        begin, shape = self._voxel_box(roi)
+        if not self.roi.contains(roi):
+            raise ValueError(f"{self}: cannot write roi {roi} outside the array roi {self.roi}")
+        expected = self._channel_shape() + tuple(shape)
+        if tuple(data.shape) != expected:
+            raise ValueError(f"{self}: data shape {data.shape} != {expected} for roi {roi}")
+        channels = (slice(None),) * len(self._channel_shape())
+        index = channels + tuple(slice(b, b + s) for b, s in zip(begin, shape))
+        self._handle(writable=True)[index] = data
+
+
+def open_array(path, dataset: str) -> ZarrArray:
+    """Open `dataset` inside the zarr container `path` (v2 or v3) for reading."""
+    path = Path(path)
+    dataset = dataset.strip("/")
+    where = f"{path}/{dataset}"
+    if not path.is_dir():
+        raise FileNotFoundError(f"zarr container {path} not found (asked for dataset {dataset!r})")
+    try:
+        array = zarr.open_array(store=str(path), path=dataset, mode="r")
+    except (FileNotFoundError, KeyError) as error:  # zarr's NodeNotFoundError is both
+        raise FileNotFoundError(f"no array {dataset!r} in zarr container {path}") from error
+    parent, name = _split_dataset(dataset)
+    try:
+        group_attrs = dict(zarr.open_group(store=str(path), path=parent, mode="r").attrs)
+    except FileNotFoundError:  # no group metadata above the array (allowed in zarr v2)
+        group_attrs = {}
+    ndim = array.ndim
+    metadata = _read_ome_metadata(group_attrs, name, ndim, where)
+    if metadata is None:
+        metadata = _read_plain_metadata(dict(array.attrs), ndim, where)
+    if metadata is None:
+        metadata = Coordinate((1,) * ndim), Coordinate((0,) * ndim), False
+    voxel_size, offset, has_channels = metadata
+    shape = array.shape[1:] if has_channels else array.shape
+    num_channels = array.shape[0] if has_channels else None
+    return ZarrArray(path, dataset, voxel_size, offset, shape, num_channels, array.dtype)
+
+
+def _open_container(path: Path, zarr_format: int | None):
+    """Open (creating if needed) the root group; an existing container keeps its format."""
+    if path.is_dir():
+        try:
+            root = zarr.open_group(store=str(path), mode="r+")
+        except Exception as error:
+            raise FileNotFoundError(f"{path} exists but is not a zarr container") from error
+        existing = root.metadata.zarr_format
+        if zarr_format is not None and zarr_format != existing:
+            raise ValueError(f"{path} is a zarr v{existing} container, asked for v{zarr_format}")
+        return root
+    return zarr.open_group(store=str(path), mode="w", zarr_format=zarr_format or 2)
+
+
+def _ome_multiscale_entry(name, voxel_size, offset, num_channels, version) -> dict:
+    axes = [{"name": n, "type": "space", "unit": "nanometer"} for n in _axis_names(voxel_size)]
+    scale, translation = list(voxel_size), list(offset)
+    if num_channels is not None:
+        axes = [{"name": "c", "type": "channel"}] + axes
+        scale, translation = [1] + scale, [0] + translation
+    entry = {
+        "name": name,
+        "axes": axes,
+        "datasets": [
+            {
+                "path": name,
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": scale},
+                    {"type": "translation", "translation": translation},
+                ],
+            }
+        ],
+    }
+    if version == "0.4":
+        entry["version"] = "0.4"
+    return entry
+
+
+def _axis_names(voxel_size) -> list[str]:
+    return SPATIAL_AXIS_NAMES.get(len(voxel_size), [f"d{i}" for i in range(len(voxel_size))])
+
+
+def _write_ome_metadata(group, name, voxel_size, offset, num_channels) -> None:
+    """One multiscale per array (so arrays with and without channels can share a group),
+    replacing an earlier entry for the same array."""
+    v3 = group.metadata.zarr_format == 3
+    entry = _ome_multiscale_entry(name, voxel_size, offset, num_channels, "0.5" if v3 else "0.4")
+    attrs = dict(group.attrs)
+    multiscales = [
+        m
+        for m in _ome_multiscales(attrs)
+        if not any(str(d.get("path", "")).strip("/") == name for d in m.get("datasets", []))
+    ] + [entry]
+    if v3:
+        group.attrs["ome"] = {**attrs.get("ome", {}), "version": "0.5", "multiscales": multiscales}
+    else:
+        group.attrs["multiscales"] = multiscales
+
+
+def create_array(
+    path,
+    dataset: str,
+    shape,
+    dtype,
+    voxel_size,
+    offset,
+    chunks=None,
+    num_channels: int | None = None,
+    ome_ngff: bool = True,
+    zarr_format: int | None = None,
+    fill_value=0,
+) -> ZarrArray:
+    """Create (or overwrite) an empty array to be filled blockwise with ZarrArray.write.
+
+    shape is the spatial voxel shape; num_channels adds a leading channel axis. zarr_format:
+    None keeps an existing container's format and creates new containers as v2 (read by
+    every zarr tool); 2 or 3 force it (ValueError if an existing container differs). Metadata
+    goes both to OME-NGFF multiscales on the parent group (if ome_ngff) and to plain attrs."""
+    path = Path(path)
+    dataset = dataset.strip("/")
+    voxel_size, offset, shape = Coordinate(voxel_size), Coordinate(offset), Coordinate(shape)
+    if not len(voxel_size) == len(offset) == len(shape):
+        raise ValueError(f"{path}/{dataset}: shape, voxel_size and offset differ in length")
+    channel_shape = () if num_channels is None else (num_channels,)
+    if chunks is None:
+        chunks = tuple(min(s, 64) for s in shape)
+    chunks = tuple(chunks)
+    if len(chunks) == len(shape):
+        chunks = channel_shape + chunks
+    root = _open_container(path, zarr_format)
+    parent, name = _split_dataset(dataset)
+    if parent and parent in root and isinstance(root[parent], zarr.Array):
+        raise ValueError(f"{path}/{parent} is an array, cannot hold {name!r}")
+    group = root.require_group(parent) if parent else root
+    array = group.create_array(
+        name,
+        shape=channel_shape + tuple(shape),
+        dtype=dtype,
+        chunks=chunks,
+        fill_value=fill_value,
+        overwrite=True,
+    )
+    axis_names = (["c^"] if num_channels is not None else []) + _axis_names(voxel_size)
+    array.update_attributes(  # one metadata write instead of one per key
+        {
+            "voxel_size": list(voxel_size),
+            "offset": list(offset),
+            "axis_names": axis_names,
+            "units": ["nm"] * len(voxel_size),
+        }
+    )
+    if ome_ngff:
+        _write_ome_metadata(group, name, voxel_size, offset, num_channels)
+    return ZarrArray(path, dataset, voxel_size, offset, shape, num_channels, array.dtype)
+
+
+def write_array(
+    path,
+    dataset: str,
+    data: np.ndarray,
+    voxel_size,
+    offset,
+    chunks=None,
+    ome_ngff: bool = True,
+    zarr_format: int | None = None,
+) -> ZarrArray:
+    """Write a whole array; data with one more dim than voxel_size has a leading channel axis."""
+    voxel_size = Coordinate(voxel_size)
+    if data.ndim not in (len(voxel_size), len(voxel_size) + 1):
+        raise ValueError(f"{path}/{dataset}: data ndim {data.ndim} does not fit {voxel_size}")
+    num_channels = data.shape[0] if data.ndim == len(voxel_size) + 1 else None
+    shape = data.shape[-len(voxel_size) :]
+    array = create_array(
+        path,
+        dataset,
+        shape,
+        data.dtype,
+        voxel_size,
+        offset,
+        chunks=chunks,
+        num_channels=num_channels,
+        ome_ngff=ome_ngff,
+        zarr_format=zarr_format,
+    )
+    array.write(array.roi, data)
+    return array
+
+
+def remove_container(path) -> None:
+    """Delete a zarr container directory (for idempotent rewrites)."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path)

@@ -1,0 +1,207 @@
+"""Random training batches read as crops from zarr arrays, reproducible from (seed, iteration).
+
+The batch of iteration i is drawn from ``np.random.default_rng([seed, i])`` alone, so the
+sampler carries no state: resuming at iteration i gives bit-identical batches, and workers can
+compute any iteration in any order. Only crops are read (one voxel per mask test, the input
+window per sample), so memory does not grow with the volume size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from funlib.geometry import Coordinate, Roi
+
+from dacapo_flow.data.arrays import ZarrArray
+
+
+@dataclass
+class SamplerDataset:
+    """One training volume. Raw is normalised to float32 by (x - raw_min) / (raw_max - raw_min),
+    with defaults from the dtype's range for integers and 0..1 for floats. The mask marks
+    where training may happen (> 0); without a mask every voxel of gt is trainable."""
+
+    raw: ZarrArray
+    gt: ZarrArray
+    mask: ZarrArray | None = None
+    weight: float = 1.0
+    raw_min: float | None = None
+    raw_max: float | None = None
+
+    def __post_init__(self):
+        arrays = [("raw", self.raw), ("gt", self.gt)] + (
+            [("mask", self.mask)] if self.mask is not None else []
+        )
+        for role, array in arrays:
+            if array.voxel_size != self.raw.voxel_size:
+                raise ValueError(
+                    f"dataset {self.name}: {role} {array} has voxel size {array.voxel_size}, "
+                    f"raw has {self.raw.voxel_size}; resampling is not supported"
+                )
+            if (array.offset - self.raw.offset) % self.raw.voxel_size != Coordinate(
+                (0,) * len(array.offset)
+            ):
+                raise ValueError(
+                    f"dataset {self.name}: {role} {array} is offset by a fraction of a voxel "
+                    f"from raw {self.raw}"
+                )
+            allowed_channels = (None, 1) if role == "raw" else (None,)
+            if array.num_channels not in allowed_channels:
+                raise ValueError(
+                    f"dataset {self.name}: {role} {array} has {array.num_channels} channels; "
+                    "expected a single-channel array"
+                )
+        if not self.weight > 0:
+            raise ValueError(f"dataset {self.name}: weight {self.weight} must be positive")
+        if self.raw_min is None or self.raw_max is None:
+            low, high = _dtype_range(self.raw.dtype)
+            self.raw_min = low if self.raw_min is None else self.raw_min
+            self.raw_max = high if self.raw_max is None else self.raw_max
+        if self.raw_max == self.raw_min:
+            raise ValueError(f"dataset {self.name}: raw_min == raw_max == {self.raw_min}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.gt.path}/{self.gt.dataset}"
+
+    def normalise(self, data: np.ndarray) -> np.ndarray:
+        scale = np.float32(1.0 / (self.raw_max - self.raw_min))
+        return (data.astype(np.float32) - np.float32(self.raw_min)) * scale
+
+
+def _dtype_range(dtype) -> tuple[float, float]:
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    if np.issubdtype(dtype, np.bool_):
+        return 0.0, 1.0
+    return 0.0, 1.0
+
+
+class BatchSampler:
+    """Batches of raw [B,1,*input_shape], target and weight [B,C,*output_shape] (float32).
+
+    Each sample picks a dataset by weight, then an output window (output_shape voxels) inside
+    the gt ROI, uniformly among positions whose centre voxel lies in the mask. The input window
+    is the output window grown by (input_shape - output_shape) / 2 on each side; raw outside
+    its array is 0 (after normalisation). gt and mask are read over the input window when
+    augmenting (so that geometric augments see context) and cropped to the output window for
+    target_fn(gt, mask or None, voxel_size) -> (target [C,...], weight [C,...])."""
+
+    def __init__(
+        self,
+        datasets: list[SamplerDataset],
+        input_shape,
+        output_shape,
+        batch_size: int,
+        seed: int,
+        target_fn: Callable,
+        augment: Callable | None = None,
+        max_tries: int = 1000,
+    ):
+        if not datasets:
+            raise ValueError("BatchSampler needs at least one dataset")
+        self.datasets = list(datasets)
+        self.input_shape = Coordinate(input_shape)
+        self.output_shape = Coordinate(output_shape)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.target_fn = target_fn
+        self.augment = augment
+        self.max_tries = int(max_tries)
+        growth = self.input_shape - self.output_shape
+        if len(self.input_shape) != len(self.output_shape) or any(g < 0 or g % 2 for g in growth):
+            raise ValueError(
+                f"input shape {self.input_shape} must exceed output shape {self.output_shape} "
+                "by an even number of voxels per axis"
+            )
+        self.context = growth / 2
+        for dataset in self.datasets:
+            if dataset.raw.voxel_size.dims != len(self.input_shape):
+                raise ValueError(
+                    f"dataset {dataset.name} is {dataset.raw.voxel_size.dims}D, "
+                    f"shapes are {len(self.input_shape)}D"
+                )
+        weights = np.array([d.weight for d in self.datasets], dtype=float)
+        self.probabilities = weights / weights.sum()
+
+    def sample(self, iteration: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, int(iteration)])
+        samples = [self._sample_one(rng) for _ in range(self.batch_size)]
+        return {
+            key: np.stack([s[key] for s in samples]).astype(np.float32, copy=False)
+            for key in ("raw", "target", "weight")
+        }
+
+    def _sample_one(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.probabilities))]
+        voxel_size = dataset.raw.voxel_size
+        output_roi = self._random_output_roi(dataset, rng)
+        input_roi = output_roi.grow(self.context * voxel_size, self.context * voxel_size)
+        raw = self._read_raw(dataset, input_roi)
+        if self.augment is None:
+            gt = dataset.gt.read(output_roi)
+            mask = self._read_mask(dataset, output_roi)
+        else:
+            gt = dataset.gt.read(input_roi)
+            mask = self._read_mask(dataset, input_roi)
+            raw, gt, mask = self.augment(raw, gt, mask, rng)
+            crop = tuple(slice(c, c + s) for c, s in zip(self.context, self.output_shape))
+            gt = gt[crop]
+            mask = None if mask is None else mask[crop]
+        target, weight = self.target_fn(gt, mask, voxel_size)
+        expected = tuple(self.output_shape)
+        if target.shape[1:] != expected or weight.shape != target.shape:
+            raise ValueError(
+                f"target_fn returned target {target.shape} and weight {weight.shape}, "
+                f"expected [C, *{expected}] for both"
+            )
+        return {"raw": raw[np.newaxis], "target": target, "weight": weight}
+
+    def _random_output_roi(self, dataset: SamplerDataset, rng: np.random.Generator) -> Roi:
+        """Uniform output window inside the gt ROI whose centre voxel is inside the mask."""
+        voxel_size = dataset.gt.voxel_size
+        free = dataset.gt.shape - self.output_shape  # possible begins per axis, minus one
+        if any(f < 0 for f in free):
+            raise RuntimeError(
+                f"dataset {dataset.name}: gt shape {dataset.gt.shape} is smaller than the "
+                f"output shape {self.output_shape}"
+            )
+        output_size = self.output_shape * voxel_size
+        centre = (self.output_shape / 2) * voxel_size  # offset of the centre voxel's corner
+        for _ in range(self.max_tries):
+            begin = Coordinate(tuple(int(rng.integers(0, f + 1)) for f in free))
+            roi = Roi(dataset.gt.offset + begin * voxel_size, output_size)
+            if dataset.mask is None:
+                return roi
+            centre_voxel = Roi(roi.begin + centre, voxel_size)
+            if dataset.mask.read(centre_voxel).item() > 0:
+                return roi
+        raise RuntimeError(
+            f"dataset {dataset.name}: no output window with its centre inside the mask "
+            f"{dataset.mask.path}/{dataset.mask.dataset} after {self.max_tries} tries"
+        )
+
+    @staticmethod
+    def _read_raw(dataset: SamplerDataset, roi: Roi) -> np.ndarray:
+        """Normalised raw over roi, 0 outside the raw array."""
+        voxel_size = dataset.raw.voxel_size
+        out = np.zeros(roi.shape / voxel_size, np.float32)
+        inside = roi.intersect(dataset.raw.roi)
+        if inside.empty:
+            return out
+        data = dataset.raw.read(inside)
+        if dataset.raw.num_channels is not None:
+            data = data[0]
+        begin = (inside.begin - roi.begin) / voxel_size
+        out[tuple(slice(b, b + s) for b, s in zip(begin, data.shape))] = dataset.normalise(data)
+        return out
+
+    @staticmethod
+    def _read_mask(dataset: SamplerDataset, roi: Roi) -> np.ndarray | None:
+        if dataset.mask is None:
+            return None
+        return (dataset.mask.read(roi) > 0).astype(np.float32)
