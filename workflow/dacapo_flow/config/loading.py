@@ -34,24 +34,20 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-_TAGS = {
-    "distance",
-    "one_hot",
-    "affinities",
-    "cnnectome_unet",
-    "default",
-    "train_validate",
-    "mirror",
-    "transpose",
-    "intensity",
-    "gamma",
-    "noise",
-    "elastic",
-}
+def _discriminator_tags() -> set[str]:
+    """Values of every config's `type` literal: pydantic puts them in error locations."""
+    tags, todo = set(), [Config]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        field = cls.model_fields.get("type")
+        if field is not None and isinstance(field.default, str):
+            tags.add(field.default)
+    return tags
 
 
 def _is_tag(part) -> bool:
-    return isinstance(part, str) and part in _TAGS
+    return isinstance(part, str) and part in _discriminator_tags()
 
 
 def parse_config(model: type[Config], data: dict, source: str) -> Config:
