@@ -114,24 +114,30 @@ forget_owned() { # NAME
     mv "$OWNED.tmp" "$OWNED"
 }
 
-# stop_owned NAME : TERM (KILL after 20 s) the daemon NAME, only if this script started it
+# stop_owned NAME... : TERM the daemons NAME... (only those this script started) together,
+# then wait for each; KILL what is still there after 20 s
 stop_owned() {
-    local pidfile pid
-    pidfile=$(owned_pidfile "$1")
-    [ -n "$pidfile" ] || return 0
-    if alive "$pidfile" "$1"; then
-        pid=$(cat "$pidfile")
-        log "stopping $1 (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
+    local name pidfile pid pids=()
+    for name in "$@"; do
+        pidfile=$(owned_pidfile "$name")
+        [ -n "$pidfile" ] || continue
+        if alive "$pidfile" "$name"; then
+            pid=$(cat "$pidfile")
+            log "stopping $name (pid $pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+        forget_owned "$name"
+    done
+    for pid in "${pids[@]}"; do
         if ! wait_for 20 sh -c "! kill -0 $pid"; then
-            log "$1 did not stop within 20 s, sending KILL"
+            log "pid $pid did not stop within 20 s, sending KILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
-    fi
-    forget_owned "$1"
+    done
 }
 
-node_name() { hostname -s; }
+node_name() { hostname -s 2>/dev/null || uname -n | cut -d. -f1; }
 node_ready() {
     sinfo -h -n "$(node_name)" -o %T 2>/dev/null | grep -Eq '^(idle|mixed|allocated)$'
 }
@@ -299,8 +305,8 @@ start_munge() {
     [ -n "$(pids_named munged)" ] && die "a munged runs but does not answer (munge -n | unmunge)"
     log "starting munged"
     runuser -u munge -- /usr/sbin/munged
-    wait_for "$TIMEOUT" sh -c 'munge -n | unmunge' || die "munged did not come up"
     record_owned munged /run/munge/munged.pid
+    wait_for "$TIMEOUT" sh -c 'munge -n | unmunge' || die "munged did not come up"
 }
 
 db() { mariadb --no-defaults --protocol=socket --socket="$DB_RUN/mysqld.sock" -u root "$@"; }
@@ -320,10 +326,10 @@ start_mariadb() {
     # --no-defaults: a system MariaDB/MySQL config or server on this machine is left alone
     setsid /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$DB_DIR" \
         --socket="$DB_RUN/mysqld.sock" --pid-file="$pidfile" --port="$DB_PORT" \
-        --bind-address=127.0.0.1 --skip-name-resolve --innodb-buffer-pool-size=64M \
+        --bind-address=127.0.0.1 --skip-name-resolve --innodb-buffer-pool-size=64M --innodb-lock-wait-timeout=900 \
         </dev/null >"$LOGDIR/mariadbd.log" 2>&1 &
-    wait_for "$TIMEOUT" alive "$pidfile" mariadbd || die "mariadbd did not come up"
     record_owned mariadbd "$pidfile"
+    wait_for "$TIMEOUT" alive "$pidfile" mariadbd || die "mariadbd did not come up"
     wait_for "$TIMEOUT" db -e 'SELECT 1' || die "mariadbd does not answer on its socket"
 }
 
@@ -376,8 +382,7 @@ cmd_start() {
     configure
     if [ "$changed" = 1 ]; then
         log "configuration written; restarting the slurm daemons that run"
-        stop_owned slurmd
-        stop_owned slurmctld
+        stop_owned slurmd slurmctld
         stop_owned slurmdbd
     fi
     start_munge
@@ -393,7 +398,7 @@ cmd_start() {
 
 # --------------------------------------------------------------------------- stop / status
 cmd_stop() {
-    local jobs name
+    local jobs
     [ "$(id -u)" -eq 0 ] || die "must run as root"
     if [ -n "$(owned_pidfile slurmctld)" ] && alive "$(owned_pidfile slurmctld)" slurmctld; then
         jobs=$(squeue -h -o %i 2>/dev/null || true)
@@ -403,9 +408,9 @@ cmd_stop() {
             wait_for 15 sh -c '[ -z "$(squeue -h -t PD,R,CG -o %i)" ]' || true
         fi
     fi
-    for name in slurmd slurmctld slurmdbd mariadbd munged; do
-        stop_owned "$name"
-    done
+    stop_owned slurmd slurmctld
+    stop_owned slurmdbd # after slurmctld, which sends it the final job records
+    stop_owned mariadbd munged
     if [ -n "$(pids_named slurmstepd)" ]; then
         log "note: slurmstepd still running: $(pids_named slurmstepd | tr '\n' ' ')"
     fi
@@ -421,18 +426,20 @@ cmd_stop() {
 }
 
 cmd_status() {
-    local name pidfile ok=0
+    local name pidfile others ok=0
     for name in munged mariadbd slurmdbd slurmctld slurmd; do
         pidfile=$(owned_pidfile "$name")
+        others=$(pids_named "$name" | tr '\n' ' ')
         if [ -n "$pidfile" ] && alive "$pidfile" "$name"; then
             echo "$name: running (pid $(cat "$pidfile"), started by local_slurm.sh)"
-        elif [ -n "$(pids_named "$name")" ]; then
-            echo "$name: running (pid $(pids_named "$name" | tr '\n' ' '), not started by local_slurm.sh)"
+        elif [ -n "$others" ]; then
+            echo "$name: running (pid ${others% }, not started by local_slurm.sh)"
         else
             echo "$name: not running"
         fi
     done
-    if command -v sinfo >/dev/null && node_ready; then
+    # no slurmctld: say so at once (sinfo would retry the controller for ~10 s)
+    if [ -n "$(pids_named slurmctld)" ] && command -v sinfo >/dev/null && node_ready; then
         sinfo -N -o '%N %P %T %c %m %G'
         if grep -q '^AccountingStorageType=accounting_storage/slurmdbd' "$ETC/slurm.conf" &&
             ! sacct -n -X >/dev/null 2>&1; then
