@@ -1,12 +1,13 @@
 # Run plan and input/param helpers shared by the rules. No torch here: this is parsed by
 # every job, so it must stay cheap.
+from pathlib import Path
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, start_dataset
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -82,6 +83,11 @@ def init_args(wildcards, input):
     return ""
 
 
+def store_of(levels):
+    """The store directory, read off the rule's first output `levels` directories below it."""
+    return lambda wildcards, output: str(Path(output[0]).parents[levels])
+
+
 def stage_hash(stage):
     return lambda wildcards: run_of(wildcards).config.stage_hash(stage)
 
@@ -95,12 +101,17 @@ def validation_score_files(wildcards):
     run = run_of(wildcards)
     if not run.config.validation_dataset_names():
         return []
-    return [f"{STORE}/{run.name}/validation_scores/{i}.nc" for i in run.config.iterations()]
+    return [
+        f"{STORE}/{run.name}/validation_scores/{i}.nc" for i in run.config.iterations()
+    ]
 
 
 def run_targets(run):
     name, config = run.name, run.config
-    targets = [f"{STORE}/{name}/training_stats.nc", checkpoint_path(name, config.iterations()[-1])]
+    targets = [
+        f"{STORE}/{name}/training_stats.nc",
+        checkpoint_path(name, config.iterations()[-1]),
+    ]
     datasets = config.validation_dataset_names()
     targets.append(f"{STORE}/{name}/validation_scores.nc")
     for dataset in datasets:

@@ -6,7 +6,9 @@ if SYNTHETIC:
             f"{SYNTHETIC}/manifest.json",
         log:
             f"{SYNTHETIC}/synthetic_data.log",
+        conda:
+            "../../envs/dacapo-flow.yaml"
         params:
-            directory=SYNTHETIC,
+            directory=lambda wildcards, output: str(Path(output[0]).parent),
         shell:
             "dacapo-flow synthetic-data --out {params.directory} > {log} 2>&1"

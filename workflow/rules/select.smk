@@ -16,6 +16,8 @@ rule collect_scores:
         stats=f"{STORE}/{{run}}/training_stats.nc",
     log:
         f"{STORE}/{{run}}/logs/collect_scores.log",
+    conda:
+        "../../envs/dacapo-flow.yaml"
     shell:
         "dacapo-flow collect-scores --scores {input.scores:q} --stats {input.stats:q} "
         "--scores-out {output.scores:q} --stats-out {output.stats:q} > {log} 2>&1"
@@ -28,8 +30,10 @@ rule select_best:
         f"{STORE}/{{run}}/{{dataset}}/{{criterion}}.json",
     log:
         f"{STORE}/{{run}}/logs/select_best/{{dataset}}/{{criterion}}.log",
+    conda:
+        "../../envs/dacapo-flow.yaml"
     params:
-        store=STORE,
+        store=store_of(2),
     shell:
         "dacapo-flow select-best --store {params.store} --run {wildcards.run} "
         "--dataset {wildcards.dataset} --criterion {wildcards.criterion} > {log} 2>&1"

@@ -10,12 +10,14 @@ rule train_chunk:
         stats=f"{STORE}/{{run}}/training_stats/{{iteration}}.nc",
     log:
         f"{STORE}/{{run}}/logs/train_chunk/{{iteration}}.log",
+    conda:
+        "../../envs/dacapo-flow.yaml"
+    threads: 1
     params:
         run=run_args,
         init=init_args,
-        store=STORE,
+        store=store_of(3),
         train_hash=stage_hash("train"),
-    threads: 1
     shell:
         "dacapo-flow train-chunk {params.run} {params.init} --store {params.store} "
         "--iteration {wildcards.iteration} --threads {threads} > {log} 2>&1"

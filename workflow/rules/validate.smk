@@ -9,11 +9,13 @@ rule validate:
         f"{STORE}/{{run}}/validation_scores/{{iteration}}.nc",
     log:
         f"{STORE}/{{run}}/logs/validate/{{iteration}}.log",
+    conda:
+        "../../envs/dacapo-flow.yaml"
+    threads: 1
     params:
         run=run_args,
-        store=STORE,
+        store=store_of(2),
         validate_hash=stage_hash("validate"),
-    threads: 1
     shell:
         "dacapo-flow validate {params.run} --store {params.store} "
         "--iteration {wildcards.iteration} --threads {threads} > {log} 2>&1"
