@@ -20,11 +20,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch import nn
 
+from ..config.tasks import INSTANCE_METRICS
 from .balance import balanced_weights
 from .base import Task
 from .instance_metrics import adapted_rand_error, voi
 
-_CRITERIA = ["voi_split", "voi_merge", "voi", "adapted_rand_error"]
+# Criteria and directions shared with the (torch-free) config layer: all lower is better.
+_CRITERIA = list(INSTANCE_METRICS)
 
 
 def _offset_slices(shape, offset):
@@ -127,7 +129,7 @@ class AffinitiesTask(Task):
         return list(_CRITERIA)
 
     def _metric_higher_is_better(self, criterion):
-        return False
+        return INSTANCE_METRICS[criterion]
 
     @property
     def main_criterion(self) -> str:

@@ -14,20 +14,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..config.tasks import DISTANCE_METRICS
 from . import binary_metrics as bm
 from .balance import balanced_weights
 from .base import Task
 
-_HIGHER_IS_BETTER = {
-    "dice": True,
-    "jaccard": True,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "f1_with_tolerance": True,
-    "voi": False,
-    "hausdorff": False,
-}
+# One table of metrics and directions, shared with the (torch-free) config layer.
+_HIGHER_IS_BETTER = DISTANCE_METRICS
 
 
 def signed_distance(region: np.ndarray, voxel_size) -> np.ndarray:
