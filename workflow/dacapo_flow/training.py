@@ -2,9 +2,11 @@
 
 import logging
 import math
+import random
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -51,6 +53,14 @@ def build_sampler(run: Run) -> BatchSampler:
         target_fn=run.task.target,
         augment=build_augment([a.model_dump(mode="json") for a in trainer.augments]),
     )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global RNGs at a run's start, so anything drawing from them (dropout,
+    cuDNN autotuning ties) is reproducible and the checkpoints' RNG states are too."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def resume(run: Run, previous: Path, expected_iteration: int) -> int:
@@ -101,7 +111,9 @@ def train_chunk(
     run = Run(run_config, weights_store)
     if previous is not None:
         resume(run, Path(previous), first)
-    elif run.start is not None:
+    else:
+        seed_everything(run.seed)
+    if previous is None and run.start is not None:
         logger.info("initialising from %s (%s)", run_config.start_config, start)
         run.start.initialize_weights(run.model, new_head=run.head_labels)
 

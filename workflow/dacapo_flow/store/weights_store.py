@@ -15,17 +15,26 @@ import operator
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dacapo_flow.store.atomic import atomic_write_json
-from dacapo_flow.store.weights import (
-    CheckpointError,
-    Weights,
-    capture_rng_states,
-    load_checkpoint,
-    save_checkpoint,
-    state_dict_mismatch,
-)
+
+# The checkpoint module imports torch; it is loaded on first use so that light jobs working
+# only with best records (select-best) never pay for importing torch.
+_weights = None
+
+
+def _checkpoints():
+    global _weights
+    if _weights is None:
+        from dacapo_flow.store import weights as module
+
+        _weights = module
+    return _weights
+
+
+if TYPE_CHECKING:
+    from dacapo_flow.store.weights import Weights
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +85,11 @@ class WeightsStore(ABC):
         `run`. Returns the Weights; restoring RNG and sampler state is the caller's job."""
         weights = self.retrieve_weights(run, iteration)
         source = f"checkpoint {iteration} of run {run_name(run)}"
-        problems = state_dict_mismatch(run.model.state_dict(), weights.model)
+        problems = _checkpoints().state_dict_mismatch(run.model.state_dict(), weights.model)
         if problems:
-            raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems))
+            raise _checkpoints().CheckpointError(
+                f"{source} does not fit the model: " + "; ".join(problems)
+            )
         run.model.load_state_dict(weights.model, strict=True)
         optimizer = getattr(run, "optimizer", None)
         if optimizer is not None:
@@ -180,11 +191,11 @@ class LocalWeightsStore(WeightsStore):
         if callable(sampler):
             sampler = sampler()
         head_labels = getattr(run, "head_labels", None)
-        weights = Weights(
+        weights = _checkpoints().Weights(
             run.model.state_dict(),
             run.optimizer.state_dict() if getattr(run, "optimizer", None) is not None else None,
             scheduler=scheduler.state_dict() if scheduler is not None else None,
-            rng=capture_rng_states(),
+            rng=_checkpoints().capture_rng_states(),
             sampler=sampler,
             iteration=iteration,
             config_hash=getattr(run, "config_hash", None),
@@ -192,10 +203,10 @@ class LocalWeightsStore(WeightsStore):
         )
         path = self.checkpoint_path(run, iteration)
         logger.info("storing checkpoint %s", path)
-        return save_checkpoint(weights, path)
+        return _checkpoints().save_checkpoint(weights, path)
 
     def retrieve_weights(self, run: Any, iteration: Any) -> Weights:
-        return load_checkpoint(self.checkpoint_path(run, iteration))
+        return _checkpoints().load_checkpoint(self.checkpoint_path(run, iteration))
 
     def remove(self, run: Any, iteration: Any) -> None:
         path = self.checkpoint_path(run, iteration)
