@@ -1,0 +1,27 @@
+"""Shared fixtures. The workflow tests share one completed run of the tiny workflow (synthetic
+data; distance, affinities and a finetune of distance) per test session: tests that change
+things work on copies of it."""
+
+import pytest
+
+from workflow_support import copy_workflow, install_workflow, run_snakemake
+
+
+@pytest.fixture(scope="session")
+def completed_workflow(tmp_path_factory):
+    """The tiny workflow after a complete real run (read-only for tests: copy to change)."""
+    workdir = install_workflow(tmp_path_factory.mktemp("tiny_workflow"))
+    run_snakemake(workdir).check()
+    return workdir
+
+
+@pytest.fixture
+def completed_copy(completed_workflow, tmp_path):
+    """A private copy of the completed tiny workflow, metadata and mtimes included."""
+    return copy_workflow(completed_workflow, tmp_path / "workflow_copy")
+
+
+@pytest.fixture
+def fresh_workflow(tmp_path):
+    """The tiny workflow installed in an empty directory: nothing run yet."""
+    return install_workflow(tmp_path / "fresh_workflow")
