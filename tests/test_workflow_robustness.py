@@ -132,11 +132,7 @@ def test_killed_chunk_resumes_from_the_last_checkpoint_bit_for_bit(tmp_path, uni
     assert resumed["iteration"] == FINAL
     for key in ("model", "optimizer"):
         assert_same_state(resumed[key], reference[key], key)
-    # Everything else too, except the global python/numpy/torch RNG states: training does not
-    # draw from them, and a run's first chunk leaves them unseeded, so two fresh runs of one
-    # config record different ones (reported; the resumed chunk restores them correctly).
+    # Everything else too: scheduler, sampler, hash, labels, and the global RNG states (a
+    # run's first chunk seeds them from the run's seed, the resumed chunk restores them).
     assert set(resumed) == set(reference)
-    assert_same_state(
-        {k: v for k, v in resumed.items() if k != "rng"},
-        {k: v for k, v in reference.items() if k != "rng"},
-    )
+    assert_same_state(resumed, reference)
