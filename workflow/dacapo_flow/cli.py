@@ -72,11 +72,10 @@ def cmd_synthetic_data(args):
 
 
 def cmd_check(args):
-    import yaml
-
+    from .config.loading import read_yaml
     from .config.workflow_config import load_plan
 
-    plan = load_plan(yaml.safe_load(args.config.read_text()), str(args.config))
+    plan = load_plan(read_yaml(args.config), str(args.config))
     for name, run in plan.items():
         print(f"{name}: {len(run.config.iterations())} checkpoints, ok")
 

@@ -4,8 +4,12 @@ checkpoint per (validation dataset, criterion). No torch: these are light local 
 import logging
 from pathlib import Path
 
+import numpy as np
+import xarray as xr
+
 from .stats.training_stats import TrainingStats
 from .stats.validation_scores import ValidationScores, parameter_label
+from .store.atomic import atomic_write_netcdf
 from .store.weights_store import LocalWeightsStore
 
 logger = logging.getLogger(__name__)
@@ -42,16 +46,15 @@ def collect_scores(score_files, stats_files, scores_out: Path, stats_out: Path) 
             for iteration_scores in scores.scores:
                 merged.add_iteration_scores(iteration_scores)
     if merged is None:
-        merged = ValidationScores([], [], _NoCriteria())
+        # A run without validation datasets still gets its (empty) scores file.
+        empty = xr.DataArray(
+            np.zeros((0, 0, 0, 0)), dims=("iterations", "datasets", "parameters", "criteria")
+        )
+        atomic_write_netcdf(empty, scores_out)
+        logger.info("no validation datasets: wrote empty %s", scores_out)
+        return
     merged.to_netcdf(scores_out)
     logger.info("collected %d checkpoints' scores into %s", len(merged.scores), scores_out)
-
-
-class _NoCriteria:
-    criteria: tuple = ()
-
-    def higher_is_better(self, criterion):
-        raise ValueError(criterion)
 
 
 def sorted_by_iteration(paths) -> list[Path]:

@@ -46,8 +46,7 @@ def predict_blockwise(model, dataset: SamplerDataset, roi: Roi, device, out: np.
     blocks = block_rois(roi, out_shape * voxel)
 
     def read(block: Roi) -> np.ndarray:
-        raw = dataset.raw.read(block.grow(context, context))
-        return dataset.normalise(raw)[np.newaxis, np.newaxis]
+        return dataset.read_raw(block.grow(context, context))[np.newaxis, np.newaxis]
 
     model.eval()
     with ThreadPoolExecutor(max_workers=1) as reader, torch.inference_mode():

@@ -1,7 +1,7 @@
 """Architecture configs (CNNectome-style UNet, 2D or 3D)."""
 
 import math
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -47,8 +47,9 @@ class CNNectomeUNetConfig(ArchitectureConfig):
                     found.append(f"{name}[{i}]: {factor} has {len(factor)} dims, input has {dims}")
         if self.eval_shape_increase and len(self.eval_shape_increase) != dims:
             found.append(f"eval_shape_increase: needs {dims} values")
-        total = [math.prod(f[d] for f in self.downsample_factors) for d in range(dims)]
-        if self.eval_shape_increase and all(len(f) == dims for f in self.downsample_factors):
+        factors_fit = all(len(f) == dims for f in self.downsample_factors)
+        if self.eval_shape_increase and len(self.eval_shape_increase) == dims and factors_fit:
+            total = [math.prod(f[d] for f in self.downsample_factors) for d in range(dims)]
             for d, (inc, tot) in enumerate(zip(self.eval_shape_increase, total)):
                 if inc % tot:
                     found.append(
@@ -58,4 +59,6 @@ class CNNectomeUNetConfig(ArchitectureConfig):
         return found
 
 
-AnyArchitectureConfig = Annotated[CNNectomeUNetConfig, Field(discriminator="type")]
+# One kind so far, so `type` may be left out; make this a discriminated union when a second
+# kind arrives.
+AnyArchitectureConfig = CNNectomeUNetConfig

@@ -3,7 +3,7 @@
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -105,4 +105,6 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         return found
 
 
-AnyDataSplitConfig = Annotated[TrainValidateDataSplitConfig, Field(discriminator="type")]
+# One kind so far, so `type` may be left out; make this a discriminated union when a second
+# kind arrives.
+AnyDataSplitConfig = TrainValidateDataSplitConfig

@@ -44,6 +44,9 @@ class RunConfig(Config):
     def __init__(self, *args, **kwargs):
         # DaCapo's RunConfig takes its first fields positionally.
         names = list(type(self).model_fields)
+        for name in names[: len(args)]:
+            if name in kwargs:
+                raise TypeError(f"RunConfig got {name!r} both by position and by keyword")
         kwargs.update(zip(names, args))
         super().__init__(**kwargs)
 

@@ -95,4 +95,6 @@ class TrainerConfig(Config):
         return found
 
 
-AnyTrainerConfig = Annotated[TrainerConfig, Field(discriminator="type")]
+# One kind so far, so `type` may be left out; make this a discriminated union when a second
+# kind arrives.
+AnyTrainerConfig = TrainerConfig

@@ -120,8 +120,10 @@ def check_no_cycles(plan: dict[str, PlannedRun]) -> None:
         while plan[chain[-1]].upstream is not None:
             nxt = plan[chain[-1]].upstream
             if nxt in chain:
-                cycle = " -> ".join(chain[chain.index(nxt) :] + [nxt])
-                raise ConfigError(f"start_config cycle between runs: {cycle}")
+                members = chain[chain.index(nxt) :]
+                cycle = " -> ".join(members + [nxt])
+                where = "; ".join(f"{plan[m].source}: start_config.run" for m in members)
+                raise ConfigError(f"start_config cycle between runs: {cycle} ({where})")
             chain.append(nxt)
 
 

@@ -70,6 +70,21 @@ class SamplerDataset:
         scale = np.float32(1.0 / (self.raw_max - self.raw_min))
         return (data.astype(np.float32) - np.float32(self.raw_min)) * scale
 
+    def read_raw(self, roi: Roi) -> np.ndarray:
+        """Normalised raw over roi, 0 outside the raw array (after normalising, so training
+        and validation pad alike whatever the intensity range)."""
+        voxel_size = self.raw.voxel_size
+        out = np.zeros(roi.shape / voxel_size, np.float32)
+        inside = roi.intersect(self.raw.roi)
+        if inside.empty:
+            return out
+        data = self.raw.read(inside)
+        if self.raw.num_channels is not None:
+            data = data[0]
+        begin = (inside.begin - roi.begin) / voxel_size
+        out[tuple(slice(b, b + s) for b, s in zip(begin, data.shape))] = self.normalise(data)
+        return out
+
 
 def _dtype_range(dtype) -> tuple[float, float]:
     dtype = np.dtype(dtype)
@@ -187,18 +202,7 @@ class BatchSampler:
 
     @staticmethod
     def _read_raw(dataset: SamplerDataset, roi: Roi) -> np.ndarray:
-        """Normalised raw over roi, 0 outside the raw array."""
-        voxel_size = dataset.raw.voxel_size
-        out = np.zeros(roi.shape / voxel_size, np.float32)
-        inside = roi.intersect(dataset.raw.roi)
-        if inside.empty:
-            return out
-        data = dataset.raw.read(inside)
-        if dataset.raw.num_channels is not None:
-            data = data[0]
-        begin = (inside.begin - roi.begin) / voxel_size
-        out[tuple(slice(b, b + s) for b, s in zip(begin, data.shape))] = dataset.normalise(data)
-        return out
+        return dataset.read_raw(roi)
 
     @staticmethod
     def _read_mask(dataset: SamplerDataset, roi: Roi) -> np.ndarray | None:

@@ -1,0 +1,103 @@
+import pytest
+
+from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.config.tasks import DistanceTaskConfig
+from helpers_tiny import merged, run_config_dict, synthetic_data_dir, write_yaml
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return synthetic_data_dir(tmp_path_factory)
+
+
+@pytest.fixture
+def base(data):
+    return run_config_dict(data, "distance")
+
+
+def load_error(path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    return str(info.value)
+
+
+def test_a_valid_yaml_loads_as_a_run_config(base, tmp_path):
+    config = load_run_config(write_yaml(tmp_path / "run.yaml", base))
+    assert config.name == "tiny"
+    assert isinstance(config.task_config, DistanceTaskConfig)
+    assert config.iterations() == [2, 4]
+
+
+def test_unknown_keys_are_named_with_file_and_key_path(base, tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", merged(base, {"trainer_config": {"learnin_rate": 1}}))
+    assert f"{path}: trainer_config.learnin_rate: Extra inputs are not permitted" in load_error(
+        path
+    )
+
+
+def test_unknown_keys_deep_in_lists_are_named(base, tmp_path):
+    data = merged(base, {})
+    data["datasplit_config"]["train_configs"][1]["raw"]["chunks"] = 3
+    path = write_yaml(tmp_path / "run.yaml", data)
+    assert f"{path}: datasplit_config.train_configs.1.raw.chunks:" in load_error(path)
+
+
+def test_wrong_types_are_named(base, tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", merged(base, {"trainer_config": {"batch_size": "x"}}))
+    message = load_error(path)
+    assert f"{path}: trainer_config.batch_size:" in message
+    assert "integer" in message
+
+
+def test_missing_fields_are_named(base, tmp_path):
+    data = merged(base, {})
+    del data["architecture_config"]["fmaps_out"]
+    del data["num_iterations"]
+    path = write_yaml(tmp_path / "run.yaml", data)
+    message = load_error(path)
+    assert f"{path}: architecture_config.fmaps_out: Field required" in message
+    assert f"{path}: num_iterations: Field required" in message
+
+
+def test_an_unknown_task_type_is_named(base, tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", merged(base, {"task_config": {"type": "golgi"}}))
+    message = load_error(path)
+    assert f"{path}: task_config:" in message and "golgi" in message
+
+
+def test_verify_problems_are_named_with_the_file(base, tmp_path):
+    changes = {"task_config": {"thresholds": [0.0, 127.0]}, "trainer_config": {"batch_size": 0}}
+    path = write_yaml(tmp_path / "run.yaml", merged(base, changes))
+    message = load_error(path)
+    assert f"{path}: task_config.thresholds[1]: 127.0 is outside (-1, 1)" in message
+    assert f"{path}: trainer_config.batch_size: must be >= 1, got 0" in message
+
+
+def test_missing_arrays_are_reported_when_loading(base, tmp_path):
+    data = merged(base, {})
+    data["datasplit_config"]["validate_configs"][0]["raw"]["path"] = str(tmp_path / "no.zarr")
+    path = write_yaml(tmp_path / "run.yaml", data)
+    assert f"{path}: datasplit_config.validate_configs[0].raw: cannot open" in load_error(path)
+
+
+def test_verify_can_be_skipped(base, tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", merged(base, {"trainer_config": {"batch_size": 0}}))
+    assert load_run_config(path, verify=False).trainer_config.batch_size == 0
+
+
+def test_name_and_repetition_overrides(base, tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", base)
+    config = load_run_config(path, name="tiny_rep3", repetition=3)
+    assert (config.name, config.repetition) == ("tiny_rep3", 3)
+
+
+def test_unreadable_or_malformed_files_are_config_errors(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    assert f"{missing}: cannot read" in load_error(missing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    assert f"{broken}: not valid YAML" in load_error(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    assert f"{listing}: expected a mapping" in load_error(listing)

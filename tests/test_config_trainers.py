@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from dacapo_flow.config.trainers import TrainerConfig
+from dacapo_flow.data.augment import build_augment
+
+ALL_AUGMENTS = [
+    {"type": "mirror", "p": 0.5},
+    {"type": "transpose", "p": 0.5},
+    {"type": "intensity", "scale": [0.9, 1.1], "shift": [-0.05, 0.05]},
+    {"type": "gamma", "range": [0.8, 1.25]},
+    {"type": "noise", "sigma": 0.02},
+    {"type": "elastic", "control_point_spacing": [4, 4, 4], "sigma": [1.0, 1.0, 1.0]},
+]
+
+
+def test_defaults_verify():
+    assert TrainerConfig().verify() == (True, "TrainerConfig is valid")
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("batch_size", 0, "batch_size: must be >= 1, got 0"),
+        ("learning_rate", 0.0, "learning_rate: must be > 0, got 0.0"),
+        ("learning_rate", -1e-3, "learning_rate: must be > 0"),
+        ("learning_rate", float("nan"), "learning_rate: must be > 0, got nan"),
+        ("weight_decay", -0.1, "weight_decay: must be >= 0"),
+        ("warmup_iterations", -1, "warmup_iterations: must be >= 0"),
+    ],
+)
+def test_verify_rejects_unusable_values(field, value, expected):
+    ok, message = TrainerConfig(**{field: value}).verify()
+    assert not ok
+    assert expected in message
+
+
+def test_every_problem_is_reported_at_once():
+    ok, message = TrainerConfig(batch_size=0, learning_rate=0).verify()
+    assert not ok
+    assert len(message.splitlines()) == 2
+
+
+def test_augments_parse_by_type_and_reject_unknown_types_and_keys():
+    config = TrainerConfig(augments=ALL_AUGMENTS)
+    assert [a.type for a in config.augments] == [a["type"] for a in ALL_AUGMENTS]
+    with pytest.raises(ValidationError, match="rotate"):
+        TrainerConfig(augments=[{"type": "rotate"}])
+    with pytest.raises(ValidationError, match="sigmaa"):
+        TrainerConfig(augments=[{"type": "noise", "sigmaa": 1}])
+    with pytest.raises(ValidationError, match="p"):
+        TrainerConfig(augments=[{"type": "mirror", "p": 1.5}])
+
+
+def test_every_augment_config_builds_the_data_layer_pipeline():
+    # The training code hands model_dump(mode="json") of each augment to build_augment.
+    config = TrainerConfig(augments=ALL_AUGMENTS)
+    pipeline = build_augment([a.model_dump(mode="json") for a in config.augments])
+    raw = np.random.default_rng(0).random((12, 12, 12), dtype=np.float32)
+    gt = (raw > 0.5).astype(np.uint8)
+    out_raw, out_gt, out_mask = pipeline(raw, gt, None, np.random.default_rng(1))
+    assert out_raw.shape == raw.shape and out_raw.dtype == np.float32
+    assert out_gt.shape == gt.shape and out_mask is None
+
+
+def test_stage_tags_of_trainer_fields():
+    base = TrainerConfig()
+    for changed in (
+        TrainerConfig(learning_rate=1e-3),
+        TrainerConfig(batch_size=2),
+        TrainerConfig(seed=1),
+        TrainerConfig(warmup_iterations=10),
+        TrainerConfig(augments=[{"type": "mirror"}]),
+    ):
+        assert changed.stage_hash("train") != base.stage_hash("train")
+        assert changed.stage_hash("validate") == base.stage_hash("validate")
+    # How batches are fetched and what the trainer is called change no result.
+    for changed in (TrainerConfig(num_data_fetchers=4), TrainerConfig(name="other")):
+        for stage in ("train", "validate", "select"):
+            assert changed.stage_hash(stage) == base.stage_hash(stage)

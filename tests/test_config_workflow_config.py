@@ -1,0 +1,209 @@
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.datasplits import pending_outputs
+from dacapo_flow.config.workflow_config import load_plan, start_dataset, workflow_schema
+from helpers_tiny import merged, run_config_dict, synthetic_data_dir, write_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = "config/config.yaml"
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return synthetic_data_dir(tmp_path_factory)
+
+
+@pytest.fixture
+def upstream(data, tmp_path):
+    """A run config 'up' selecting two criteria on one validation dataset."""
+    changes = {"name": "up", "select_criteria": ["nucleus__dice", "mito__dice"]}
+    return write_yaml(tmp_path / "up.yaml", run_config_dict(data, **changes))
+
+
+def finetune(data, tmp_path, name="ft", **start):
+    start = {"run": "up", "criterion": "nucleus__dice", **start}
+    return write_yaml(
+        tmp_path / f"{name}.yaml", run_config_dict(data, name=name, start_config=start)
+    )
+
+
+def plan_error(config: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_plan(config, SOURCE)
+    return str(info.value)
+
+
+def test_a_plan_lists_every_run_with_its_upstream(data, tmp_path, upstream):
+    ft = finetune(data, tmp_path)
+    plan = load_plan({"runs": [{"config": str(upstream)}, {"config": str(ft)}]}, SOURCE)
+    assert list(plan) == ["up", "ft"]
+    assert plan["up"].upstream is None and plan["ft"].upstream == "up"
+    assert plan["ft"].source == ft
+    assert start_dataset(plan["ft"], plan) == "validate_0"  # the only validation dataset
+    assert start_dataset(plan["up"], plan) is None
+
+
+def test_repetitions_become_separately_seeded_runs(upstream):
+    plan = load_plan({"runs": [{"config": str(upstream), "repetitions": 3}]}, SOURCE)
+    assert list(plan) == ["up_rep0", "up_rep1", "up_rep2"]
+    assert [run.repetition for run in plan.values()] == [0, 1, 2]
+    assert [run.config.name for run in plan.values()] == list(plan)
+    assert len({run.config.seed() for run in plan.values()}) == 3
+    assert len({run.config.stage_hash("train") for run in plan.values()}) == 3
+
+
+def test_an_unknown_upstream_run_is_named_with_file_and_key(data, tmp_path, upstream):
+    ft = finetune(data, tmp_path, run="nope")
+    message = plan_error({"runs": [{"config": str(upstream)}, {"config": str(ft)}]})
+    assert message.startswith(f"{ft}: start_config.run: run 'nope' is not among the runs")
+
+
+def test_an_upstream_with_repetitions_must_be_named_by_repetition(data, tmp_path, upstream):
+    ft = finetune(data, tmp_path)
+    runs = [{"config": str(upstream), "repetitions": 2}, {"config": str(ft)}]
+    assert f"{ft}: start_config.run: run 'up' is not among" in plan_error({"runs": runs})
+    ft_rep = finetune(data, tmp_path, name="ft1", run="up_rep1")
+    plan = load_plan({"runs": [runs[0], {"config": str(ft_rep)}]}, SOURCE)
+    assert plan["ft1"].upstream == "up_rep1"
+
+
+def test_a_criterion_the_upstream_does_not_select_is_named(data, tmp_path, upstream):
+    ft = finetune(data, tmp_path, criterion="nucleus__voi")
+    message = plan_error({"runs": [{"config": str(upstream)}, {"config": str(ft)}]})
+    assert f"{ft}: start_config.criterion: 'nucleus__voi' is not selected for run 'up'" in message
+
+
+def test_an_iteration_criterion_must_be_a_checkpoint_of_the_upstream(data, tmp_path, upstream):
+    runs = [{"config": str(upstream)}]
+    good = finetune(data, tmp_path, name="good", criterion="4")
+    assert load_plan({"runs": runs + [{"config": str(good)}]}, SOURCE)["good"].upstream == "up"
+    bad = finetune(data, tmp_path, name="bad", criterion="3")
+    message = plan_error({"runs": runs + [{"config": str(bad)}]})
+    assert f"{bad}: start_config.criterion: run 'up' has no checkpoint 3" in message
+
+
+def test_an_unknown_start_dataset_is_named(data, tmp_path, upstream):
+    ft = finetune(data, tmp_path, dataset="validate_9")
+    message = plan_error({"runs": [{"config": str(upstream)}, {"config": str(ft)}]})
+    assert f"{ft}: start_config.dataset: 'validate_9' is not a validation dataset" in message
+
+
+def test_the_start_dataset_is_required_when_the_upstream_has_several(data, tmp_path):
+    up = run_config_dict(data, name="up", select_criteria=["nucleus__dice"])
+    second = merged(up["datasplit_config"]["validate_configs"][0], {"name": "validate_1"})
+    up["datasplit_config"]["validate_configs"].append(second)
+    up_path = write_yaml(tmp_path / "up.yaml", up)
+    ft = finetune(data, tmp_path)
+    message = plan_error({"runs": [{"config": str(up_path)}, {"config": str(ft)}]})
+    assert f"{ft}: start_config.dataset: run 'up' has validation datasets" in message
+
+
+def two_run_cycle(data, tmp_path):
+    a = run_config_dict(data, name="a", start_config={"run": "b", "criterion": "4"})
+    b = run_config_dict(data, name="b", start_config={"run": "a", "criterion": "4"})
+    return {
+        "runs": [
+            {"config": str(write_yaml(tmp_path / "a.yaml", a))},
+            {"config": str(write_yaml(tmp_path / "b.yaml", b))},
+        ]
+    }
+
+
+def test_start_cycles_are_rejected(data, tmp_path):
+    assert "start_config cycle between runs: a -> b -> a" in plan_error(
+        two_run_cycle(data, tmp_path)
+    )
+
+
+def test_start_cycles_are_named_with_a_file(data, tmp_path):
+    message = plan_error(two_run_cycle(data, tmp_path))
+    assert str(tmp_path / "a.yaml") in message or str(tmp_path / "b.yaml") in message
+
+
+def test_a_run_that_starts_from_itself_is_named(data, tmp_path):
+    path = write_yaml(
+        tmp_path / "self.yaml",
+        run_config_dict(data, name="self", start_config={"run": "self", "criterion": "2"}),
+    )
+    message = plan_error({"runs": [{"config": str(path)}]})
+    assert f"{path}: start_config.run: a run cannot start from itself" in message
+
+
+def test_a_run_name_produced_twice_is_named(upstream):
+    message = plan_error({"runs": [{"config": str(upstream)}, {"config": str(upstream)}]})
+    assert f"{SOURCE}: runs[1]: run name 'up' is produced twice" in message
+
+
+def test_errors_in_a_run_config_name_that_file(data, tmp_path, upstream):
+    bad = write_yaml(
+        tmp_path / "bad.yaml", run_config_dict(data, name="bad", trainer_config={"lr": 1})
+    )
+    message = plan_error({"runs": [{"config": str(upstream)}, {"config": str(bad)}]})
+    assert f"{bad}: trainer_config.lr: Extra inputs are not permitted" in message
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"runs": [{"config": "x.yaml"}], "stor": "s"}, f"{SOURCE}: stor: Extra inputs"),
+        ({"store": "s"}, f"{SOURCE}: runs: Field required"),
+        ({"runs": []}, f"{SOURCE}: runs: List should have at least 1 item"),
+        ({"runs": [{"config": "x.yaml", "repetitions": 0}]}, f"{SOURCE}: runs.0.repetitions:"),
+        ({"runs": [{"file": "x.yaml"}]}, f"{SOURCE}: runs.0.config: Field required"),
+    ],
+)
+def test_workflow_config_errors_name_the_source_and_key(config, expected):
+    assert expected in plan_error(config)
+
+
+def test_arrays_still_to_be_written_by_the_workflow_are_accepted(tmp_path):
+    future = tmp_path / "synthetic"
+    path = write_yaml(tmp_path / "run.yaml", run_config_dict(future, name="fresh"))
+    config = {"runs": [{"config": str(path)}], "synthetic_data": str(future)}
+    assert "cannot open" in plan_error(config)
+    with pending_outputs([future]):
+        assert list(load_plan(config, SOURCE)) == ["fresh"]
+
+
+def test_planning_never_imports_torch(upstream):
+    code = (
+        "import sys\n"
+        "from dacapo_flow.config.workflow_config import load_plan\n"
+        f"plan = load_plan({{'runs': [{{'config': {str(upstream)!r}}}]}})\n"
+        "assert list(plan) == ['up']\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def load_write_schema_script():
+    spec = importlib.util.spec_from_file_location("write_schema", REPO / "scripts/write_schema.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_json_schema_is_the_generated_one():
+    committed = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    script = load_write_schema_script()
+    assert script.TARGET == REPO / "workflow/schemas/config.schema.yaml"
+    assert committed == script.render(), "run scripts/write_schema.py to regenerate the schema"
+
+
+def test_the_schema_describes_the_parsed_keys():
+    schema = workflow_schema()
+    assert set(schema["properties"]) == {"store", "runs", "synthetic_data"}
+    assert schema["required"] == ["runs"]
+    assert schema["additionalProperties"] is False
+    committed = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert committed == schema

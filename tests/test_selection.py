@@ -1,0 +1,165 @@
+import json
+
+import numpy as np
+import pytest
+
+from dacapo_flow.run import Run
+from dacapo_flow.selection import (
+    collect_scores,
+    parse_parameter_label,
+    select_best,
+    sorted_by_iteration,
+)
+from dacapo_flow.stats.training_stats import TrainingIterationStats, TrainingStats
+from dacapo_flow.stats.validation_scores import ValidationIterationScores, ValidationScores
+from dacapo_flow.store.weights_store import LocalWeightsStore
+from helpers_tiny import synthetic_data_dir, tiny_run_config
+
+ITERATIONS = [10, 2, 30]  # deliberately out of order, and "10" < "2" as text
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return synthetic_data_dir(tmp_path_factory)
+
+
+def scores_of(config, iteration, values) -> ValidationScores:
+    scores = Run.get_validation_scores(config)
+    scores.add_iteration_scores(ValidationIterationScores(iteration, values))
+    return scores
+
+
+def distance_values(config, iteration):
+    """Scores that make nucleus__dice best at iteration 10 with threshold 0.0, and
+    nucleus__voi (lower is better) best at iteration 30 with threshold -0.2."""
+    criteria = config.criteria()
+    values = np.full((1, 3, len(criteria)), 0.5)
+    dice, voi = criteria.index("nucleus__dice"), criteria.index("nucleus__voi")
+    values[0, :, dice] = [0.1, 0.2, 0.3]
+    values[0, :, voi] = [0.9, 0.8, 0.7]
+    if iteration == 10:
+        values[0, 1, dice] = 0.95
+    if iteration == 30:
+        values[0, 0, voi] = 0.05
+    values[0, :, criteria.index("mito__hausdorff")] = np.nan
+    return values
+
+
+@pytest.fixture
+def collected(data, tmp_path):
+    config = tiny_run_config(data, name="sel")
+    score_files, stats_files = [], []
+    starts = {2: 0, 10: 2, 30: 10}
+    for iteration in ITERATIONS:
+        path = tmp_path / "per_iteration" / "scores" / f"{iteration}.nc"
+        scores_of(config, iteration, distance_values(config, iteration)).to_netcdf(path)
+        score_files.append(path)
+        stats = TrainingStats(
+            TrainingIterationStats(i, float(i), 0.1) for i in range(starts[iteration], iteration)
+        )
+        stats_path = tmp_path / "per_iteration" / "stats" / f"{iteration}.nc"
+        stats.to_netcdf(stats_path)
+        stats_files.append(stats_path)
+    store = tmp_path / "store"
+    scores_out = store / "sel" / "validation_scores.nc"
+    stats_out = store / "sel" / "training_stats.nc"
+    collect_scores(score_files, stats_files, scores_out, stats_out)
+    return config, store, scores_out, stats_out
+
+
+def test_sorted_by_iteration_sorts_numerically(tmp_path):
+    paths = [tmp_path / "10.nc", tmp_path / "2.nc", tmp_path / "100.nc"]
+    assert [p.stem for p in sorted_by_iteration(paths)] == ["2", "10", "100"]
+
+
+def test_collect_scores_merges_in_iteration_order(collected):
+    config, _, scores_out, stats_out = collected
+    merged = ValidationScores.from_netcdf(scores_out)
+    assert [s.iteration for s in merged.scores] == [2, 10, 30]
+    for entry in merged.scores:
+        np.testing.assert_array_equal(
+            entry.scores, distance_values(config, entry.iteration), strict=False
+        )
+    assert merged.criteria == config.criteria()
+    stats = TrainingStats.from_netcdf(stats_out)
+    assert [s.iteration for s in stats.iteration_stats] == list(range(30))
+    assert stats.trained_until() == 30
+
+
+def read_best(store, criterion, run="sel", dataset="validate_0"):
+    path = store / run / dataset / f"{criterion}.json"
+    return path, json.loads(path.read_text())
+
+
+def test_select_best_writes_the_record_where_retrieve_best_reads_it(collected):
+    _, store, _, _ = collected
+    path = select_best(store, "sel", "validate_0", "nucleus__dice")
+    expected_path, record = read_best(store, "nucleus__dice")
+    assert path == expected_path
+    assert record["iteration"] == 10
+    assert record["parameters"] == {"threshold": 0.0}
+    assert record["score"] == pytest.approx(0.95)
+    assert record["higher_is_better"] is True
+    assert record["dataset"] == "validate_0"
+    assert record["criterion"] == "nucleus__dice"
+    assert LocalWeightsStore(store).retrieve_best("sel", "validate_0", "nucleus__dice") == 10
+
+
+def test_select_best_respects_a_lower_is_better_criterion(collected):
+    _, store, _, _ = collected
+    select_best(store, "sel", "validate_0", "nucleus__voi")
+    _, record = read_best(store, "nucleus__voi")
+    assert record["iteration"] == 30
+    assert record["parameters"] == {"threshold": -0.2}
+    assert record["score"] == pytest.approx(0.05)
+    assert record["higher_is_better"] is False
+
+
+def test_a_criterion_without_any_valid_score_has_no_best_iteration(collected):
+    _, store, _, _ = collected
+    select_best(store, "sel", "validate_0", "mito__hausdorff")
+    _, record = read_best(store, "mito__hausdorff")
+    assert record["iteration"] is None and record["score"] is None
+    with pytest.raises(ValueError, match="no iteration"):
+        LocalWeightsStore(store).retrieve_best("sel", "validate_0", "mito__hausdorff")
+
+
+def test_select_best_names_unknown_datasets_and_criteria(collected):
+    _, store, _, _ = collected
+    with pytest.raises(ValueError, match="no validation dataset 'validate_9'"):
+        select_best(store, "sel", "validate_9", "nucleus__dice")
+    with pytest.raises(ValueError, match="no criterion 'golgi__dice'"):
+        select_best(store, "sel", "validate_0", "golgi__dice")
+
+
+def test_a_parameterless_task_records_empty_parameters(data, tmp_path):
+    config = tiny_run_config(data, "one_hot", name="oh")
+    values = np.linspace(0, 1, len(config.criteria()))[None, None, :]
+    path = tmp_path / "oh" / "validation_scores.nc"
+    scores_of(config, 4, values).to_netcdf(path)
+    select_best(tmp_path, "oh", "validate_0", "mean__dice")
+    _, record = read_best(tmp_path, "mean__dice", run="oh")
+    assert record["parameters"] == {}
+    assert record["iteration"] == 4
+
+
+@pytest.mark.parametrize(
+    "label, expected",
+    [
+        ("threshold=0.25", {"threshold": 0.25}),
+        ("threshold=-0.2", {"threshold": -0.2}),
+        ("bias=0.5,threshold=3", {"bias": 0.5, "threshold": 3}),
+        ("mode=fast", {"mode": "fast"}),
+        ("argmax", {}),
+        ({"threshold": 0.5}, {"threshold": 0.5}),
+    ],
+)
+def test_parameter_labels_parse_back_to_parameters(label, expected):
+    assert parse_parameter_label(label) == expected
+
+
+def test_collect_scores_without_score_files_still_collects_the_stats(tmp_path):
+    stats_path = tmp_path / "2.nc"
+    TrainingStats([TrainingIterationStats(0, 1.0, 0.1)]).to_netcdf(stats_path)
+    collect_scores([], [stats_path], tmp_path / "scores.nc", tmp_path / "stats.nc")
+    assert (tmp_path / "stats.nc").exists() and (tmp_path / "scores.nc").exists()

@@ -1,0 +1,188 @@
+import numpy as np
+import pytest
+import torch
+from funlib.geometry import Coordinate, Roi
+
+from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.data.arrays import write_array
+from dacapo_flow.data.sampling import SamplerDataset
+from dacapo_flow.run import Run
+from dacapo_flow.stats.validation_scores import ValidationScores
+from dacapo_flow.store.weights_store import LocalWeightsStore
+from dacapo_flow.training import train_chunk
+from dacapo_flow.validation import (
+    block_rois,
+    predict_blockwise,
+    validate_checkpoint,
+    validation_scores_path,
+)
+from helpers_tiny import (
+    dataset_entry,
+    run_config_dict,
+    synthetic_data_dir,
+    tiny_run_config,
+    torch_threads,
+)
+
+VOXEL = Coordinate(4, 4, 4)
+OFFSET = Coordinate(40, 0, 80)
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return synthetic_data_dir(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def raw_volume(tmp_path_factory):
+    """Random uint8 raw, 48^3 voxels of size 4, offset off the origin."""
+    path = tmp_path_factory.mktemp("raw") / "volume.zarr"
+    raw = np.random.default_rng(3).integers(0, 256, (48, 48, 48), dtype=np.uint8)
+    array = write_array(path, "raw", raw, VOXEL, OFFSET, chunks=(16, 16, 16))
+    return SamplerDataset(raw=array, gt=array, raw_min=0, raw_max=255)
+
+
+def whole_volume_prediction(model, dataset, roi, context_voxels):
+    """One eval-mode forward pass over roi grown by the model's context (no blocks)."""
+    context = Coordinate((context_voxels,) * 3) * dataset.raw.voxel_size
+    raw = dataset.normalise(dataset.raw.read(roi.grow(context, context)))
+    model.eval()
+    with torch.inference_mode():
+        return model(torch.from_numpy(raw)[None, None])[0].numpy()
+
+
+def test_block_rois_tile_the_roi_in_order():
+    roi = Roi((8, 16, 24), (96, 80, 40))
+    blocks = block_rois(roi, Coordinate(32, 32, 32))
+    assert len(blocks) == 3 * 3 * 2
+    assert blocks[0] == Roi((8, 16, 24), (32, 32, 32))
+    assert all(b.shape == Coordinate(32, 32, 32) for b in blocks)
+    covered = blocks[0]
+    for block in blocks[1:]:
+        covered = covered.union(block)
+    assert covered.contains(roi)
+    assert len({b.offset for b in blocks}) == len(blocks)
+
+
+@pytest.mark.parametrize("size", [24, 20])
+def test_blockwise_prediction_equals_one_whole_volume_pass(data, raw_volume, size):
+    # Eval input 28 -> output 12: a 24^3 output needs 2x2x2 blocks, a 20^3 output makes the
+    # last block of every row hang over the end of the roi.
+    run = Run(tiny_run_config(data, "one_hot"))
+    model = run.model
+    assert model.eval_input_shape == Coordinate(28, 28, 28)
+    context = 8
+    begin = OFFSET + Coordinate(context, context, context) * VOXEL
+    roi = Roi(begin, Coordinate(size, size, size) * VOXEL)
+    blockwise = np.full((4, size, size, size), np.nan, np.float32)
+    predict_blockwise(model, raw_volume, roi, torch.device("cpu"), blockwise)
+    whole = whole_volume_prediction(model, raw_volume, roi, context)
+    assert whole.shape == blockwise.shape
+    assert not np.isnan(blockwise).any()
+    np.testing.assert_allclose(blockwise, whole, rtol=0, atol=1e-5)
+    # The eval activation (softmax) is applied: channels sum to one.
+    np.testing.assert_allclose(blockwise.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_context_outside_the_raw_array_is_padded_as_in_training(data, raw_volume):
+    run = Run(tiny_run_config(data))
+    dataset = SamplerDataset(raw=raw_volume.raw, gt=raw_volume.gt, raw_min=127.5, raw_max=255.0)
+    roi = Roi(OFFSET, Coordinate(12, 12, 12) * VOXEL)  # its context lies outside the array
+    blockwise = np.zeros((2, 12, 12, 12), np.float32)
+    predict_blockwise(run.model, dataset, roi, torch.device("cpu"), blockwise)
+    context = Coordinate(8, 8, 8) * VOXEL
+    padded = np.zeros((28, 28, 28), np.float32)  # training pads with 0 after normalising
+    inside = roi.grow(context, context).intersect(dataset.raw.roi)
+    padded[8:, 8:, 8:] = dataset.normalise(dataset.raw.read(inside))
+    with torch.inference_mode():
+        expected = run.model(torch.from_numpy(padded)[None, None])[0].numpy()
+    np.testing.assert_allclose(blockwise, expected, rtol=0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def validated(data, tmp_path_factory):
+    """A distance run with two validation datasets, trained 2 steps and validated."""
+    spec = run_config_dict(data, name="val", num_iterations=2, validation_interval=2)
+    extra = dataset_entry(data, "validate_1", "train_1", "labels", mask=True)
+    spec["datasplit_config"]["validate_configs"].append(extra)
+    config = RunConfig.model_validate(spec)
+    store = tmp_path_factory.mktemp("store")
+    with torch_threads(1):
+        train_chunk(config, store, 2, progress=False)
+        path = validate_checkpoint(config, store, 2)
+    return config, store, path
+
+
+def test_scores_cover_every_dataset_parameter_and_criterion(validated):
+    config, store, path = validated
+    assert path == validation_scores_path(store, "val", 2)
+    scores = ValidationScores.from_netcdf(path)
+    assert [s.iteration for s in scores.scores] == [2]
+    assert scores.dataset_names == ["validate_0", "validate_1"]
+    assert scores.parameter_labels == ["threshold=-0.2", "threshold=0.0", "threshold=0.2"]
+    assert scores.criteria == config.criteria()
+    values = scores.to_array()
+    assert values.shape == (1, 2, 3, len(config.criteria()))
+    for name in ("nucleus__dice", "mito__dice", "nucleus__precision"):
+        column = values[..., scores.criteria.index(name)]
+        assert np.all((column >= 0) & (column <= 1)), name
+    for criterion in config.criteria():
+        assert scores.higher_is_better(criterion) == config.higher_is_better(criterion)
+
+
+def test_scores_are_those_of_the_checkpoint(validated):
+    config, store, path = validated
+    scores = ValidationScores.from_netcdf(path).to_array()
+    run = Run(config)
+    weights = LocalWeightsStore(store).retrieve_weights("val", 2)
+    run.model.load_state_dict(weights.model)
+    dataset_config = config.datasplit_config.validate_configs[0]
+    dataset = SamplerDataset(
+        raw=dataset_config.raw.open(),
+        gt=dataset_config.gt.open(),
+        raw_min=dataset_config.raw.min,
+        raw_max=dataset_config.raw.max,
+    )
+    roi = dataset.gt.roi
+    prediction = np.zeros((2, *(roi.shape / dataset.gt.voxel_size)), np.float32)
+    predict_blockwise(run.model, dataset, roi, torch.device("cpu"), prediction)
+    gt = dataset.gt.read(roi)
+    mask = dataset_config.mask.open().read(roi).astype(np.float32)
+    threshold = {"threshold": 0.0}
+    expected = run.task.evaluate(
+        run.task.post_process(prediction, threshold), gt, mask, dataset.gt.voxel_size
+    )
+    row = scores[0, 0, 1]
+    for c, criterion in enumerate(run.task.criteria):
+        np.testing.assert_allclose(row[c], expected[criterion], equal_nan=True)
+
+
+def test_temporary_predictions_are_removed(validated):
+    _, store, _ = validated
+    scratch = store / "val" / "tmp"
+    assert not scratch.exists() or not any(scratch.iterdir())
+
+
+def test_temporary_predictions_are_removed_when_validation_fails(data, tmp_path):
+    spec = run_config_dict(data, name="broken", num_iterations=2, validation_interval=2)
+    missing = dataset_entry(tmp_path / "gone", "validate_1", "validate_0", "labels")
+    spec["datasplit_config"]["validate_configs"].append(missing)
+    config = RunConfig.model_validate(spec)  # unverified: its second dataset is missing
+    train_chunk(config, tmp_path, 2, progress=False)
+    with pytest.raises(FileNotFoundError):
+        validate_checkpoint(config, tmp_path, 2)
+    scratch = tmp_path / "broken" / "tmp"
+    assert not scratch.exists() or not any(scratch.iterdir())
+    assert not validation_scores_path(tmp_path, "broken", 2).exists()
+
+
+def test_validating_a_missing_checkpoint_names_it(data, tmp_path):
+    config = tiny_run_config(data)
+    with pytest.raises(FileNotFoundError, match="checkpoints/iterations/2"):
+        validate_checkpoint(config, tmp_path, 2)
