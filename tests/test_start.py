@@ -3,9 +3,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from torch import nn
+
 from dacapo_flow.start import Start, StartError, match_heads
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from torch import nn
 
 
 class TinyModel(nn.Module):

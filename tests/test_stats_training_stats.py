@@ -1,4 +1,5 @@
 import pytest
+
 from dacapo_flow.stats.training_stats import TrainingIterationStats, TrainingStats
 
 

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import xarray as xr
+
 from dacapo_flow.stats.validation_scores import (
     ValidationIterationScores,
     ValidationScores,

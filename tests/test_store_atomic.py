@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+
 from dacapo_flow.store.atomic import (
     atomic_torch_save,
     atomic_write,

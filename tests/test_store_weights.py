@@ -6,6 +6,7 @@ import types
 import numpy as np
 import pytest
 import torch
+
 from dacapo_flow.store.weights import (
     CHECKPOINT_FORMAT,
     CheckpointError,

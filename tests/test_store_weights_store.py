@@ -4,9 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from torch import nn
+
 from dacapo_flow.store.weights import CheckpointError, restore_rng_states
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from torch import nn
 
 
 class TinyModel(nn.Module):
