@@ -233,3 +233,19 @@ def test_a_finetune_starts_from_the_upstream_checkpoint_with_matched_heads(train
             torch.testing.assert_close(tuned[key][1], upstream[key][0], rtol=0, atol=1e-9)
         else:
             torch.testing.assert_close(tuned[key], upstream[key], rtol=0, atol=1e-9)
+
+
+def test_a_start_file_other_than_the_one_the_start_config_names_is_refused(trained, data):
+    store = trained["root"] / "wrong_start_store"
+    shutil.copytree(trained["stores"]["chunks"], store)
+    spec = run_config_dict(
+        data,
+        name="ft_wrong",
+        num_iterations=1,
+        validation_interval=1,
+        start_config={"run": "tiny", "criterion": "3"},
+    )
+    wrong = LocalWeightsStore(store).checkpoint_path("tiny", 6)
+    with pytest.raises(TrainingError, match="is not the file start_config names"):
+        train_chunk(RunConfig.model_validate(spec), store, 1, start=wrong, progress=False)
+    assert not LocalWeightsStore(store).checkpoint_path("ft_wrong", 1).exists()

@@ -55,6 +55,21 @@ def build_sampler(run: Run) -> BatchSampler:
     )
 
 
+def check_start_input(run_config: RunConfig, weights_store, start: Path | None) -> None:
+    """The file the workflow made this chunk depend on must be the one the start config
+    names, so that the DAG's dependency and the weights actually loaded never disagree."""
+    config = run_config.start_config
+    if start is None:
+        return
+    if config.criterion.isdigit():
+        expected = weights_store.checkpoint_path(config.run, config.criterion)
+    else:
+        dataset = config.dataset or Path(start).parent.name
+        expected = weights_store.best_path(config.run, dataset, config.criterion)
+    if Path(start).resolve() != Path(expected).resolve():
+        raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
+
+
 def seed_everything(seed: int) -> None:
     """Seed the global RNGs at a run's start, so anything drawing from them (dropout,
     cuDNN autotuning ties) is reproducible and the checkpoints' RNG states are too."""
@@ -114,6 +129,7 @@ def train_chunk(
     else:
         seed_everything(run.seed)
     if previous is None and run.start is not None:
+        check_start_input(run_config, weights_store, start)
         logger.info("initialising from %s (%s)", run_config.start_config, start)
         run.start.initialize_weights(run.model, new_head=run.head_labels)
 
