@@ -10,6 +10,7 @@ and `validation ratio <y>`; goals: >= 0.9 and >= 0.8.
 """
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def time_validation(run, dataset_config, device, repeats) -> tuple[float, float]
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("config/runs/distance.yaml"))
-    parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--iterations", type=int, default=40, help="per round and loop")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workers", type=int, help="data workers (default: the config's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
@@ -117,15 +119,21 @@ def main():
     sampler = build_sampler(run)
     batch = sampler.sample(0)
     run.model.train()
-    pure = time_pure_torch(run, batch, device, args.warmup, args.iterations)
-    ours = time_ours(run, sampler, device, args.warmup, args.iterations, workers)
+    # Alternate the two loops and take the median ratio, so drift of the machine's speed
+    # (other processes, turbo) during the run favours neither.
+    rounds = []
+    for _ in range(args.rounds):
+        pure = time_pure_torch(run, batch, device, args.warmup, args.iterations)
+        ours = time_ours(run, sampler, device, args.warmup, args.iterations, workers)
+        rounds.append((ours, pure))
+    ours, pure = (statistics.median(r[i] for r in rounds) for i in (0, 1))
     print(f"device {device}, threads {torch.get_num_threads()}, data workers {workers}")
     print(
         f"model {config.name}: input {tuple(run.model.input_shape)}, batch "
         f"{config.trainer_config.batch_size}"
     )
-    print(f"train ours {ours:.2f} it/s, pure torch {pure:.2f} it/s")
-    print(f"ratio {ours / pure:.3f}")
+    print(f"train ours {ours:.2f} it/s, pure torch {pure:.2f} it/s (medians of {args.rounds})")
+    print(f"ratio {statistics.median(o / p for o, p in rounds):.3f}")
     v_ours, v_pure = time_validation(
         run, config.datasplit_config.validate_configs[0], device, args.validation_repeats
     )
