@@ -4,6 +4,7 @@ things work on copies of it."""
 
 import pytest
 
+from helpers_tiny import synthetic_data_dir, torch_threads
 from workflow_support import copy_workflow, install_workflow, run_snakemake
 
 
@@ -25,3 +26,16 @@ def completed_copy(completed_workflow, tmp_path):
 def fresh_workflow(tmp_path):
     """The tiny workflow installed in an empty directory: nothing run yet."""
     return install_workflow(tmp_path / "fresh_workflow")
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    """The small synthetic dataset of the library tests, written once per session."""
+    return synthetic_data_dir(tmp_path_factory)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save on a busy CPU."""
+    with torch_threads(1):
+        yield

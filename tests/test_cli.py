@@ -8,7 +8,7 @@ import pytest
 from dacapo_flow.cli import build_parser, main
 from dacapo_flow.stats.validation_scores import ValidationScores
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from helpers_tiny import merged, run_config_dict, synthetic_data_dir, torch_threads, write_yaml
+from helpers_tiny import merged, run_config_dict, write_yaml
 
 SUBCOMMANDS = [
     "train-chunk",
@@ -31,15 +31,7 @@ def run_cli(*args, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -10,12 +10,7 @@ from dacapo_flow.config.datasplits import (
     pending_outputs,
 )
 from dacapo_flow.data.arrays import write_array
-from helpers_tiny import dataset_entry, synthetic_data_dir
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
+from helpers_tiny import dataset_entry
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,7 @@ import pytest
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.tasks import DistanceTaskConfig
-from helpers_tiny import merged, run_config_dict, synthetic_data_dir, write_yaml
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
+from helpers_tiny import merged, run_config_dict, write_yaml
 
 
 @pytest.fixture

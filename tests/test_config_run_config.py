@@ -2,12 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from dacapo_flow.config.run_config import RunConfig, StartConfig
-from helpers_tiny import dataset_entry, merged, run_config_dict, synthetic_data_dir
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
+from helpers_tiny import dataset_entry, merged, run_config_dict
 
 
 @pytest.fixture

@@ -9,15 +9,10 @@ import yaml
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, start_dataset, workflow_schema
-from helpers_tiny import merged, run_config_dict, synthetic_data_dir, write_yaml
+from helpers_tiny import merged, run_config_dict, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = "config/config.yaml"
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
 
 
 @pytest.fixture

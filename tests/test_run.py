@@ -11,18 +11,9 @@ from dacapo_flow.store.weights_store import LocalWeightsStore
 from dacapo_flow.tasks.affinities import AffinitiesTask
 from dacapo_flow.tasks.distance import DistanceTask
 from dacapo_flow.tasks.one_hot import OneHotTask
-from helpers_tiny import run_config_dict, synthetic_data_dir, tiny_run_config, torch_threads
+from helpers_tiny import run_config_dict, tiny_run_config
 
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def weights_of(run):

@@ -13,14 +13,9 @@ from dacapo_flow.selection import (
 from dacapo_flow.stats.training_stats import TrainingIterationStats, TrainingStats
 from dacapo_flow.stats.validation_scores import ValidationIterationScores, ValidationScores
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from helpers_tiny import synthetic_data_dir, tiny_run_config
+from helpers_tiny import tiny_run_config
 
 ITERATIONS = [10, 2, 30]  # deliberately out of order, and "10" < "2" as text
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
 
 
 def scores_of(config, iteration, values) -> ValidationScores:

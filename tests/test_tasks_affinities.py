@@ -10,16 +10,6 @@ import torch.nn.functional as F
 from dacapo_flow.nn.unet import CNNectomeUNet
 from dacapo_flow.tasks.affinities import AffinitiesTask, segment_affinities
 
-
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than they save on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 NEAREST = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
 
 

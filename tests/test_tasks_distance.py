@@ -11,15 +11,6 @@ from dacapo_flow.nn.unet import CNNectomeUNet
 from dacapo_flow.tasks.distance import DistanceTask, signed_distance
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than they save on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def two_objects():
     gt = np.zeros((12, 12, 12), dtype=np.uint64)
     gt[1:6, 1:6, 1:6] = 3

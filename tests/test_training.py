@@ -14,7 +14,6 @@ from helpers_tiny import (
     assert_same_state,
     merged,
     run_config_dict,
-    synthetic_data_dir,
     torch_threads,
     write_yaml,
 )
@@ -38,15 +37,7 @@ def cli_command() -> list[str]:
     return [executable] if executable else [sys.executable, "-m", "dacapo_flow.cli"]
 
 
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def resume_config(data, interval: int, fetchers: int) -> dict:

@@ -19,7 +19,6 @@ from dacapo_flow.validation import (
 from helpers_tiny import (
     dataset_entry,
     run_config_dict,
-    synthetic_data_dir,
     tiny_run_config,
     torch_threads,
 )
@@ -28,15 +27,7 @@ VOXEL = Coordinate(4, 4, 4)
 OFFSET = Coordinate(40, 0, 80)
 
 
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return synthetic_data_dir(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
