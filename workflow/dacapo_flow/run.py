@@ -6,6 +6,7 @@ import torch
 
 from .config.run_config import RunConfig
 from .factory import create_architecture, create_task
+from .stats.training_stats import TrainingStats
 
 
 class Run:
@@ -45,8 +46,6 @@ class Run:
             end_factor=1.0,
             total_iters=max(trainer.warmup_iterations, 1),
         )
-        from .stats.training_stats import TrainingStats
-
         self.training_stats = TrainingStats()
         self.sampler_state = {"seed": self.seed, "iteration": 0}
 

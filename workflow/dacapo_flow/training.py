@@ -78,7 +78,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resume(run: Run, previous: Path, expected_iteration: int) -> int:
+def resume(run: Run, weights_store, previous: Path, expected_iteration: int) -> int:
     """Restore everything from `previous` for a bit-exact continuation."""
     weights = load_checkpoint(previous)
     if weights.config_hash not in (None, run.config_hash):
@@ -91,10 +91,7 @@ def resume(run: Run, previous: Path, expected_iteration: int) -> int:
         raise TrainingError(
             f"{previous} holds iteration {weights.iteration}, expected {expected_iteration}"
         )
-    run.model.load_state_dict(weights.model)
-    run.optimizer.load_state_dict(weights.optimizer)
-    if weights.scheduler is not None:
-        run.lr_scheduler.load_state_dict(weights.scheduler)
+    weights_store.restore(run, weights, str(previous))
     if weights.rng:
         restore_rng_states(weights.rng)
     return expected_iteration
@@ -125,7 +122,7 @@ def train_chunk(
     weights_store = LocalWeightsStore(store)
     run = Run(run_config, weights_store)
     if previous is not None:
-        resume(run, Path(previous), first)
+        resume(run, weights_store, Path(previous), first)
     else:
         seed_everything(run.seed)
     if previous is None and run.start is not None:

@@ -84,7 +84,11 @@ class WeightsStore(ABC):
         """Restore model (strict), optimizer and LR scheduler of checkpoint `iteration` into
         `run`. Returns the Weights; restoring RNG and sampler state is the caller's job."""
         weights = self.retrieve_weights(run, iteration)
-        source = f"checkpoint {iteration} of run {run_name(run)}"
+        return self.restore(run, weights, f"checkpoint {iteration} of run {run_name(run)}")
+
+    def restore(self, run: Any, weights: Weights, source: str) -> Weights:
+        """Put loaded `weights` into `run`: model (strict, mismatches named), optimizer and
+        LR scheduler where the run has them. Returns `weights`."""
         problems = _checkpoints().state_dict_mismatch(run.model.state_dict(), weights.model)
         if problems:
             raise _checkpoints().CheckpointError(
