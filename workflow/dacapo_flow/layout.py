@@ -1,0 +1,113 @@
+"""The store layout (DESIGN §4): the one place that turns names into store paths.
+
+`common.smk` builds every rule's input and output from these functions, and the library only
+ever receives the resulting paths. No torch, no I/O: this module is imported while Snakemake
+parses the workflow.
+
+    <store>/<run>/checkpoints/iterations/<N>       checkpoint after N optimizer steps
+    <store>/<run>/training_stats/<N>.nc            stats of the chunk ending at N
+    <store>/<run>/validation_scores/<N>.nc         scores of checkpoint N
+    <store>/<run>/training_stats.nc                all chunks' stats, in order
+    <store>/<run>/validation_scores.nc             all checkpoints' scores
+    <store>/<run>/<dataset>/<criterion>.json       best iteration for that criterion
+    <store>/<run>/<dataset>/<criterion>.pt         the winning model weights (a copy)
+    <store>/<run>/logs/<rule>/...                  one log per job
+    <store>/<run>/tmp/                             scratch (validation predictions)
+    <store>/predictions/<target>/...               applied models (see `prediction_dir`)
+    <store>/report/...                             leaderboards, curves, lineage
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Names become directory and file names, and the workflow's wildcards must match them.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_REGEX = NAME_PATTERN[1:-1]
+
+
+def component(name: object, what: str = "name") -> str:
+    """`name` as one path component; refuses what would escape, nest or break a wildcard."""
+    text = str(name)
+    if not text or text in (".", "..") or any(c in text for c in "/\\\0"):
+        raise ValueError(f"{what} {text!r} cannot be used as a file name in the store")
+    return text
+
+
+def iteration_name(iteration: object) -> str:
+    """A checkpoint number as its file name: an int >= 0 or a string of ASCII digits."""
+    if isinstance(iteration, str) and iteration.isdigit() and iteration.isascii():
+        return str(int(iteration))
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        raise ValueError(f"iteration must be an int >= 0, got {iteration!r}")
+    return str(iteration)
+
+
+class Layout:
+    """Paths of one store. All methods return `str` (what Snakemake wants); wrap in `Path`
+    where a `Path` is needed. `Layout("results/store").checkpoint("run", 100)`."""
+
+    def __init__(self, store: str | os.PathLike):
+        self.store = str(store).rstrip("/") or "."
+
+    def __repr__(self) -> str:
+        return f"Layout({self.store!r})"
+
+    def _join(self, *parts: str) -> str:
+        return "/".join((self.store, *parts))
+
+    # --- one run -------------------------------------------------------------------------
+    def run_dir(self, run: str) -> str:
+        return self._join(component(run, "run name"))
+
+    def checkpoint(self, run: str, iteration: object) -> str:
+        return f"{self.run_dir(run)}/checkpoints/iterations/{iteration_name(iteration)}"
+
+    def chunk_stats(self, run: str, iteration: object) -> str:
+        return f"{self.run_dir(run)}/training_stats/{iteration_name(iteration)}.nc"
+
+    def checkpoint_scores(self, run: str, iteration: object) -> str:
+        return f"{self.run_dir(run)}/validation_scores/{iteration_name(iteration)}.nc"
+
+    def training_stats(self, run: str) -> str:
+        return f"{self.run_dir(run)}/training_stats.nc"
+
+    def validation_scores(self, run: str) -> str:
+        return f"{self.run_dir(run)}/validation_scores.nc"
+
+    def best_record(self, run: str, dataset: str, criterion: str) -> str:
+        return f"{self._best_stem(run, dataset, criterion)}.json"
+
+    def best_weights(self, run: str, dataset: str, criterion: str) -> str:
+        return f"{self._best_stem(run, dataset, criterion)}.pt"
+
+    def _best_stem(self, run: str, dataset: str, criterion: str) -> str:
+        dataset = component(dataset, "dataset name")
+        criterion = component(criterion, "criterion")
+        return f"{self.run_dir(run)}/{dataset}/{criterion}"
+
+    def scratch(self, run: str) -> str:
+        return f"{self.run_dir(run)}/tmp"
+
+    def log(self, run: str, rule: str, *parts: object) -> str:
+        """`<run>/logs/<rule>/<parts...>.log` (or `<run>/logs/<rule>.log` without parts)."""
+        names = [component(p, "log name") for p in parts]
+        if not names:
+            return f"{self.run_dir(run)}/logs/{component(rule)}.log"
+        return "/".join((self.run_dir(run), "logs", component(rule), *names)) + ".log"
+
+    # --- beyond one run ------------------------------------------------------------------
+    def prediction_dir(self, target: str) -> str:
+        return self._join("predictions", component(target, "prediction target"))
+
+    def report_dir(self) -> str:
+        return self._join("report")
+
+
+def iteration_of(path: str | os.PathLike) -> int:
+    """The iteration a per-iteration file is named after (`.../iterations/100`, `100.nc`)."""
+    stem = Path(path).name.split(".")[0]
+    if not (stem.isdigit() and stem.isascii()):
+        raise ValueError(f"{path} is not named after an iteration")
+    return int(stem)
