@@ -175,3 +175,35 @@ def assert_same_state(a, b, where: str = "state") -> None:
             assert_same_state(x, y, f"{where}[{i}]")
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def train_to(config: RunConfig, store, iteration: int, **kwargs) -> Path:
+    """Train one chunk of `config` into the store layout under `store` (what the workflow's
+    train_chunk rule hands the CLI)."""
+    from dacapo_flow.layout import Layout
+    from dacapo_flow.training import train_chunk
+
+    layout = Layout(store)
+    kwargs.setdefault("progress", False)
+    return train_chunk(
+        config,
+        iteration,
+        out=layout.checkpoint(config.name, iteration),
+        stats_out=layout.chunk_stats(config.name, iteration),
+        **kwargs,
+    )
+
+
+def validate_at(config: RunConfig, store, iteration: int, device=None) -> Path:
+    """Validate checkpoint `iteration` of `config` in the store layout under `store`."""
+    from dacapo_flow.layout import Layout
+    from dacapo_flow.validation import validate_checkpoint
+
+    layout = Layout(store)
+    return validate_checkpoint(
+        config,
+        layout.checkpoint(config.name, iteration),
+        layout.checkpoint_scores(config.name, iteration),
+        layout.scratch(config.name),
+        device,
+    )

@@ -2,11 +2,15 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from dacapo_flow.cli import build_parser, main
+from dacapo_flow.layout import Layout
 from dacapo_flow.stats.validation_scores import ValidationScores
+from dacapo_flow.store.weights import load_checkpoint
 from dacapo_flow.store.weights_store import LocalWeightsStore
 from helpers_tiny import merged, run_config_dict, write_yaml
 
@@ -61,27 +65,45 @@ def test_the_installed_command_answers_help():
         assert command in result.stdout
 
 
-def test_a_bad_run_config_exits_2_naming_file_and_key_without_traceback(bad_config, tmp_path):
-    result = run_cli(
-        "train-chunk",
-        "--run-config",
-        str(bad_config),
-        "--store",
-        str(tmp_path / "store"),
+def chunk_args(store, iteration=2, name="tiny") -> list[str]:
+    layout = Layout(store)
+    return [
         "--iteration",
-        "2",
-    )
+        str(iteration),
+        "--out",
+        layout.checkpoint(name, iteration),
+        "--stats-out",
+        layout.chunk_stats(name, iteration),
+    ]
+
+
+def validate_args(store, iteration=2, name="tiny") -> list[str]:
+    layout = Layout(store)
+    return [
+        "--checkpoint",
+        layout.checkpoint(name, iteration),
+        "--out",
+        layout.checkpoint_scores(name, iteration),
+        "--scratch",
+        layout.scratch(name),
+    ]
+
+
+ARGS = {"train-chunk": chunk_args, "validate": validate_args}
+
+
+def test_a_bad_run_config_exits_2_naming_file_and_key_without_traceback(bad_config, tmp_path):
+    store = tmp_path / "store"
+    result = run_cli("train-chunk", "--run-config", str(bad_config), *chunk_args(store))
     assert result.returncode == 2
     assert f"{bad_config}: trainer_config.learnin_rate" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert not (tmp_path / "store").exists()
+    assert not store.exists()
 
 
 @pytest.mark.parametrize("command", ["train-chunk", "validate"])
 def test_bad_configs_are_reported_by_every_run_command(command, bad_config, tmp_path, capsys):
-    code = main(
-        [command, "--run-config", str(bad_config), "--store", str(tmp_path), "--iteration", "2"]
-    )
+    code = main([command, "--run-config", str(bad_config), *ARGS[command](tmp_path)])
     assert code == 2
     err = capsys.readouterr().err
     assert "invalid configuration" in err and f"{bad_config}: trainer_config.learnin_rate" in err
@@ -90,11 +112,24 @@ def test_bad_configs_are_reported_by_every_run_command(command, bad_config, tmp_
 def test_a_failing_verify_is_reported_with_exit_2(data, tmp_path, capsys):
     spec = merged(run_config_dict(data), {"task_config": {"thresholds": [127.0]}})
     path = write_yaml(tmp_path / "run.yaml", spec)
-    code = main(
-        ["validate", "--run-config", str(path), "--store", str(tmp_path), "--iteration", "2"]
-    )
+    code = main(["validate", "--run-config", str(path), *validate_args(tmp_path)])
     assert code == 2
     assert f"{path}: task_config.thresholds[0]: 127.0 is outside (-1, 1)" in capsys.readouterr().err
+
+
+def test_a_truncated_checkpoint_fails_in_one_line_naming_the_file_and_the_fix(data, tmp_path):
+    config = write_yaml(tmp_path / "run.yaml", run_config_dict(data, name="cli"))
+    broken = Path(Layout(tmp_path / "my store").checkpoint("cli", 2))
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    result = run_cli(
+        "validate", "--run-config", str(config), *validate_args(tmp_path / "my store", 2, "cli")
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("dacapo-flow validate: error: checkpoint ")
+    assert f"snakemake --cores all --force '{broken}'" in last
 
 
 def test_check_reports_every_run(data, tmp_path, capsys):
@@ -134,45 +169,48 @@ def test_synthetic_data_writes_the_containers_and_a_manifest(tmp_path):
 def test_train_validate_collect_and_select_through_the_command_line(data, tmp_path):
     config = write_yaml(tmp_path / "run.yaml", run_config_dict(data, name="cli"))
     store = tmp_path / "store"
-    common = ["--run-config", str(config), "--store", str(store), "--threads", "1"]
-    common += ["--device", "cpu"]
-    assert main(["train-chunk", *common, "--iteration", "2", "--no-progress"]) == 0
-    weights = LocalWeightsStore(store)
-    first = weights.checkpoint_path("cli", 2)
+    layout = Layout(store)
+    common = ["--run-config", str(config), "--threads", "1", "--device", "cpu"]
+    assert main(["train-chunk", *common, *chunk_args(store, 2, "cli"), "--no-progress"]) == 0
+    first = Path(layout.checkpoint("cli", 2))
     assert first.is_file()
     assert (
-        main(["train-chunk", *common, "--iteration", "4", "--previous", str(first)])
-        + main(["validate", *common, "--iteration", "2"])
-        + main(["validate", *common, "--iteration", "4"])
+        main(["train-chunk", *common, *chunk_args(store, 4, "cli"), "--previous", str(first)])
+        + main(["validate", *common, *validate_args(store, 2, "cli")])
+        + main(["validate", *common, *validate_args(store, 4, "cli")])
     ) == 0
-    run_dir = store / "cli"
-    assert (
-        main(
-            [
-                "collect-scores",
-                "--scores",
-                str(run_dir / "validation_scores/4.nc"),
-                str(run_dir / "validation_scores/2.nc"),
-                "--stats",
-                str(run_dir / "training_stats/4.nc"),
-                str(run_dir / "training_stats/2.nc"),
-                "--scores-out",
-                str(run_dir / "validation_scores.nc"),
-                "--stats-out",
-                str(run_dir / "training_stats.nc"),
-            ]
-        )
-        == 0
-    )
-    scores = ValidationScores.from_netcdf(run_dir / "validation_scores.nc")
+    collected = [
+        "collect-scores",
+        "--scores",
+        layout.checkpoint_scores("cli", 4),
+        layout.checkpoint_scores("cli", 2),
+        "--stats",
+        layout.chunk_stats("cli", 4),
+        layout.chunk_stats("cli", 2),
+        "--scores-out",
+        layout.validation_scores("cli"),
+        "--stats-out",
+        layout.training_stats("cli"),
+    ]
+    assert main(collected) == 0
+    scores = ValidationScores.from_netcdf(layout.validation_scores("cli"))
     assert [s.iteration for s in scores.scores] == [2, 4]
-    args = ["--store", str(store), "--run", "cli", "--dataset", "validate_0"]
-    assert main(["select-best", *args, "--criterion", "nucleus__dice"]) == 0
-    assert weights.retrieve_best("cli", "validate_0", "nucleus__dice") in (2, 4)
+    select = ["select-best", "--scores", layout.validation_scores("cli")]
+    select += ["--dataset", "validate_0", "--criterion", "nucleus__dice", "--checkpoints"]
+    select += [layout.checkpoint("cli", 2), layout.checkpoint("cli", 4)]
+    select += ["--out", layout.best_record("cli", "validate_0", "nucleus__dice")]
+    select += ["--weights-out", layout.best_weights("cli", "validate_0", "nucleus__dice")]
+    assert main(select) == 0
+    best = LocalWeightsStore(store).retrieve_best("cli", "validate_0", "nucleus__dice")
+    winner = load_checkpoint(layout.checkpoint("cli", best))
+    copied = load_checkpoint(layout.best_weights("cli", "validate_0", "nucleus__dice"))
+    assert copied.iteration == best and copied.optimizer is None
+    assert all(torch.equal(copied.model[k], v) for k, v in winner.model.items())
 
 
-def test_select_best_does_not_import_torch(data, tmp_path):
+def test_collect_scores_does_not_import_torch(data, tmp_path):
     from dacapo_flow.run import Run
+    from dacapo_flow.stats.training_stats import TrainingIterationStats, TrainingStats
     from dacapo_flow.stats.validation_scores import ValidationIterationScores
     from helpers_tiny import tiny_run_config
 
@@ -180,12 +218,15 @@ def test_select_best_does_not_import_torch(data, tmp_path):
     scores = Run.get_validation_scores(config)
     shape = (1, 3, len(config.criteria()))
     scores.add_iteration_scores(ValidationIterationScores(2, [[[0.5] * shape[2]] * 3]))
-    scores.to_netcdf(tmp_path / "light" / "validation_scores.nc")
+    scores.to_netcdf(tmp_path / "2.nc")
+    TrainingStats([TrainingIterationStats(0, 1.0, 0.1)]).to_netcdf(tmp_path / "stats" / "2.nc")
     code = (
         "import sys\n"
         "from dacapo_flow.cli import main\n"
-        f"args = ['select-best', '--store', {str(tmp_path)!r}, '--run', 'light',\n"
-        "        '--dataset', 'validate_0', '--criterion', 'mito__dice']\n"
+        f"args = ['collect-scores', '--scores', {str(tmp_path / '2.nc')!r},\n"
+        f"        '--stats', {str(tmp_path / 'stats' / '2.nc')!r},\n"
+        f"        '--scores-out', {str(tmp_path / 's.nc')!r},\n"
+        f"        '--stats-out', {str(tmp_path / 't.nc')!r}]\n"
         "assert main(args) == 0\n"
         "print('torch' in sys.modules)\n"
     )
@@ -194,4 +235,4 @@ def test_select_best_does_not_import_torch(data, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
-    assert (tmp_path / "light" / "validate_0" / "mito__dice.json").is_file()
+    assert (tmp_path / "s.nc").is_file()

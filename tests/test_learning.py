@@ -7,9 +7,14 @@ import pytest
 from dacapo_flow.run import Run
 from dacapo_flow.stats.validation_scores import ValidationScores
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from dacapo_flow.training import train_chunk
-from dacapo_flow.validation import validate_checkpoint
-from helpers_tiny import FULL_SHAPE, synthetic_data_dir, tiny_run_config, torch_threads
+from helpers_tiny import (
+    FULL_SHAPE,
+    synthetic_data_dir,
+    tiny_run_config,
+    torch_threads,
+    train_to,
+    validate_at,
+)
 
 # Sizes and rates that learned with a clear margin for each of trainer seeds 0-4 (so not by
 # luck of one initialisation), in ~15-35 s on one CPU thread.
@@ -26,7 +31,7 @@ def full_data(tmp_path_factory):
 
 
 def best_main_score(config, store, iteration, run) -> float:
-    path = validate_checkpoint(config, store, iteration)
+    path = validate_at(config, store, iteration)
     scores = ValidationScores.from_netcdf(path)
     criterion = run.task.main_criterion
     values = scores.to_array()[0, 0, :, scores.criteria.index(criterion)]
@@ -54,7 +59,7 @@ def test_training_beats_the_untrained_network(task, full_data, tmp_path):
         untrained = Run(config)
         LocalWeightsStore(tmp_path).store_weights(untrained, 0)
         before = best_main_score(config, tmp_path, 0, untrained)
-        train_chunk(config, tmp_path, iterations, progress=False)
+        train_to(config, tmp_path, iterations, progress=False)
         after = best_main_score(config, tmp_path, iterations, untrained)
     criterion = untrained.task.main_criterion
     if untrained.task.higher_is_better(criterion):

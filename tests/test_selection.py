@@ -1,10 +1,14 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from dacapo_flow.layout import Layout
 from dacapo_flow.run import Run
 from dacapo_flow.selection import (
+    SelectionError,
     collect_scores,
     parse_parameter_label,
     select_best,
@@ -12,6 +16,7 @@ from dacapo_flow.selection import (
 )
 from dacapo_flow.stats.training_stats import TrainingIterationStats, TrainingStats
 from dacapo_flow.stats.validation_scores import ValidationIterationScores, ValidationScores
+from dacapo_flow.store.weights import Weights, load_checkpoint, save_checkpoint
 from dacapo_flow.store.weights_store import LocalWeightsStore
 from helpers_tiny import tiny_run_config
 
@@ -81,16 +86,39 @@ def test_collect_scores_merges_in_iteration_order(collected):
     assert stats.trained_until() == 30
 
 
-def read_best(store, criterion, run="sel", dataset="validate_0"):
-    path = store / run / dataset / f"{criterion}.json"
-    return path, json.loads(path.read_text())
+def fake_checkpoints(directory, iterations) -> list:
+    """Checkpoints whose one tensor says which iteration they are."""
+    paths = []
+    for iteration in iterations:
+        weights = Weights(
+            {"w": torch.full((2,), float(iteration))},
+            {"state": {}},
+            iteration=iteration,
+            config_hash=f"hash{iteration}",
+            head_labels=["mito", "er"],
+        )
+        paths.append(save_checkpoint(weights, directory / "checkpoints" / str(iteration)))
+    return paths
+
+
+def select(store, criterion, run="sel", dataset="validate_0", iterations=ITERATIONS):
+    layout = Layout(store)
+    record = select_best(
+        layout.validation_scores(run),
+        dataset,
+        criterion,
+        fake_checkpoints(Path(layout.run_dir(run)), iterations),
+        layout.best_record(run, dataset, criterion),
+        layout.best_weights(run, dataset, criterion),
+    )
+    path = Path(layout.best_record(run, dataset, criterion))
+    assert json.loads(path.read_text()) == record
+    return record
 
 
 def test_select_best_writes_the_record_where_retrieve_best_reads_it(collected):
     _, store, _, _ = collected
-    path = select_best(store, "sel", "validate_0", "nucleus__dice")
-    expected_path, record = read_best(store, "nucleus__dice")
-    assert path == expected_path
+    record = select(store, "nucleus__dice")
     assert record["iteration"] == 10
     assert record["parameters"] == {"threshold": 0.0}
     assert record["score"] == pytest.approx(0.95)
@@ -100,31 +128,46 @@ def test_select_best_writes_the_record_where_retrieve_best_reads_it(collected):
     assert LocalWeightsStore(store).retrieve_best("sel", "validate_0", "nucleus__dice") == 10
 
 
+def test_select_best_copies_the_winning_model_weights_and_records_its_hash(collected):
+    _, store, _, _ = collected
+    record = select(store, "nucleus__dice")
+    path = LocalWeightsStore(store).best_weights_path("sel", "validate_0", "nucleus__dice")
+    assert not path.is_symlink()
+    weights = load_checkpoint(path)
+    assert torch.equal(weights.model["w"], torch.full((2,), 10.0))
+    assert weights.optimizer is None and weights.iteration == 10
+    assert record["config_hash"] == weights.config_hash == "hash10"
+    assert record["head_labels"] == ["mito", "er"]
+
+
 def test_select_best_respects_a_lower_is_better_criterion(collected):
     _, store, _, _ = collected
-    select_best(store, "sel", "validate_0", "nucleus__voi")
-    _, record = read_best(store, "nucleus__voi")
+    record = select(store, "nucleus__voi")
     assert record["iteration"] == 30
     assert record["parameters"] == {"threshold": -0.2}
     assert record["score"] == pytest.approx(0.05)
     assert record["higher_is_better"] is False
 
 
-def test_a_criterion_without_any_valid_score_has_no_best_iteration(collected):
+def test_a_criterion_without_any_valid_score_fails_selection_and_writes_nothing(collected):
     _, store, _, _ = collected
-    select_best(store, "sel", "validate_0", "mito__hausdorff")
-    _, record = read_best(store, "mito__hausdorff")
-    assert record["iteration"] is None and record["score"] is None
-    with pytest.raises(ValueError, match="no iteration"):
-        LocalWeightsStore(store).retrieve_best("sel", "validate_0", "mito__hausdorff")
+    with pytest.raises(SelectionError, match="no checkpoint has a valid score for mito__hausdorff"):
+        select(store, "mito__hausdorff")
+    assert not (store / "sel" / "validate_0").exists()
+
+
+def test_the_winner_must_be_among_the_checkpoints_given(collected):
+    _, store, _, _ = collected
+    with pytest.raises(SelectionError, match=r"best iteration 10 .* not among .*\[2, 30\]"):
+        select(store, "nucleus__dice", iterations=[2, 30])
 
 
 def test_select_best_names_unknown_datasets_and_criteria(collected):
     _, store, _, _ = collected
     with pytest.raises(ValueError, match="no validation dataset 'validate_9'"):
-        select_best(store, "sel", "validate_9", "nucleus__dice")
+        select(store, "nucleus__dice", dataset="validate_9")
     with pytest.raises(ValueError, match="no criterion 'golgi__dice'"):
-        select_best(store, "sel", "validate_0", "golgi__dice")
+        select(store, "golgi__dice")
 
 
 def test_a_parameterless_task_records_empty_parameters(data, tmp_path):
@@ -132,8 +175,7 @@ def test_a_parameterless_task_records_empty_parameters(data, tmp_path):
     values = np.linspace(0, 1, len(config.criteria()))[None, None, :]
     path = tmp_path / "oh" / "validation_scores.nc"
     scores_of(config, 4, values).to_netcdf(path)
-    select_best(tmp_path, "oh", "validate_0", "mean__dice")
-    _, record = read_best(tmp_path, "mean__dice", run="oh")
+    record = select(tmp_path, "mean__dice", run="oh", iterations=[4])
     assert record["parameters"] == {}
     assert record["iteration"] == 4
 

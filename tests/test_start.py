@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from dacapo_flow.start import Start, StartError, match_heads
+from dacapo_flow.store.weights import copy_model_weights
 from dacapo_flow.store.weights_store import LocalWeightsStore
 
 
@@ -149,7 +150,16 @@ def test_start_from_legacy_dacapo_checkpoint(tmp_path):
     assert torch.equal(model.prediction_head.weight, starter.prediction_head.weight)
 
 
-def test_start_from_best_record_of_a_named_dataset(tmp_path):
+def store_best_weights(store, iteration, dataset, criterion):
+    """What select-best writes: the record and a copy of the winning weights."""
+    copy_model_weights(
+        store.checkpoint_path("upstream", iteration),
+        store.best_weights_path("upstream", dataset, criterion),
+    )
+    store.store_best("upstream", iteration, dataset, criterion, score=0.5, higher_is_better=True)
+
+
+def test_start_from_the_best_weights_of_a_named_dataset(tmp_path):
     store, _ = starter_store(tmp_path, iteration=100)
     torch.manual_seed(4)
     other = TinyModel(3)
@@ -157,23 +167,25 @@ def test_start_from_best_record_of_a_named_dataset(tmp_path):
         name="upstream", model=other, optimizer=None, head_labels=["mito", "er", "nucleus"]
     )
     store.store_weights(run, 200)
-    store.store_best("upstream", 200, "crop_a", "f1_score", score=0.9, higher_is_better=True)
-    store.store_best("upstream", 100, "crop_b", "f1_score", score=0.7, higher_is_better=True)
+    store_best_weights(store, 200, "crop_a", "f1_score")
+    store_best_weights(store, 100, "crop_b", "f1_score")
+    store.remove("upstream", 200)  # the best weights are a copy: the checkpoint may go
     model = TinyModel(3)
     Start(config("f1_score", dataset="crop_a"), store).initialize_weights(model)
     assert torch.equal(model.prediction_head.weight, other.prediction_head.weight)
-    assert Start(config("f1_score", dataset="crop_b"), store).starter_iteration() == 100
+    path = Start(config("f1_score", dataset="crop_b"), store).starter_path()
+    assert path == store.best_weights_path("upstream", "crop_b", "f1_score")
 
 
 def test_start_without_dataset_needs_exactly_one_best_record(tmp_path):
     store, _ = starter_store(tmp_path)
-    with pytest.raises(StartError, match="found 0.*none"):
-        Start(config("voi"), store).starter_iteration()
-    store.store_best("upstream", 100, "crop_a", "voi", score=0.3, higher_is_better=False)
-    assert Start(config("voi"), store).starter_iteration() == 100
-    store.store_best("upstream", 100, "crop_b", "voi", score=0.2, higher_is_better=False)
+    with pytest.raises(StartError, match=r"found 0 best records"):
+        Start(config("voi"), store).starter_path()
+    store_best_weights(store, 100, "crop_a", "voi")
+    assert Start(config("voi"), store).starter_path().parent.name == "crop_a"
+    store_best_weights(store, 100, "crop_b", "voi")
     with pytest.raises(StartError, match=r"found 2.*crop_a/voi.json.*crop_b/voi.json"):
-        Start(config("voi"), store).starter_iteration()
+        Start(config("voi"), store).starter_path()
 
 
 def test_default_store_comes_from_the_environment(tmp_path, monkeypatch):

@@ -7,14 +7,16 @@ import pytest
 import torch
 
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.layout import Layout
 from dacapo_flow.stats.training_stats import TrainingStats
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from dacapo_flow.training import TrainingError, train_chunk, training_stats_path
+from dacapo_flow.training import TrainingError
 from helpers_tiny import (
     assert_same_state,
     merged,
     run_config_dict,
     torch_threads,
+    train_to,
     write_yaml,
 )
 
@@ -62,15 +64,17 @@ def trained(data, tmp_path_factory):
         "split": RunConfig.model_validate(resume_config(data, 3, 1)),
     }
     with torch_threads(1):
-        train_chunk(configs["whole"], stores["whole"], 6, progress=False)
-        first = train_chunk(configs["chunks"], stores["chunks"], 3, progress=False)
-        train_chunk(configs["chunks"], stores["chunks"], 6, previous=first, progress=False)
-        first = train_chunk(configs["split"], stores["split"], 3, progress=False)
+        train_to(configs["whole"], stores["whole"], 6, progress=False)
+        first = train_to(configs["chunks"], stores["chunks"], 3, progress=False)
+        train_to(configs["chunks"], stores["chunks"], 6, previous=first, progress=False)
+        first = train_to(configs["split"], stores["split"], 3, progress=False)
     config_file = write_yaml(root / "split.yaml", resume_config(data, 3, 1))
     result = subprocess.run(
         cli_command()
-        + ["train-chunk", "--run-config", str(config_file), "--store", str(stores["split"])]
-        + ["--iteration", "6", "--previous", str(first), "--threads", "1", "--device", "cpu"]
+        + ["train-chunk", "--run-config", str(config_file), "--iteration", "6"]
+        + ["--out", Layout(stores["split"]).checkpoint("tiny", 6)]
+        + ["--stats-out", Layout(stores["split"]).chunk_stats("tiny", 6)]
+        + ["--previous", str(first), "--threads", "1", "--device", "cpu"]
         + ["--no-progress"],
         check=False,
         capture_output=True,
@@ -128,11 +132,13 @@ def test_a_checkpoint_holds_everything_to_continue(trained):
 
 def test_each_chunk_writes_its_training_stats(trained):
     store = trained["stores"]["chunks"]
-    first = TrainingStats.from_netcdf(training_stats_path(store, "tiny", 3))
-    second = TrainingStats.from_netcdf(training_stats_path(store, "tiny", 6))
+    first = TrainingStats.from_netcdf(Path(Layout(store).chunk_stats("tiny", 3)))
+    second = TrainingStats.from_netcdf(Path(Layout(store).chunk_stats("tiny", 6)))
     assert [s.iteration for s in first.iteration_stats] == [0, 1, 2]
     assert [s.iteration for s in second.iteration_stats] == [3, 4, 5]
-    whole = TrainingStats.from_netcdf(training_stats_path(trained["stores"]["whole"], "tiny", 6))
+    whole = TrainingStats.from_netcdf(
+        Path(Layout(trained["stores"]["whole"]).chunk_stats("tiny", 6))
+    )
     joined = TrainingStats.concat([first, second])
     assert [s.loss for s in joined.iteration_stats] == [s.loss for s in whole.iteration_stats]
     assert all(s.time >= 0 for s in whole.iteration_stats)
@@ -143,10 +149,10 @@ def test_a_diverging_run_stops_without_writing_anything(data, tmp_path):
         run_config_dict(data, name="diverge", trainer_config={"learning_rate": 1e30})
     )
     with pytest.raises(TrainingError, match=r"run 'diverge': loss is (nan|inf)") as info:
-        train_chunk(config, tmp_path, 2, progress=False)
+        train_to(config, tmp_path, 2, progress=False)
     assert "no checkpoint written" in str(info.value)
     assert not (tmp_path / "diverge" / "checkpoints").exists()
-    assert not training_stats_path(tmp_path, "diverge", 2).exists()
+    assert not Path(Layout(tmp_path).chunk_stats("diverge", 2)).exists()
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -156,7 +162,7 @@ def test_infinite_inputs_stop_training_with_a_clear_error(data, tmp_path):
         dataset["raw"].update(min=0.0, max=1e-40)  # 1 / (max - min) overflows float32
     config = RunConfig.model_validate(spec)
     with pytest.raises(TrainingError, match="loss is nan"):
-        train_chunk(config, tmp_path, 2, progress=False)
+        train_to(config, tmp_path, 2, progress=False)
     assert not list(tmp_path.rglob("checkpoints/iterations/*"))
 
 
@@ -166,7 +172,7 @@ def test_a_checkpoint_of_another_training_config_is_refused(trained, data, tmp_p
         resume_config(data, 3, 0) | {"trainer_config": merged(TRAINER, {"learning_rate": 5e-3})}
     )
     with pytest.raises(TrainingError, match="different training config") as info:
-        train_chunk(other, tmp_path, 6, previous=previous, progress=False)
+        train_to(other, tmp_path, 6, previous=previous, progress=False)
     message = str(info.value)
     assert str(previous) in message and other.stage_hash("train") in message
     assert not (tmp_path / "tiny").exists()
@@ -176,18 +182,18 @@ def test_a_checkpoint_of_the_wrong_iteration_is_refused(trained, data, tmp_path)
     previous = LocalWeightsStore(trained["stores"]["chunks"]).checkpoint_path("tiny", 3)
     longer = RunConfig.model_validate(merged(resume_config(data, 3, 0), {"num_iterations": 9}))
     with pytest.raises(TrainingError, match="holds iteration 3, expected 6"):
-        train_chunk(longer, tmp_path, 9, previous=previous, progress=False)
+        train_to(longer, tmp_path, 9, previous=previous, progress=False)
 
 
 def test_chunks_must_be_given_the_right_predecessor(trained, data, tmp_path):
     config = trained["configs"]["chunks"]
     previous = LocalWeightsStore(trained["stores"]["chunks"]).checkpoint_path("tiny", 3)
     with pytest.raises(TrainingError, match="needs the checkpoint of iteration 3"):
-        train_chunk(config, tmp_path, 6, progress=False)
+        train_to(config, tmp_path, 6, progress=False)
     with pytest.raises(TrainingError, match="needs no previous checkpoint"):
-        train_chunk(config, tmp_path, 3, previous=previous, progress=False)
+        train_to(config, tmp_path, 3, previous=previous, progress=False)
     with pytest.raises(TrainingError, match=r"has no checkpoint 5: \[3, 6\]"):
-        train_chunk(config, tmp_path, 5, previous=previous, progress=False)
+        train_to(config, tmp_path, 5, previous=previous, progress=False)
 
 
 def test_raising_num_iterations_continues_from_the_last_checkpoint(trained, data, tmp_path):
@@ -196,9 +202,9 @@ def test_raising_num_iterations_continues_from_the_last_checkpoint(trained, data
     longer = RunConfig.model_validate(merged(resume_config(data, 3, 0), {"num_iterations": 8}))
     assert longer.iterations() == [3, 6, 8]
     previous = LocalWeightsStore(store).checkpoint_path("tiny", 6)
-    path = train_chunk(longer, store, 8, previous=previous, progress=False)
+    path = train_to(longer, store, 8, previous=previous, progress=False)
     assert torch.load(path, weights_only=True)["iteration"] == 8
-    stats = TrainingStats.from_netcdf(training_stats_path(store, "tiny", 8))
+    stats = TrainingStats.from_netcdf(Path(Layout(store).chunk_stats("tiny", 8)))
     assert [s.iteration for s in stats.iteration_stats] == [6, 7]
 
 
@@ -214,7 +220,8 @@ def test_a_finetune_starts_from_the_upstream_checkpoint_with_matched_heads(train
         trainer_config={"learning_rate": 1e-12},  # one step that moves nothing measurably
         start_config={"run": "tiny", "criterion": "3"},
     )
-    path = train_chunk(RunConfig.model_validate(spec), store, 1, progress=False)
+    start = LocalWeightsStore(store).checkpoint_path("tiny", 3)
+    path = train_to(RunConfig.model_validate(spec), store, 1, start=start)
     tuned = torch.load(path, weights_only=True)["model"]
     upstream = checkpoint(store, 3)["model"]
     assert tuned["chain.1.weight"].shape == upstream["chain.1.weight"].shape
@@ -238,5 +245,7 @@ def test_a_start_file_other_than_the_one_the_start_config_names_is_refused(train
     )
     wrong = LocalWeightsStore(store).checkpoint_path("tiny", 6)
     with pytest.raises(TrainingError, match="is not the file start_config names"):
-        train_chunk(RunConfig.model_validate(spec), store, 1, start=wrong, progress=False)
+        train_to(RunConfig.model_validate(spec), store, 1, start=wrong, progress=False)
     assert not LocalWeightsStore(store).checkpoint_path("ft_wrong", 1).exists()
+    with pytest.raises(TrainingError, match="needs the starter weights file"):
+        train_to(RunConfig.model_validate(spec), store, 1)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,21 +8,21 @@ from funlib.geometry import Coordinate, Roi
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.arrays import write_array
 from dacapo_flow.data.sampling import SamplerDataset
+from dacapo_flow.layout import Layout
 from dacapo_flow.run import Run
 from dacapo_flow.stats.validation_scores import ValidationScores
 from dacapo_flow.store.weights_store import LocalWeightsStore
-from dacapo_flow.training import train_chunk
 from dacapo_flow.validation import (
     block_rois,
     predict_blockwise,
-    validate_checkpoint,
-    validation_scores_path,
 )
 from helpers_tiny import (
     dataset_entry,
     run_config_dict,
     tiny_run_config,
     torch_threads,
+    train_to,
+    validate_at,
 )
 
 VOXEL = Coordinate(4, 4, 4)
@@ -105,14 +107,14 @@ def validated(data, tmp_path_factory):
     config = RunConfig.model_validate(spec)
     store = tmp_path_factory.mktemp("store")
     with torch_threads(1):
-        train_chunk(config, store, 2, progress=False)
-        path = validate_checkpoint(config, store, 2)
+        train_to(config, store, 2, progress=False)
+        path = validate_at(config, store, 2)
     return config, store, path
 
 
 def test_scores_cover_every_dataset_parameter_and_criterion(validated):
     config, store, path = validated
-    assert path == validation_scores_path(store, "val", 2)
+    assert path == Path(Layout(store).checkpoint_scores("val", 2))
     scores = ValidationScores.from_netcdf(path)
     assert [s.iteration for s in scores.scores] == [2]
     assert scores.dataset_names == ["validate_0", "validate_1"]
@@ -165,15 +167,15 @@ def test_temporary_predictions_are_removed_when_validation_fails(data, tmp_path)
     missing = dataset_entry(tmp_path / "gone", "validate_1", "validate_0", "labels")
     spec["datasplit_config"]["validate_configs"].append(missing)
     config = RunConfig.model_validate(spec)  # unverified: its second dataset is missing
-    train_chunk(config, tmp_path, 2, progress=False)
+    train_to(config, tmp_path, 2, progress=False)
     with pytest.raises(FileNotFoundError):
-        validate_checkpoint(config, tmp_path, 2)
+        validate_at(config, tmp_path, 2)
     scratch = tmp_path / "broken" / "tmp"
     assert not scratch.exists() or not any(scratch.iterdir())
-    assert not validation_scores_path(tmp_path, "broken", 2).exists()
+    assert not Path(Layout(tmp_path).checkpoint_scores("broken", 2)).exists()
 
 
 def test_validating_a_missing_checkpoint_names_it(data, tmp_path):
     config = tiny_run_config(data)
     with pytest.raises(FileNotFoundError, match="checkpoints/iterations/2"):
-        validate_checkpoint(config, tmp_path, 2)
+        validate_at(config, tmp_path, 2)

@@ -41,7 +41,7 @@ EXPECTED_JOBS = Counter(
     }
 )
 CHECKPOINTS = {"distance": [2, 4], "affinities": [2, 3], "finetune": [2]}
-UPSTREAM_BEST = f"{STORE}/distance/validate_0/mito__dice.json"
+UPSTREAM_BEST = f"{STORE}/distance/validate_0/mito__dice.pt"
 
 
 def checkpoint(run, iteration):
@@ -105,11 +105,11 @@ def test_fresh_runs_start_from_nothing(plan):
         assert "--start" not in first.shell and "--previous" not in first.shell
 
 
-def test_finetune_first_chunk_depends_on_the_upstream_best_json(plan):
+def test_finetune_first_chunk_depends_on_the_upstream_winning_weights(plan):
     (first,) = plan.select("train_chunk", "finetune")
     assert UPSTREAM_BEST in first.input
     assert f"--start {UPSTREAM_BEST}" in first.shell
-    # ... and that JSON is made by the upstream run's selection in the same DAG.
+    # ... and that file is made by the upstream run's selection in the same DAG.
     producers = [
         job for job in plan.select("select_best", "distance") if UPSTREAM_BEST in job.output
     ]
@@ -140,7 +140,11 @@ def test_validation_and_selection_read_the_right_files(plan):
         for job in plan.select("select_best", run):
             assert job.input == (f"{STORE}/{run}/validation_scores.nc",)
             dataset, criterion = job.wildcards["dataset"], job.wildcards["criterion"]
-            assert job.output == (f"{STORE}/{run}/{dataset}/{criterion}.json",)
+            best = f"{STORE}/{run}/{dataset}/{criterion}"
+            assert job.output == (f"{best}.json", f"{best}.pt")
+            # every checkpoint is handed over, as a param: the winner is known only then
+            for iteration in iterations:
+                assert checkpoint(run, iteration) in job.shell
 
 
 # --- configuration errors: reported at DAG build, before any job runs ----------------------

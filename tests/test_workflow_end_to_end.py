@@ -128,7 +128,8 @@ def test_finetune_starts_from_the_upstream_best_with_heads_matched(completed_wor
         store(completed_workflow, "distance", "validate_0", "mito__dice.json").read_text()
     )
     log = store(completed_workflow, "finetune", "logs", "train_chunk", "2.log").read_text()
-    assert f"starter checkpoint {best['iteration']} of run distance" in log, log
+    winner = f"{STORE}/distance/validate_0/mito__dice.pt"
+    assert f"starter weights {winner} (iteration {best['iteration']})" in log, log
 
     # The finetune's iteration-0 state, built by the library exactly as its first chunk does.
     monkeypatch.chdir(completed_workflow)

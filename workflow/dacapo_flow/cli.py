@@ -19,8 +19,6 @@ def _add_run_arguments(parser):
     parser.add_argument("--run-config", type=Path, required=True, help="run config YAML")
     parser.add_argument("--run", help="run name (default: the config's name)")
     parser.add_argument("--repetition", type=int, help="repetition (default: the config's)")
-    parser.add_argument("--store", type=Path, required=True, help="store directory")
-    parser.add_argument("--iteration", type=int, required=True, help="checkpoint iteration")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:<i>")
 
@@ -33,8 +31,9 @@ def cmd_train_chunk(args):
     set_threads(args.threads)
     train_chunk(
         config,
-        args.store,
         args.iteration,
+        out=args.out,
+        stats_out=args.stats_out,
         previous=args.previous,
         start=args.start,
         device=select_device(args.device),
@@ -48,7 +47,7 @@ def cmd_validate(args):
 
     config = _run_config(args)
     set_threads(args.threads)
-    validate_checkpoint(config, args.store, args.iteration, select_device(args.device))
+    validate_checkpoint(config, args.checkpoint, args.out, args.scratch, select_device(args.device))
 
 
 def cmd_collect_scores(args):
@@ -60,7 +59,9 @@ def cmd_collect_scores(args):
 def cmd_select_best(args):
     from .selection import select_best
 
-    select_best(args.store, args.run, args.dataset, args.criterion)
+    select_best(
+        args.scores, args.dataset, args.criterion, args.checkpoints, args.out, args.weights_out
+    )
 
 
 def cmd_synthetic_data(args):
@@ -87,14 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-chunk", help="train one chunk up to --iteration")
     _add_run_arguments(p)
+    p.add_argument("--iteration", type=int, required=True, help="checkpoint to reach")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
+    p.add_argument("--stats-out", type=Path, required=True, help="chunk's training stats")
     init = p.add_mutually_exclusive_group()
     init.add_argument("--previous", type=Path, help="checkpoint to continue from")
-    init.add_argument("--start", type=Path, help="upstream best JSON / checkpoint (finetune)")
+    init.add_argument("--start", type=Path, help="starter weights file (finetune)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_chunk)
 
-    p = sub.add_parser("validate", help="validate checkpoint --iteration")
+    p = sub.add_parser("validate", help="validate one checkpoint")
     _add_run_arguments(p)
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file")
+    p.add_argument("--out", type=Path, required=True, help="scores file to write")
+    p.add_argument("--scratch", type=Path, required=True, help="directory for temp predictions")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("collect-scores", help="merge per-iteration scores and stats")
@@ -104,11 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-out", type=Path, required=True)
     p.set_defaults(func=cmd_collect_scores)
 
-    p = sub.add_parser("select-best", help="write the best JSON of one dataset and criterion")
-    p.add_argument("--store", type=Path, required=True)
-    p.add_argument("--run", required=True)
+    p = sub.add_parser("select-best", help="write the best JSON and weights of one criterion")
+    p.add_argument("--scores", type=Path, required=True, help="the run's validation_scores.nc")
     p.add_argument("--dataset", required=True)
     p.add_argument("--criterion", required=True)
+    p.add_argument(
+        "--checkpoints", type=Path, nargs="+", required=True, help="the run's checkpoint files"
+    )
+    p.add_argument("--out", type=Path, required=True, help="best JSON to write")
+    p.add_argument("--weights-out", type=Path, required=True, help="winning weights to write")
     p.set_defaults(func=cmd_select_best)
 
     p = sub.add_parser("synthetic-data", help="write the bundled synthetic dataset")
@@ -120,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.set_defaults(func=cmd_check)
     return parser
+
+
+# Failures a user can act on: one clear line, no traceback (unless --verbose).
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from .config.base import ConfigError
+
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError, ValueError]
+    if "torch" in sys.modules:  # only jobs that imported torch can raise these
+        from .start import StartError
+        from .store.weights import CheckpointError
+        from .training import TrainingError
+
+        errors += [CheckpointError, StartError, TrainingError]
+    return tuple(errors)
 
 
 def main(argv=None) -> int:
@@ -135,6 +160,11 @@ def main(argv=None) -> int:
     except ConfigError as error:
         print(f"dacapo-flow: invalid configuration:\n{error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if args.verbose or not isinstance(error, _expected_errors()):
+            logging.getLogger("dacapo_flow").exception("%s failed", args.command)
+        print(f"dacapo-flow {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

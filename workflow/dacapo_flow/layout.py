@@ -20,6 +20,7 @@ parses the workflow.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 # Names become directory and file names, and the workflow's wildcards must match them.
@@ -36,9 +37,12 @@ def component(name: object, what: str = "name") -> str:
 
 
 def iteration_name(iteration: object) -> str:
-    """A checkpoint number as its file name: an int >= 0 or a string of ASCII digits."""
+    """A checkpoint number as its file name: an int >= 0 or a string of ASCII digits (or a
+    Snakemake wildcard such as "{iteration}", for rule patterns)."""
     if isinstance(iteration, str) and iteration.isdigit() and iteration.isascii():
         return str(int(iteration))
+    if isinstance(iteration, str) and re.fullmatch(r"\{\w+\}", iteration):
+        return iteration
     if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
         raise ValueError(f"iteration must be an int >= 0, got {iteration!r}")
     return str(iteration)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .layout import iteration_of
 from .stats.training_stats import TrainingStats
 from .stats.validation_scores import ValidationScores, parameter_label
-from .store.atomic import atomic_write_netcdf
-from .store.weights_store import LocalWeightsStore
+from .store.atomic import atomic_write_json, atomic_write_netcdf
 
 logger = logging.getLogger(__name__)
 
@@ -58,31 +58,75 @@ def collect_scores(score_files, stats_files, scores_out: Path, stats_out: Path) 
 
 
 def sorted_by_iteration(paths) -> list[Path]:
-    return sorted((Path(p) for p in paths), key=lambda p: int(p.stem))
+    return sorted((Path(p) for p in paths), key=iteration_of)
 
 
-def select_best(store: Path, run: str, dataset: str, criterion: str) -> Path:
-    """Write `<store>/<run>/<dataset>/<criterion>.json` from the run's collected scores."""
-    scores = ValidationScores.from_netcdf(Path(store) / run / "validation_scores.nc")
+class SelectionError(ValueError):
+    """No best checkpoint can be selected (unknown names, no valid score, missing file)."""
+
+
+def best_record(scores: ValidationScores, dataset: str, criterion: str, source="scores") -> dict:
+    """The best (iteration, parameters, score) of one (dataset, criterion), with the
+    criterion's own direction (`argbest`: NaN never best, ties to the earliest)."""
     if dataset not in scores.dataset_names:
-        raise ValueError(f"run {run!r} has no validation dataset {dataset!r}")
+        raise SelectionError(
+            f"{source} has no validation dataset {dataset!r} (has {scores.dataset_names})"
+        )
     if criterion not in scores.criteria:
-        raise ValueError(f"run {run!r} has no criterion {criterion!r}: {scores.criteria}")
+        raise SelectionError(f"{source} has no criterion {criterion!r}: {scores.criteria}")
     record = next(
         r
         for r in scores.best_per_dataset_and_criterion()
         if r["dataset"] == dataset and r["criterion"] == criterion
     )
+    if record["iteration"] is None:
+        iterations = [s.iteration for s in scores.scores]
+        raise SelectionError(
+            f"{source}: no checkpoint has a valid score for {criterion} on {dataset} "
+            f"(all NaN at iterations {iterations}); nothing to select. A metric that is NaN "
+            "everywhere usually means empty predictions: check the task's thresholds"
+        )
+    return record
+
+
+def select_best(
+    scores_file: Path,
+    dataset: str,
+    criterion: str,
+    checkpoints,
+    record_out: Path,
+    weights_out: Path,
+) -> dict:
+    """Select the best checkpoint of `scores_file` for (`dataset`, `criterion`) among
+    `checkpoints` (files named after their iteration); write its model weights to
+    `weights_out` and the best record (with the checkpoint's training-config hash) to
+    `record_out`. Weights first, record last: the record is what says the pair is complete."""
+    scores = ValidationScores.from_netcdf(scores_file)
+    record = best_record(scores, dataset, criterion, source=str(scores_file))
+    by_iteration = {iteration_of(p): Path(p) for p in checkpoints}
+    checkpoint = by_iteration.get(record["iteration"])
+    if checkpoint is None:
+        raise SelectionError(
+            f"best iteration {record['iteration']} of {scores_file} is not among the "
+            f"checkpoints given ({sorted(by_iteration)})"
+        )
+    from .store.weights import copy_model_weights  # torch: only this light job's last step
+
+    weights = copy_model_weights(checkpoint, weights_out)
     label = record["parameters"]
-    path = LocalWeightsStore(store).store_best(
-        run,
-        record["iteration"],
-        dataset,
-        criterion,
-        parameters=None if label is None else parse_parameter_label(label),
-        score=record["score"],
-        higher_is_better=record["higher_is_better"],
-        parameter_label=None if label is None else parameter_label(label),
-    )
-    logger.info("best %s on %s: %s", criterion, dataset, record)
-    return path
+    result = {
+        "iteration": record["iteration"],
+        "parameters": parse_parameter_label(label),
+        "score": record["score"],
+        "higher_is_better": record["higher_is_better"],
+        "dataset": dataset,
+        "criterion": criterion,
+        "parameter_label": parameter_label(label),
+        "config_hash": weights.config_hash,
+        "head_labels": weights.head_labels,
+        "checkpoint": str(checkpoint),
+        "weights": str(weights_out),
+    }
+    atomic_write_json(record_out, result)
+    logger.info("best %s on %s: iteration %s, %s", criterion, dataset, record["iteration"], result)
+    return result

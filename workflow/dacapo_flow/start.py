@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from dacapo_flow.store.weights import state_dict_mismatch
+from dacapo_flow.store.weights import load_checkpoint, state_dict_mismatch
 from dacapo_flow.store.weights_store import LocalWeightsStore, dataset_name, run_name
 
 logger = logging.getLogger(__name__)
@@ -119,64 +120,62 @@ class Start:
     def __repr__(self) -> str:
         return f"Start(run={self.run!r}, criterion={self.criterion!r}, dataset={self.dataset!r})"
 
-    def starter_iteration(self) -> int:
-        """The checkpoint number the start config names."""
+    def starter_path(self) -> Path:
+        """The file the start config names: the best weights of (run, dataset, criterion),
+        or checkpoint `criterion` when it is an iteration number."""
         if self.criterion.isdigit() and self.criterion.isascii():
-            return int(self.criterion)
-        dataset = self.dataset
-        if dataset is None:
-            best_paths = getattr(self.weights_store, "best_paths", None)
-            if best_paths is None:
-                raise StartError(f"{self}: the weights store cannot list datasets; set dataset")
-            paths = best_paths(self.run, self.criterion)
-            if len(paths) != 1:
-                run_dir = self.weights_store.run_dir(self.run)
-                existing = sorted(str(p.relative_to(run_dir)) for p in run_dir.glob("*/*.json"))
-                raise StartError(
-                    f"{self}: expected exactly one best record {run_dir}/*/{self.criterion}.json, "
-                    f"found {len(paths)}; set the start dataset. Best records of run "
-                    f"{self.run}: {existing or 'none'}"
-                )
-            dataset = paths[0].parent.name
-        return self.weights_store.retrieve_best(self.run, dataset, self.criterion)
+            return Path(self.weights_store.checkpoint_path(self.run, self.criterion))
+        dataset = self.dataset or self._only_dataset()
+        return Path(self.weights_store.best_weights_path(self.run, dataset, self.criterion))
+
+    def _only_dataset(self) -> str:
+        paths = self.weights_store.best_paths(self.run, self.criterion)
+        if len(paths) != 1:
+            raise StartError(
+                f"{self}: found {len(paths)} best records of {self.criterion} for run "
+                f"{self.run} ({[str(p) for p in paths]}); set the start dataset"
+            )
+        return paths[0].parent.name
 
     def initialize_weights(
         self, model: torch.nn.Module, new_head: Sequence[str] | None = None
     ) -> torch.nn.Module:
-        """Load the starter's model weights into `model` (optimizer state is not used).
+        """Load the starter's model weights into `model` (optimizer state is not used)."""
+        return load_start_weights(model, self.starter_path(), new_head)
 
-        With both heads' labels known and different, the body is loaded strictly and the
-        head matched by label; otherwise everything is loaded strictly."""
-        iteration = self.starter_iteration()
-        weights = self.weights_store.retrieve_weights(self.run, iteration)
-        source = f"starter checkpoint {iteration} of run {self.run}"
-        if hasattr(self.weights_store, "checkpoint_path"):
-            source += f" ({self.weights_store.checkpoint_path(self.run, iteration)})"
-        old_head = list(weights.head_labels) if weights.head_labels else None
-        new_head = [str(label) for label in new_head] if new_head else None
-        model_state = model.state_dict()
-        if old_head and new_head and old_head != new_head:
-            ignore = set(HEAD_KEYS)
-            problems = state_dict_mismatch(model_state, weights.model, ignore=ignore)
-            if problems:
-                raise StartError(f"{source} does not fit the model body: " + "; ".join(problems))
-            body = {k: v for k, v in weights.model.items() if k not in ignore}
-            model.load_state_dict(body, strict=False)  # strictness checked above
-            head_weights = {k: v for k, v in weights.model.items() if k in ignore}
-            try:
-                match_heads(model, head_weights, old_head, new_head)
-            except StartError as error:
-                raise StartError(f"{source}: {error}") from error
-            logger.info(
-                "initialised model from %s, head matched %s -> %s", source, old_head, new_head
-            )
-        else:
-            problems = state_dict_mismatch(model_state, weights.model)
-            if problems:
-                hint = ""
-                if new_head and not old_head:
-                    hint = " (the starter records no head labels, so heads cannot be matched)"
-                raise StartError(f"{source} does not fit the model{hint}: " + "; ".join(problems))
-            model.load_state_dict(weights.model, strict=True)
-            logger.info("initialised model from %s", source)
-        return model
+
+def load_start_weights(
+    model: torch.nn.Module, path: str | os.PathLike, new_head: Sequence[str] | None = None
+) -> torch.nn.Module:
+    """Initialise `model` from the weights file `path` (a best-weights file or a checkpoint).
+
+    With both heads' labels known and different, the body is loaded strictly and the head
+    matched by label; otherwise everything is loaded strictly."""
+    weights = load_checkpoint(path)
+    source = f"starter weights {path} (iteration {weights.iteration})"
+    old_head = list(weights.head_labels) if weights.head_labels else None
+    new_head = [str(label) for label in new_head] if new_head else None
+    model_state = model.state_dict()
+    if old_head and new_head and old_head != new_head:
+        ignore = set(HEAD_KEYS)
+        problems = state_dict_mismatch(model_state, weights.model, ignore=ignore)
+        if problems:
+            raise StartError(f"{source} does not fit the model body: " + "; ".join(problems))
+        body = {k: v for k, v in weights.model.items() if k not in ignore}
+        model.load_state_dict(body, strict=False)  # strictness checked above
+        head_weights = {k: v for k, v in weights.model.items() if k in ignore}
+        try:
+            match_heads(model, head_weights, old_head, new_head)
+        except StartError as error:
+            raise StartError(f"{source}: {error}") from error
+        logger.info("initialised model from %s, head matched %s -> %s", source, old_head, new_head)
+    else:
+        problems = state_dict_mismatch(model_state, weights.model)
+        if problems:
+            hint = ""
+            if new_head and not old_head:
+                hint = " (the starter records no head labels, so heads cannot be matched)"
+            raise StartError(f"{source} does not fit the model{hint}: " + "; ".join(problems))
+        model.load_state_dict(weights.model, strict=True)
+        logger.info("initialised model from %s", source)
+    return model

@@ -14,20 +14,18 @@ from .config.run_config import RunConfig
 from .data.augment import build_augment
 from .data.prefetch import Prefetcher
 from .data.sampling import BatchSampler, SamplerDataset
+from .layout import Layout
 from .run import Run
+from .start import load_start_weights
 from .stats.training_stats import TrainingIterationStats, TrainingStats
-from .store.weights import load_checkpoint, restore_rng_states
-from .store.weights_store import LocalWeightsStore
+from .store.weights import load_checkpoint, restore_rng_states, save_checkpoint
+from .store.weights_store import LocalWeightsStore, capture_weights
 
 logger = logging.getLogger(__name__)
 
 
 class TrainingError(RuntimeError):
     """Training cannot continue; nothing is written for the chunk."""
-
-
-def training_stats_path(store: Path, run_name: str, iteration: int) -> Path:
-    return Path(store) / run_name / "training_stats" / f"{iteration}.nc"
 
 
 def build_sampler(run: Run) -> BatchSampler:
@@ -55,18 +53,30 @@ def build_sampler(run: Run) -> BatchSampler:
     )
 
 
-def check_start_input(run_config: RunConfig, weights_store, start: Path | None) -> None:
+def check_start_input(run_config: RunConfig, start: Path | None) -> None:
     """The file the workflow made this chunk depend on must be the one the start config
-    names, so that the DAG's dependency and the weights actually loaded never disagree."""
+    names (by its place in the store layout), so that the DAG's dependency and the weights
+    actually loaded never disagree."""
     config = run_config.start_config
-    if start is None:
+    if config is None:
+        if start is not None:
+            raise TrainingError(
+                f"--start {start} given, but run {run_config.name!r} has no start_config"
+            )
         return
+    if start is None:
+        raise TrainingError(
+            f"run {run_config.name!r} starts from {config.run!r} ({config.criterion}): its "
+            "first chunk needs the starter weights file (--start)"
+        )
+    layout = Layout("<store>")
     if config.criterion.isdigit():
-        expected = weights_store.checkpoint_path(config.run, config.criterion)
+        expected = layout.checkpoint(config.run, config.criterion)
     else:
         dataset = config.dataset or Path(start).parent.name
-        expected = weights_store.best_path(config.run, dataset, config.criterion)
-    if Path(start).resolve() != Path(expected).resolve():
+        expected = layout.best_weights(config.run, dataset, config.criterion)
+    tail = Path(expected).relative_to("<store>").parts
+    if Path(start).parts[-len(tail) :] != tail:
         raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
 
 
@@ -78,7 +88,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resume(run: Run, weights_store, previous: Path, expected_iteration: int) -> int:
+def resume(run: Run, previous: Path, expected_iteration: int) -> int:
     """Restore everything from `previous` for a bit-exact continuation."""
     weights = load_checkpoint(previous)
     if weights.config_hash not in (None, run.config_hash):
@@ -91,7 +101,7 @@ def resume(run: Run, weights_store, previous: Path, expected_iteration: int) -> 
         raise TrainingError(
             f"{previous} holds iteration {weights.iteration}, expected {expected_iteration}"
         )
-    weights_store.restore(run, weights, str(previous))
+    LocalWeightsStore.restore(run, weights, str(previous))
     if weights.rng:
         restore_rng_states(weights.rng)
     return expected_iteration
@@ -99,14 +109,18 @@ def resume(run: Run, weights_store, previous: Path, expected_iteration: int) -> 
 
 def train_chunk(
     run_config: RunConfig,
-    store: Path,
     iteration: int,
+    out: Path,
+    stats_out: Path,
     previous: Path | None = None,
     start: Path | None = None,
     device: torch.device | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train `run_config` up to `iteration` and write that checkpoint; returns its path."""
+    """Train `run_config` up to `iteration`; write the checkpoint to `out` and the chunk's
+    training stats to `stats_out`. `previous` is the checkpoint the chunk continues from
+    (None for the first chunk), `start` the starter weights file of a finetune's first chunk.
+    Returns `out`."""
     iterations = run_config.iterations()
     if iteration not in iterations:
         raise TrainingError(f"run {run_config.name!r} has no checkpoint {iteration}: {iterations}")
@@ -119,16 +133,15 @@ def train_chunk(
         )
 
     device = device or torch.device("cpu")
-    weights_store = LocalWeightsStore(store)
-    run = Run(run_config, weights_store)
+    run = Run(run_config)
     if previous is not None:
-        resume(run, weights_store, Path(previous), first)
+        resume(run, Path(previous), first)
     else:
         seed_everything(run.seed)
-    if previous is None and run.start is not None:
-        check_start_input(run_config, weights_store, start)
-        logger.info("initialising from %s (%s)", run_config.start_config, start)
-        run.start.initialize_weights(run.model, new_head=run.head_labels)
+        check_start_input(run_config, start)
+        if start is not None:
+            logger.info("initialising from %s (%s)", run_config.start_config, start)
+            load_start_weights(run.model, start, new_head=run.head_labels)
 
     run.model.to(device)
     run.move_optimizer(device)
@@ -139,10 +152,10 @@ def train_chunk(
         stats = run_iterations(run, batches, device, iteration - first, progress, previous)
     run.sampler_state = {"seed": run.seed, "iteration": iteration}
     # Stats first, checkpoint last: the checkpoint is the chunk's commit.
-    stats.to_netcdf(training_stats_path(store, run.name, iteration))
-    path = weights_store.store_weights(run, iteration)
-    logger.info("wrote %s", path)
-    return Path(path)
+    stats.to_netcdf(stats_out)
+    save_checkpoint(capture_weights(run, iteration), out)
+    logger.info("wrote %s", out)
+    return Path(out)
 
 
 def run_iterations(run: Run, batches, device, total: int, progress=True, previous=None):

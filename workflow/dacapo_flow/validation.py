@@ -16,13 +16,8 @@ from .data.sampling import SamplerDataset
 from .run import Run
 from .stats.validation_scores import ValidationIterationScores
 from .store.weights import load_checkpoint
-from .store.weights_store import LocalWeightsStore
 
 logger = logging.getLogger(__name__)
-
-
-def validation_scores_path(store: Path, run_name: str, iteration: int) -> Path:
-    return Path(store) / run_name / "validation_scores" / f"{iteration}.nc"
 
 
 def block_rois(roi: Roi, block_shape_world: Coordinate) -> list[Roi]:
@@ -92,23 +87,26 @@ def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[li
     return rows
 
 
-def validate_checkpoint(run_config: RunConfig, store: Path, iteration: int, device=None) -> Path:
-    """Validate checkpoint `iteration` on every validation dataset; returns the scores file."""
+def validate_checkpoint(
+    run_config: RunConfig, checkpoint: Path, out: Path, scratch: Path, device=None
+) -> Path:
+    """Validate `checkpoint` on every validation dataset and write its scores to `out`.
+    Predictions live in a temporary directory under `scratch`, removed afterwards."""
     device = device or torch.device("cpu")
-    weights_store = LocalWeightsStore(store)
-    run = Run(run_config, weights_store)
-    weights = load_checkpoint(weights_store.checkpoint_path(run.name, iteration))
+    run = Run(run_config)
+    weights = load_checkpoint(checkpoint)
+    if weights.iteration is None:
+        raise ValueError(f"checkpoint {checkpoint} records no iteration")
     run.model.load_state_dict(weights.model)
     run.model.to(device)
     scores = run.validation_scores
-    scratch_root = Path(store) / run.name / "tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root, prefix=f"validate_{iteration}_") as tmp:
+    Path(scratch).mkdir(parents=True, exist_ok=True)
+    prefix = f"validate_{weights.iteration}_"
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=prefix) as tmp:
         per_dataset = [
             validate_dataset(run, d, device, Path(tmp))
             for d in run_config.datasplit_config.validate_configs
         ]
-    scores.add_iteration_scores(ValidationIterationScores(iteration, per_dataset))
-    path = validation_scores_path(store, run.name, iteration)
-    scores.to_netcdf(path)
-    return path
+    scores.add_iteration_scores(ValidationIterationScores(weights.iteration, per_dataset))
+    scores.to_netcdf(out)
+    return Path(out)

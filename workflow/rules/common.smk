@@ -1,6 +1,8 @@
-# Run plan and input/param helpers shared by the rules. No torch here: this is parsed by
-# every job, so it must stay cheap.
-from pathlib import Path
+# Run plan and input/param helpers shared by the rules. Every store path comes from the
+# layout module (dacapo_flow.layout); rules hand the CLI these paths, quoted. No torch here:
+# this is parsed by every job, so it must stay cheap.
+import os
+import shlex
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -8,10 +10,11 @@ from snakemake.utils import validate
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, start_dataset
+from dacapo_flow.layout import NAME_REGEX, Layout
 
 validate(config, "../schemas/config.schema.yaml")
 
-STORE = str(config.get("store", "results/store")).rstrip("/")
+LAYOUT = Layout(config.get("store", "results/store"))
 SYNTHETIC = config.get("synthetic_data")
 
 try:
@@ -22,20 +25,16 @@ except ConfigError as error:
 
 
 wildcard_constraints:
-    run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    run=NAME_REGEX,
     iteration=r"\d+",
-    dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    criterion=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    dataset=NAME_REGEX,
+    criterion=NAME_REGEX,
 
 
 def run_of(wildcards):
     if wildcards.run not in PLAN:
         raise WorkflowError(f"unknown run {wildcards.run!r}; known: {sorted(PLAN)}")
     return PLAN[wildcards.run]
-
-
-def checkpoint_path(run, iteration):
-    return f"{STORE}/{run}/checkpoints/iterations/{iteration}"
 
 
 def previous_iteration(wildcards):
@@ -55,68 +54,86 @@ def data_inputs(wildcards):
     return {"data": f"{SYNTHETIC}/manifest.json"} if SYNTHETIC else {}
 
 
+def start_file(run):
+    """The file a finetune's first chunk loads: the upstream's winning weights (or one of
+    its checkpoints when the start names an iteration)."""
+    start = run.config.start_config
+    if start.criterion.isdigit():
+        return LAYOUT.checkpoint(start.run, start.criterion)
+    return LAYOUT.best_weights(start.run, start_dataset(run, PLAN), start.criterion)
+
+
 def train_chunk_inputs(wildcards):
     inputs = data_inputs(wildcards)
     previous = previous_iteration(wildcards)
     run = run_of(wildcards)
-    start = run.config.start_config
     if previous:
-        inputs["previous"] = checkpoint_path(run.name, previous)
-    elif start is not None and start.criterion.isdigit():
-        inputs["start"] = checkpoint_path(start.run, start.criterion)
-    elif start is not None:
-        dataset = start_dataset(run, PLAN)
-        inputs["start"] = f"{STORE}/{start.run}/{dataset}/{start.criterion}.json"
+        inputs["previous"] = LAYOUT.checkpoint(run.name, previous)
+    elif run.config.start_config is not None:
+        inputs["start"] = start_file(run)
     return inputs
 
 
-def run_args(wildcards):
-    run = run_of(wildcards)
-    return f"--run-config {run.source} --run {run.name} --repetition {run.repetition}"
-
-
 def init_args(wildcards, input):
-    if "previous" in input.keys():
-        return f"--previous {input.previous}"
-    if "start" in input.keys():
-        return f"--start {input.start}"
+    """`--previous FILE`, `--start FILE` or nothing, quoted for the shell."""
+    for key in ("previous", "start"):
+        if key in input.keys():
+            return f"--{key} {shlex.quote(str(input[key]))}"
     return ""
 
 
-def store_of(levels):
-    """The store directory, read off the rule's first output `levels` directories below it."""
-    return lambda wildcards, output: str(Path(output[0]).parents[levels])
+def run_config_file(wildcards):
+    return str(run_of(wildcards).source)
+
+
+def repetition(wildcards):
+    return run_of(wildcards).repetition
 
 
 def stage_hash(stage):
     return lambda wildcards: run_of(wildcards).config.stage_hash(stage)
 
 
+def upstream_hash(wildcards):
+    """A finetune's weights depend on its upstream's training: a retrained upstream must
+    retrain the finetune even when its best record happens to come out the same."""
+    hashes, run = [], run_of(wildcards)
+    while run.upstream is not None:
+        run = PLAN[run.upstream]
+        hashes.append(run.config.stage_hash("train"))
+    return ",".join(hashes)
+
+
 def training_stats_files(wildcards):
     iterations = run_of(wildcards).config.iterations()
-    return [f"{STORE}/{wildcards.run}/training_stats/{i}.nc" for i in iterations]
+    return [LAYOUT.chunk_stats(wildcards.run, i) for i in iterations]
 
 
 def validation_score_files(wildcards):
     run = run_of(wildcards)
     if not run.config.validation_dataset_names():
         return []
-    return [
-        f"{STORE}/{run.name}/validation_scores/{i}.nc" for i in run.config.iterations()
-    ]
+    return [LAYOUT.checkpoint_scores(run.name, i) for i in run.config.iterations()]
+
+
+def checkpoint_files(wildcards):
+    """Every checkpoint of a run: selection copies the winner's weights from one of them.
+    A param, not an input: a deleted old checkpoint must not retrain the run."""
+    run = run_of(wildcards)
+    return [LAYOUT.checkpoint(run.name, i) for i in run.config.iterations()]
 
 
 def run_targets(run):
     name, config = run.name, run.config
     targets = [
-        f"{STORE}/{name}/training_stats.nc",
-        checkpoint_path(name, config.iterations()[-1]),
+        LAYOUT.training_stats(name),
+        LAYOUT.checkpoint(name, config.iterations()[-1]),
+        LAYOUT.validation_scores(name),
     ]
-    datasets = config.validation_dataset_names()
-    targets.append(f"{STORE}/{name}/validation_scores.nc")
-    for dataset in datasets:
+    for dataset in config.validation_dataset_names():
         for criterion in config.selected_criteria():
-            targets.append(f"{STORE}/{name}/{dataset}/{criterion}.json")
+            targets.append(LAYOUT.best_record(name, dataset, criterion))
+            targets.append(LAYOUT.best_weights(name, dataset, criterion))
     return targets
 
 

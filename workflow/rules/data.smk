@@ -9,6 +9,6 @@ if SYNTHETIC:
         conda:
             "../../envs/dacapo-flow.yaml"
         params:
-            directory=lambda wildcards, output: str(Path(output[0]).parent),
+            directory=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
-            "dacapo-flow synthetic-data --out {params.directory} > {log} 2>&1"
+            "dacapo-flow synthetic-data --out {params.directory:q} > {log:q} 2>&1"

@@ -1,5 +1,5 @@
-# Scores of every checkpoint -> one array per run, then one best JSON per
-# (validation dataset, criterion), each with its criterion's own direction.
+# Scores of every checkpoint -> one array per run, then per (validation dataset, criterion)
+# the best record and a copy of the winning weights, each with its criterion's direction.
 
 
 localrules:
@@ -12,28 +12,30 @@ rule collect_scores:
         scores=validation_score_files,
         stats=training_stats_files,
     output:
-        scores=f"{STORE}/{{run}}/validation_scores.nc",
-        stats=f"{STORE}/{{run}}/training_stats.nc",
+        scores=LAYOUT.validation_scores("{run}"),
+        stats=LAYOUT.training_stats("{run}"),
     log:
-        f"{STORE}/{{run}}/logs/collect_scores.log",
+        LAYOUT.log("{run}", "collect_scores"),
     conda:
         "../../envs/dacapo-flow.yaml"
     shell:
         "dacapo-flow collect-scores --scores {input.scores:q} --stats {input.stats:q} "
-        "--scores-out {output.scores:q} --stats-out {output.stats:q} > {log} 2>&1"
+        "--scores-out {output.scores:q} --stats-out {output.stats:q} > {log:q} 2>&1"
 
 
 rule select_best:
     input:
-        f"{STORE}/{{run}}/validation_scores.nc",
+        LAYOUT.validation_scores("{run}"),
     output:
-        f"{STORE}/{{run}}/{{dataset}}/{{criterion}}.json",
+        record=LAYOUT.best_record("{run}", "{dataset}", "{criterion}"),
+        weights=LAYOUT.best_weights("{run}", "{dataset}", "{criterion}"),
     log:
-        f"{STORE}/{{run}}/logs/select_best/{{dataset}}/{{criterion}}.log",
+        LAYOUT.log("{run}", "select_best", "{dataset}", "{criterion}"),
     conda:
         "../../envs/dacapo-flow.yaml"
     params:
-        store=store_of(2),
+        checkpoints=checkpoint_files,
     shell:
-        "dacapo-flow select-best --store {params.store} --run {wildcards.run} "
-        "--dataset {wildcards.dataset} --criterion {wildcards.criterion} > {log} 2>&1"
+        "dacapo-flow select-best --scores {input:q} --dataset {wildcards.dataset:q} "
+        "--criterion {wildcards.criterion:q} --checkpoints {params.checkpoints:q} "
+        "--out {output.record:q} --weights-out {output.weights:q} > {log:q} 2>&1"

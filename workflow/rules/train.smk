@@ -6,18 +6,21 @@ rule train_chunk:
     input:
         unpack(train_chunk_inputs),
     output:
-        checkpoint=f"{STORE}/{{run}}/checkpoints/iterations/{{iteration}}",
-        stats=f"{STORE}/{{run}}/training_stats/{{iteration}}.nc",
+        checkpoint=LAYOUT.checkpoint("{run}", "{iteration}"),
+        stats=LAYOUT.chunk_stats("{run}", "{iteration}"),
     log:
-        f"{STORE}/{{run}}/logs/train_chunk/{{iteration}}.log",
+        LAYOUT.log("{run}", "train_chunk", "{iteration}"),
     conda:
         "../../envs/dacapo-flow.yaml"
     threads: 1
     params:
-        run=run_args,
+        config_file=run_config_file,
+        repetition=repetition,
         init=init_args,
-        store=store_of(3),
         train_hash=stage_hash("train"),
+        upstream_hash=upstream_hash,
     shell:
-        "dacapo-flow train-chunk {params.run} {params.init} --store {params.store} "
-        "--iteration {wildcards.iteration} --threads {threads} > {log} 2>&1"
+        "dacapo-flow train-chunk --run-config {params.config_file:q} --run {wildcards.run:q} "
+        "--repetition {params.repetition} --iteration {wildcards.iteration} {params.init} "
+        "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} "
+        "> {log:q} 2>&1"

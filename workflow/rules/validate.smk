@@ -4,18 +4,20 @@
 rule validate:
     input:
         unpack(data_inputs),
-        checkpoint=f"{STORE}/{{run}}/checkpoints/iterations/{{iteration}}",
+        checkpoint=LAYOUT.checkpoint("{run}", "{iteration}"),
     output:
-        f"{STORE}/{{run}}/validation_scores/{{iteration}}.nc",
+        LAYOUT.checkpoint_scores("{run}", "{iteration}"),
     log:
-        f"{STORE}/{{run}}/logs/validate/{{iteration}}.log",
+        LAYOUT.log("{run}", "validate", "{iteration}"),
     conda:
         "../../envs/dacapo-flow.yaml"
     threads: 1
     params:
-        run=run_args,
-        store=store_of(2),
+        config_file=run_config_file,
+        repetition=repetition,
+        scratch=lambda wildcards: LAYOUT.scratch(wildcards.run),
         validate_hash=stage_hash("validate"),
     shell:
-        "dacapo-flow validate {params.run} --store {params.store} "
-        "--iteration {wildcards.iteration} --threads {threads} > {log} 2>&1"
+        "dacapo-flow validate --run-config {params.config_file:q} --run {wildcards.run:q} "
+        "--repetition {params.repetition} --checkpoint {input.checkpoint:q} --out {output:q} "
+        "--scratch {params.scratch:q} --threads {threads} > {log:q} 2>&1"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,17 @@ from dacapo_flow.store.atomic import atomic_write_netcdf
 logger = logging.getLogger(__name__)
 
 DIMS = ("iterations", "datasets", "parameters", "criteria")
+
+
+def argbest(values: Any, higher: bool) -> int | None:
+    """The selection rule: flat index of the best value of `values` in the criterion's
+    direction; NaN is never best; ties go to the first in row-major order (for
+    iterations x parameters: the earliest iteration, then the first parameter set).
+    None when every value is NaN (or there are none)."""
+    flat = np.asarray(values, dtype=float).ravel()
+    if not flat.size or np.all(np.isnan(flat)):
+        return None
+    return int(np.nanargmax(flat) if higher else np.nanargmin(flat))
 
 
 @dataclass
@@ -264,7 +274,8 @@ class ValidationScores:
     def get_best(self, data: xr.DataArray, dim: str) -> tuple[xr.DataArray, xr.DataArray]:
         """-> (best coordinate label along `dim`, best value), each criterion with its own
         direction. NaN is never best; where all values are NaN both results are NaN. `data`
-        must carry a "criteria" coordinate: a dimension, or 0-d after `.sel(criteria=c)`."""
+        must carry a "criteria" coordinate: a dimension, or 0-d after `.sel(criteria=c)`.
+        A view over `argbest`, the one selection rule."""
         if "criteria" not in data.coords:
             raise ValueError("get_best needs a 'criteria' coordinate to know each direction")
         if dim == "criteria":
@@ -273,18 +284,20 @@ class ValidationScores:
             raise ValueError(f"get_best: {dim!r} is not a dimension of {data.dims}")
         if dim not in data.coords:
             data = data.assign_coords({dim: np.arange(data.sizes[dim])})
-        criteria = data.coords["criteria"]
-        flags = [self.higher_is_better(c) for c in criteria.values.ravel()]
-        higher = xr.DataArray(
-            np.array(flags, dtype=bool).reshape(criteria.shape),
-            dims=criteria.dims,
-            coords={d: data.coords[d] for d in criteria.dims if d in data.coords},
+        rest = [d for d in data.dims if d != dim]
+        moved = data.transpose(*rest, dim)
+        template = moved.isel({dim: 0}, drop=True)
+        criteria = xr.broadcast(data.coords["criteria"], template)[0].values.ravel()
+        rows = moved.values.reshape(len(criteria), data.sizes[dim])
+        labels = data.coords[dim].values
+        indices = [argbest(row, self.higher_is_better(c)) for row, c in zip(rows, criteria)]
+        best_label = [np.nan if i is None else labels[i] for i in indices]
+        best_value = [np.nan if i is None else row[i] for row, i in zip(rows, indices)]
+        shape = template.shape
+        return (
+            template.copy(data=np.array(best_label).reshape(shape)),
+            template.copy(data=np.array(best_value, dtype=float).reshape(shape)),
         )
-        with warnings.catch_warnings():  # all-NaN slices are expected and give NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            best_index = xr.where(higher, data.idxmax(dim), data.idxmin(dim))
-            best_value = xr.where(higher, data.max(dim), data.min(dim))
-        return best_index, best_value
 
     def best_per_dataset_and_criterion(self) -> list[dict]:
         """For every (dataset, criterion): the best (iteration, parameters) jointly, with the
@@ -305,8 +318,8 @@ class ValidationScores:
                     "score": None,
                     "higher_is_better": higher,
                 }
-                if grid.size and not np.all(np.isnan(grid)):
-                    flat = np.nanargmax(grid) if higher else np.nanargmin(grid)
+                flat = argbest(grid, higher)
+                if flat is not None:
                     i, p = np.unravel_index(flat, grid.shape)
                     record.update(
                         iteration=iterations[i],

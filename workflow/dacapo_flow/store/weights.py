@@ -19,6 +19,7 @@ import os
 import pickle
 import random
 import re
+import shlex
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,12 @@ def save_checkpoint(weights: Weights, path: str | os.PathLike) -> Path:
     return atomic_torch_save(weights.to_dict(), path)
 
 
+def recovery_hint(path: str | os.PathLike) -> str:
+    """The command that makes `path` again: Snakemake reruns the job that writes it (a
+    checkpoint's chunk, a best file's selection), and whatever depends on it."""
+    return f"To make it again, run: snakemake --cores all --force {shlex.quote(os.fspath(path))}"
+
+
 def load_checkpoint(path: str | os.PathLike) -> Weights:
     """Read a checkpoint with `weights_only=True` onto the CPU.
 
@@ -252,7 +259,7 @@ def load_checkpoint(path: str | os.PathLike) -> Weights:
     except Exception as error:  # truncated zip, not a torch file, corrupt pickle stream, ...
         raise CheckpointError(
             f"checkpoint {path} is not a readable torch checkpoint (truncated or corrupt?): "
-            f"{type(error).__name__}: {str(error)[:200]}"
+            f"{type(error).__name__}: {str(error)[:200]}. {recovery_hint(path)}"
         ) from error
     return Weights.from_dict(loaded, path)
 
@@ -281,3 +288,19 @@ def state_dict_mismatch(
                 f"shape of {key}: model {tuple(tensor.shape)}, checkpoint {tuple(theirs.shape)}"
             )
     return problems
+
+
+def copy_model_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Weights:
+    """Write the model part of `checkpoint` (state dict, iteration, config hash, head labels;
+    no optimizer or RNG state) to `out` atomically: the winning weights a finetune or a
+    prediction loads, independent of the checkpoint staying on disk."""
+    full = load_checkpoint(checkpoint)
+    weights = Weights(
+        full.model,
+        None,
+        iteration=full.iteration,
+        config_hash=full.config_hash,
+        head_labels=full.head_labels,
+    )
+    save_checkpoint(weights, out)
+    return weights

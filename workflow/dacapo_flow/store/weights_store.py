@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dacapo_flow.layout import Layout, component
 from dacapo_flow.store.atomic import atomic_write_json
 
 # The checkpoint module imports torch; it is loaded on first use so that light jobs working
@@ -56,10 +57,28 @@ def dataset_name(dataset: Any) -> str:
 
 
 def _path_component(name: str, what: str) -> str:
-    """Names become directory/file names: refuse ones that would escape or nest."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise ValueError(f"{what} {name!r} cannot be used as a file name in the store")
-    return name
+    return component(name, what)
+
+
+def capture_weights(run: Any, iteration: int) -> Weights:
+    """Everything of `run` a checkpoint holds, after `iteration` steps."""
+    iteration = checkpoint_iteration(iteration)
+    scheduler = getattr(run, "lr_scheduler", None)
+    sampler = getattr(run, "sampler_state", None)
+    if callable(sampler):
+        sampler = sampler()
+    head_labels = getattr(run, "head_labels", None)
+    optimizer = getattr(run, "optimizer", None)
+    return _checkpoints().Weights(
+        run.model.state_dict(),
+        optimizer.state_dict() if optimizer is not None else None,
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        rng=_checkpoints().capture_rng_states(),
+        sampler=sampler,
+        iteration=iteration,
+        config_hash=getattr(run, "config_hash", None),
+        head_labels=list(head_labels) if head_labels is not None else None,
+    )
 
 
 def checkpoint_iteration(iteration: Any) -> int:
@@ -86,7 +105,8 @@ class WeightsStore(ABC):
         weights = self.retrieve_weights(run, iteration)
         return self.restore(run, weights, f"checkpoint {iteration} of run {run_name(run)}")
 
-    def restore(self, run: Any, weights: Weights, source: str) -> Weights:
+    @staticmethod
+    def restore(run: Any, weights: Weights, source: str) -> Weights:
         """Put loaded `weights` into `run`: model (strict, mismatches named), optimizer and
         LR scheduler where the run has them. Returns `weights`."""
         problems = _checkpoints().state_dict_mismatch(run.model.state_dict(), weights.model)
@@ -149,20 +169,26 @@ class LocalWeightsStore(WeightsStore):
     def __repr__(self) -> str:
         return f"LocalWeightsStore({str(self.basedir)!r})"
 
-    # --- paths ------------------------------------------------------------------------
+    # --- paths (all from the layout module) ----------------------------------------------
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.basedir)
 
     def run_dir(self, run: Any) -> Path:
-        return self.basedir / run_name(run)
+        return Path(self.layout.run_dir(run_name(run)))
 
     def iterations_dir(self, run: Any) -> Path:
-        return self.run_dir(run) / "checkpoints" / "iterations"
+        return self.checkpoint_path(run, 0).parent
 
     def checkpoint_path(self, run: Any, iteration: Any) -> Path:
-        return self.iterations_dir(run) / str(checkpoint_iteration(iteration))
+        return Path(self.layout.checkpoint(run_name(run), checkpoint_iteration(iteration)))
 
     def best_path(self, run: Any, dataset: Any, criterion: str) -> Path:
-        criterion = _path_component(str(criterion), "criterion")
-        return self.run_dir(run) / dataset_name(dataset) / f"{criterion}.json"
+        return Path(self.layout.best_record(run_name(run), dataset_name(dataset), str(criterion)))
+
+    def best_weights_path(self, run: Any, dataset: Any, criterion: str) -> Path:
+        return Path(self.layout.best_weights(run_name(run), dataset_name(dataset), str(criterion)))
 
     def best_paths(self, run: Any, criterion: str) -> list[Path]:
         """Every `<run>/<dataset>/<criterion>.json` that exists, sorted by dataset."""
@@ -189,25 +215,9 @@ class LocalWeightsStore(WeightsStore):
     def store_weights(self, run: Any, iteration: int) -> Path:
         if isinstance(iteration, str):
             raise TypeError(f"iteration must be an int >= 0, got {iteration!r}")
-        iteration = checkpoint_iteration(iteration)
-        scheduler = getattr(run, "lr_scheduler", None)
-        sampler = getattr(run, "sampler_state", None)
-        if callable(sampler):
-            sampler = sampler()
-        head_labels = getattr(run, "head_labels", None)
-        weights = _checkpoints().Weights(
-            run.model.state_dict(),
-            run.optimizer.state_dict() if getattr(run, "optimizer", None) is not None else None,
-            scheduler=scheduler.state_dict() if scheduler is not None else None,
-            rng=_checkpoints().capture_rng_states(),
-            sampler=sampler,
-            iteration=iteration,
-            config_hash=getattr(run, "config_hash", None),
-            head_labels=list(head_labels) if head_labels is not None else None,
-        )
         path = self.checkpoint_path(run, iteration)
         logger.info("storing checkpoint %s", path)
-        return _checkpoints().save_checkpoint(weights, path)
+        return _checkpoints().save_checkpoint(capture_weights(run, iteration), path)
 
     def retrieve_weights(self, run: Any, iteration: Any) -> Weights:
         return _checkpoints().load_checkpoint(self.checkpoint_path(run, iteration))
