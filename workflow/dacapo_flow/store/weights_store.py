@@ -9,6 +9,7 @@ plain-container files written atomically, and loading restores optimizer and sch
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import operator
@@ -192,11 +193,8 @@ class LocalWeightsStore(WeightsStore):
 
     def best_paths(self, run: Any, criterion: str) -> list[Path]:
         """Every `<run>/<dataset>/<criterion>.json` that exists, sorted by dataset."""
-        criterion = _path_component(str(criterion), "criterion")
-        run_dir = self.run_dir(run)
-        if not run_dir.is_dir():
-            return []
-        return sorted(path for path in run_dir.glob(f"*/{criterion}.json") if path.is_file())
+        pattern = self.layout.best_record(run_name(run), "*", str(criterion))
+        return sorted(Path(p) for p in glob.glob(glob.escape(pattern).replace("[*]", "*")))
 
     # --- checkpoints ------------------------------------------------------------------
 
