@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from dacapo_flow.stats.training_stats import TrainingIterationStats, TrainingStats
@@ -69,3 +71,14 @@ def test_concat_lets_a_retrained_chunk_supersede_overlapping_steps():
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.nc"):
         TrainingStats.from_netcdf(tmp_path / "nope.nc")
+
+
+def test_data_wait_and_learning_rate_round_trip_and_old_files_read_as_nan(tmp_path):
+    stats = TrainingStats([TrainingIterationStats(0, 1.0, 0.2, 0.05, 1e-3)])
+    stats.to_netcdf(tmp_path / "new.nc")
+    (back,) = TrainingStats.from_netcdf(tmp_path / "new.nc").iteration_stats
+    assert (back.data_wait, back.learning_rate) == (0.05, 1e-3)
+    old = stats.to_xarray().drop_vars(["data_wait", "learning_rate"])
+    old.to_netcdf(tmp_path / "old.nc", engine="h5netcdf")
+    (back,) = TrainingStats.from_netcdf(tmp_path / "old.nc").iteration_stats
+    assert math.isnan(back.data_wait) and math.isnan(back.learning_rate)

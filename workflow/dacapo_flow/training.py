@@ -159,25 +159,33 @@ def train_chunk(
 
 
 def run_iterations(run: Run, batches, device, total: int, progress=True, previous=None):
-    """The training loop proper: one optimizer step per batch, stats per step."""
+    """The training loop proper: one optimizer step per batch, stats per step (compute time,
+    time spent waiting for the batch, learning rate), it/s and data-wait % in the log."""
     stats = TrainingStats()
-    bar = tqdm(
-        batches,
-        total=total,
-        desc=f"{run.name}",
-        disable=not progress,
-        mininterval=2.0,
-    )
-    for step, batch in bar:
+    bar = tqdm(total=total, desc=f"{run.name}", disable=not progress, mininterval=2.0)
+    waited = computed = 0.0
+    batches = iter(batches)
+    for _ in range(total):
+        ready = time.perf_counter()
+        step, batch = next(batches)
         started = time.perf_counter()
+        learning_rate = run.optimizer.param_groups[0]["lr"]
         loss = train_step(run, batch, device)
         if not math.isfinite(loss):
             raise TrainingError(
                 f"run {run.name!r}: loss is {loss} at iteration {step}; no checkpoint "
                 f"written (last good checkpoint: {previous or 'none'})"
             )
-        stats.add_iteration_stats(TrainingIterationStats(step, loss, time.perf_counter() - started))
-        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        done = time.perf_counter()
+        stats.add_iteration_stats(
+            TrainingIterationStats(step, loss, done - started, started - ready, learning_rate)
+        )
+        waited += started - ready
+        computed += done - started
+        bar.update()
+        wait = 100 * waited / max(waited + computed, 1e-12)
+        bar.set_postfix(loss=f"{loss:.4g}", data_wait=f"{wait:.0f}%", refresh=False)
+    bar.close()
     return stats
 
 

@@ -22,11 +22,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainingIterationStats:
-    """Loss and compute time (seconds) of optimizer step `iteration` (0-based)."""
+    """Loss, compute time and data wait (seconds), and learning rate of optimizer step
+    `iteration` (0-based). Stats written before data wait and learning rate were recorded
+    read back with NaN for them."""
 
     iteration: int
     loss: float
     time: float
+    data_wait: float = float("nan")
+    learning_rate: float = float("nan")
+
+
+# Per-step variables stored as coordinates along "iterations", beside the loss.
+_PER_STEP = ("time", "data_wait", "learning_rate")
 
 
 class TrainingStats:
@@ -41,7 +49,8 @@ class TrainingStats:
         return len(self.iteration_stats)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TrainingStats) and self.iteration_stats == other.iteration_stats
+        # Through xarray: unrecorded values are NaN, and NaN must equal NaN here.
+        return isinstance(other, TrainingStats) and self.to_xarray().identical(other.to_xarray())
 
     def __repr__(self) -> str:
         return f"TrainingStats({len(self)} steps, trained_until={self.trained_until()})"
@@ -79,25 +88,28 @@ class TrainingStats:
     # --- xarray / netCDF ------------------------------------------------------------------
 
     def to_xarray(self) -> xr.DataArray:
-        """Losses along dim "iterations" (step indices), with step times as coordinate "time"."""
+        """Losses along dim "iterations" (step indices), with per-step coordinates "time"
+        (compute seconds), "data_wait" (seconds waiting for the batch) and "learning_rate"."""
         iterations = np.array([s.iteration for s in self.iteration_stats], dtype=np.int64)
+        coords = {"iterations": iterations}
+        for name in _PER_STEP:
+            values = [getattr(s, name) for s in self.iteration_stats]
+            coords[name] = ("iterations", np.array(values, dtype=np.float64))
         return xr.DataArray(
             np.array([s.loss for s in self.iteration_stats], dtype=np.float64),
             dims="iterations",
-            coords={
-                "iterations": iterations,
-                "time": ("iterations", np.array([s.time for s in self.iteration_stats], float)),
-            },
+            coords=coords,
             name="loss",
         )
 
     @classmethod
     def from_xarray(cls, data: xr.DataArray) -> TrainingStats:
         iterations = data["iterations"].values
-        times = data["time"].values if "time" in data.coords else np.full(len(iterations), np.nan)
+        missing = np.full(len(iterations), np.nan)
+        per_step = [data[n].values if n in data.coords else missing for n in _PER_STEP]
         return cls(
-            TrainingIterationStats(int(i), float(loss), float(t))
-            for i, loss, t in zip(iterations, data.values, times)
+            TrainingIterationStats(int(i), float(loss), *(float(v) for v in values))
+            for i, loss, *values in zip(iterations, data.values, *per_step)
         )
 
     def to_netcdf(self, path: str | os.PathLike) -> None:
