@@ -43,7 +43,7 @@ def cmd_import_dacapo(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from .export_run import export_selected
+    from ..export.selected import export_selected
 
     if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
         raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
@@ -55,6 +55,9 @@ def cmd_export(args) -> None:
         bioimageio_zip=args.bioimageio_zip,
         cellmap_flow=args.cellmap_flow,
         upstream=args.upstream,
+        voxel_size=args.voxel_size,
+        authors=args.author,
+        license=args.license,
     )
 
 
@@ -73,4 +76,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--bioimageio-zip", type=Path, help="bioimage.io package zip to write")
     p.add_argument("--cellmap-flow", type=Path, help="cellmap-flow script file to write")
     p.add_argument("--upstream", help="run this one was finetuned from (provenance)")
+    p.add_argument("--voxel-size", type=int, nargs="+", help="default: the training raw's")
+    p.add_argument("--author", action="append", help="bioimage.io author name (repeatable)")
+    p.add_argument("--license", default="CC-BY-4.0", help="bioimage.io license (SPDX id)")
     p.set_defaults(func=cmd_export)
