@@ -95,10 +95,13 @@ def load_selected(
     best: str | os.PathLike,
     voxel_size=None,
     upstream: str | None = None,
+    run: str | None = None,
+    repetition: int | None = None,
 ) -> SelectedModel:
     """Build the run's model with the winning weights. `voxel_size` defaults to the first
-    training raw array's (opened from the config)."""
-    config = load_run_config(Path(run_config), verify=False)
+    training raw array's (opened from the config); `run` / `repetition` override the
+    config's (as for the other subcommands)."""
+    config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
     record = json.loads(Path(best).read_text())
     task = create_task(config.task_config, config.datasplit_config.label_ids)
     with torch.random.fork_rng(devices=[]):
@@ -158,9 +161,11 @@ def export_selected(
     voxel_size=None,
     authors=None,
     license="CC-BY-4.0",
+    run=None,
+    repetition=None,
 ) -> SelectedModel:
     """Write the requested exports of one selected model (see `dacapo-flow export`)."""
-    selected = load_selected(run_config, weights, best, voxel_size, upstream)
+    selected = load_selected(run_config, weights, best, voxel_size, upstream, run, repetition)
     if out_dir is not None or bioimageio_zip is not None:
         from .bioimageio import write_bioimageio_package
 

@@ -49,6 +49,8 @@ def cmd_export(args) -> None:
         raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
     export_selected(
         run_config=args.run_config,
+        run=args.run,
+        repetition=args.repetition,
         weights=args.weights,
         best=args.best,
         out_dir=args.out_dir,
@@ -70,6 +72,8 @@ def add_parsers(subparsers) -> None:
 
     p = subparsers.add_parser("export", help="package a selected model for sharing")
     p.add_argument("--run-config", type=Path, required=True, help="the run's config YAML")
+    p.add_argument("--run", help="run name (default: the config's name)")
+    p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
     p.add_argument("--weights", type=Path, required=True, help="checkpoint (e.g. best .pt)")
     p.add_argument("--best", type=Path, required=True, help="the best JSON it won")
     p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")
