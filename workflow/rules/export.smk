@@ -25,8 +25,12 @@ def export_targets():
 
 def export_inputs(wildcards):
     return {
-        "weights": LAYOUT.best_weights(wildcards.run, wildcards.dataset, wildcards.criterion),
-        "best": LAYOUT.best_record(wildcards.run, wildcards.dataset, wildcards.criterion),
+        "weights": LAYOUT.best_weights(
+            wildcards.run, wildcards.dataset, wildcards.criterion
+        ),
+        "best": LAYOUT.best_record(
+            wildcards.run, wildcards.dataset, wildcards.criterion
+        ),
     }
 
 
