@@ -111,3 +111,12 @@ def test_validation_datasets_are_validation_stage_fields(data):
     assert renamed.stage_hash("train") == base.stage_hash("train")
     more_training = split([dataset(data), dataset(data, name="t1", volume="train_1")])
     assert more_training.stage_hash("train") != base.stage_hash("train")
+
+
+def test_label_ids_may_be_nonzero_but_no_other_word(data):
+    config = TrainValidateDataSplitConfig(
+        label_ids={"fg": "nonzero"}, train_configs=[dataset(data)]
+    )
+    assert config.label_ids == {"fg": "nonzero"}
+    with pytest.raises(ValidationError, match="label_ids"):
+        TrainValidateDataSplitConfig(label_ids={"fg": "all"}, train_configs=[dataset(data)])

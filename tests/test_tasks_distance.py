@@ -200,3 +200,10 @@ def test_task_pickles_and_computes_the_same_targets():
     gt = two_objects()
     for a, b in zip(task.target(gt, None, (4, 4, 4)), clone.target(gt, None, (4, 4, 4))):
         assert np.array_equal(a, b)
+
+
+def test_nonzero_label_ids_take_every_non_zero_id():
+    gt = two_objects()
+    task = DistanceTask(["fg"], {"fg": "nonzero"})
+    assert np.array_equal(task.regions(gt)[0], gt != 0)
+    assert pickle.loads(pickle.dumps(task)).label_ids == {"fg": "nonzero"}

@@ -165,3 +165,14 @@ def test_task_pickles():
     gt = two_objects()
     for a, b in zip(task.target(gt, None, (4, 4, 4)), clone.target(gt, None, (4, 4, 4))):
         assert np.array_equal(a, b)
+
+
+def test_nonzero_class_takes_the_non_zero_ids_no_other_class_lists():
+    task = OneHotTask(
+        ["background", "object", "er"], {"background": [0], "object": "nonzero", "er": [7]}
+    )
+    target, weight = task.target(np.array([[0, 3, 7, 9]]), None, (1, 1))
+    assert target.tolist() == [[[0, 1, 2, 1]]]
+    assert weight.tolist() == [[[1, 1, 1, 1]]]
+    with pytest.raises(ValueError, match="only one may be"):
+        OneHotTask(["a", "b"], {"a": "nonzero", "b": "nonzero"})

@@ -78,8 +78,10 @@ class DataSplitConfig(Config):
 class TrainValidateDataSplitConfig(DataSplitConfig):
     type: Literal["train_validate"] = "train_validate"
     name: str = staged("none", "datasplit", description="a label, ignored")
-    label_ids: dict[str, list[int]] = Field(
-        default_factory=dict, description="label name -> ids of that label in the gt arrays"
+    label_ids: dict[str, list[int] | Literal["nonzero"]] = Field(
+        default_factory=dict,
+        description='label name -> ids of that label in the gt arrays, or "nonzero": every '
+        "id but 0 (DaCapo's empty binarize grouping)",
     )
     train_configs: list[RawGTDatasetConfig] = Field(min_length=1, description="training crops")
     validate_configs: list[RawGTDatasetConfig] = staged(

@@ -239,6 +239,13 @@ def load_checkpoint(path: str | os.PathLike) -> Weights:
 
     Missing file -> FileNotFoundError; a truncated, non-torch or pickled-object file, or a dict
     without "model" -> CheckpointError naming the file."""
+    return Weights.from_dict(load_plain(path), Path(path))
+
+
+def load_plain(path: str | os.PathLike) -> Any:
+    """`torch.load(path, weights_only=True)` onto the CPU with DaCapo's `Weights` class as the
+    only allow-listed global (read as `_DaCapoWeights`). The one place checkpoints are
+    unpickled: any other global is refused with a CheckpointError naming the file and it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -251,17 +258,18 @@ def load_checkpoint(path: str | os.PathLike) -> Weights:
     except pickle.UnpicklingError as error:
         # torch's message is a page of advice to use weights_only=False; keep the cause only.
         culprit = re.search(r"GLOBAL (\S+)", str(error))
-        what = f"a pickled {culprit.group(1)} object" if culprit else "data weights_only refuses"
+        what = f"the global {culprit.group(1)}" if culprit else "data weights_only refuses"
         raise CheckpointError(
-            f"checkpoint {path} holds {what}; dacapo-flow reads only plain containers and "
-            "tensors (torch.load weights_only=True) and never unpickles classes"
+            f"checkpoint {path} holds {what}, which is not allow-listed; dacapo-flow reads only "
+            "plain containers, tensors and DaCapo's Weights (torch.load weights_only=True) and "
+            "never unpickles other classes or functions"
         ) from error
     except Exception as error:  # truncated zip, not a torch file, corrupt pickle stream, ...
         raise CheckpointError(
             f"checkpoint {path} is not a readable torch checkpoint (truncated or corrupt?): "
             f"{type(error).__name__}: {str(error)[:200]}. {recovery_hint(path)}"
         ) from error
-    return Weights.from_dict(loaded, path)
+    return loaded
 
 
 # --- state dict comparison (used by resume and by starters) -------------------------------

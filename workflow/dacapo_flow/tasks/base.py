@@ -25,6 +25,19 @@ from dacapo_flow.nn.model import Model
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 
+#: A label's ids given as this word mean every non-zero id (DaCapo's empty binarize grouping).
+NONZERO = "nonzero"
+
+
+def label_ids_value(ids) -> list[int] | str:
+    """A label's ids from a config: "nonzero" or a list of ints."""
+    return NONZERO if ids == NONZERO else [int(i) for i in ids]
+
+
+def label_region(gt: np.ndarray, ids: list[int] | str) -> np.ndarray:
+    """Boolean: where `gt` holds one of `ids` (any non-zero id for "nonzero")."""
+    return np.asarray(gt) != 0 if ids == NONZERO else np.isin(gt, ids)
+
 
 class Task(ABC):
     #: Kernel size of the prediction head's convolution.

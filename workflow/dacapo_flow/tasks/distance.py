@@ -17,7 +17,7 @@ from scipy import ndimage
 from ..config.tasks import DISTANCE_METRICS
 from . import binary_metrics as bm
 from .balance import balanced_weights
-from .base import Task
+from .base import Task, label_ids_value, label_region
 
 # One table of metrics and directions, shared with the (torch-free) config layer.
 _HIGHER_IS_BETTER = DISTANCE_METRICS
@@ -47,7 +47,7 @@ class DistanceTask(Task):
     def __init__(
         self,
         channels: list[str],
-        label_ids: dict[str, list[int]],
+        label_ids: dict[str, list[int] | str],
         scale_factor: float = 50.0,
         clipmin: float = 0.05,
         clipmax: float = 0.95,
@@ -72,7 +72,7 @@ class DistanceTask(Task):
                 "tanh(distance / scale_factor), so such a threshold gives an all-0 or all-1 output"
             )
         self.channels = list(channels)
-        self.label_ids = {c: [int(i) for i in label_ids[c]] for c in channels}
+        self.label_ids = {c: label_ids_value(label_ids[c]) for c in channels}
         self.scale_factor = float(scale_factor)
         self.clipmin = float(clipmin)
         self.clipmax = float(clipmax)
@@ -86,7 +86,7 @@ class DistanceTask(Task):
     def regions(self, gt: np.ndarray) -> np.ndarray:
         """Boolean [C, *gt.shape]: channel c is gt in label_ids[channels[c]]."""
         gt = np.asarray(gt)
-        return np.stack([np.isin(gt, self.label_ids[c]) for c in self.channels])
+        return np.stack([label_region(gt, self.label_ids[c]) for c in self.channels])
 
     def target(self, gt, mask, voxel_size):
         gt = np.asarray(gt)

@@ -3,6 +3,7 @@
 `classes[i]` owns the gt ids `label_ids[classes[i]]`. At most one class may have no entry in
 `label_ids`: it is the background and takes every id no other class claims. Without such a
 class, voxels whose id no class claims are treated as unannotated (weight 0, not scored).
+One class may have the ids "nonzero": it takes every non-zero id no other class lists.
 
 Unlike DaCapo 0.3.5 (placeholder `sum(|pred - target|)` loss, random evaluation scores), the
 loss is a real weighted cross-entropy and the scores are real dice / jaccard values.
@@ -16,14 +17,14 @@ from torch import nn
 
 from . import binary_metrics as bm
 from .balance import balanced_weights
-from .base import Task, nan_if_empty_mean
+from .base import NONZERO, Task, label_ids_value, label_region, nan_if_empty_mean
 
 
 class OneHotTask(Task):
     def __init__(
         self,
         classes: list[str],
-        label_ids: dict[str, list[int]],
+        label_ids: dict[str, list[int] | str],
         kernel_size: int = 1,
         balance_classes: bool = False,
         clipmin: float = 0.05,
@@ -45,9 +46,12 @@ class OneHotTask(Task):
             raise ValueError(
                 f"OneHotTask: classes {catch_all} have no label_ids; only one (the background) may"
             )
+        nonzero = [name for name, ids in label_ids.items() if ids == NONZERO]
+        if len(nonzero) > 1:
+            raise ValueError(f"OneHotTask: classes {nonzero} are all 'nonzero'; only one may be")
         owner: dict[int, str] = {}
         for name, ids in label_ids.items():
-            for i in ids:
+            for i in [] if ids == NONZERO else ids:
                 if int(i) in owner:
                     raise ValueError(
                         f"OneHotTask: label id {i} is claimed by both {owner[int(i)]!r} and {name!r}"
@@ -56,7 +60,7 @@ class OneHotTask(Task):
         if int(kernel_size) < 1:
             raise ValueError(f"OneHotTask: kernel_size must be >= 1, got {kernel_size}")
         self.classes = list(classes)
-        self.label_ids = {name: [int(i) for i in ids] for name, ids in label_ids.items()}
+        self.label_ids = {name: label_ids_value(ids) for name, ids in label_ids.items()}
         self.background = catch_all[0] if catch_all else None
         self.head_kernel_size = int(kernel_size)
         self.balance_classes = bool(balance_classes)
@@ -74,9 +78,10 @@ class OneHotTask(Task):
         """(class index per voxel as int64, whether a class claims the voxel's id)."""
         gt = np.asarray(gt)
         index = np.full(gt.shape, -1, dtype=np.int64)
-        for i, name in enumerate(self.classes):
-            if name in self.label_ids:
-                index[np.isin(gt, self.label_ids[name])] = i
+        # "nonzero" first, so that classes listing their ids take those ids from it.
+        named = sorted(self.label_ids, key=lambda name: self.label_ids[name] != NONZERO)
+        for name in named:
+            index[label_region(gt, self.label_ids[name])] = self.classes.index(name)
         if self.background is not None:
             index[index < 0] = self.classes.index(self.background)
         known = index >= 0

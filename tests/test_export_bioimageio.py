@@ -1,0 +1,64 @@
+import os
+import shutil
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+import yaml
+
+from dacapo_flow.export.bioimageio import write_bioimageio_package
+from dacapo_flow.export.selected import load_selected
+from helpers_export import write_selected
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bioimageio")
+    selected = load_selected(**write_selected(root / "run"))
+    write_bioimageio_package(
+        selected, folder=root / "pkg", zip_path=root / "pkg.zip", authors=["A. Person"]
+    )
+    return root, selected
+
+
+def test_package_describes_axes_sizes_and_provenance(package):
+    root, selected = package
+    rdf = yaml.safe_load((root / "pkg/rdf.yaml").read_text())
+    z_in, y_in = rdf["inputs"][0]["axes"][2:4]
+    assert (z_in["id"], z_in["scale"], z_in["unit"]) == ("z", 8.0, "nanometer")
+    assert y_in["scale"] == 4.0
+    assert z_in["size"] == {"min": int(selected.min_input_shape[0]), "step": 2}
+    z_out = rdf["outputs"][0]["axes"][2]
+    assert z_out["size"] == {
+        "tensor_id": "raw",
+        "axis_id": "z",
+        "offset": selected.output_offset[0],
+    }
+    assert rdf["outputs"][0]["axes"][1]["channel_names"] == ["mito", "er"]
+    config = rdf["config"]["dacapo_flow"]
+    assert config["criterion"] == "mito__dice" and config["iteration"] == 10
+    assert config["post_processing"] == {"threshold": 0.0}
+    assert rdf["authors"] == [{"name": "A. Person"}]
+    test_input = np.load(root / "pkg/test_input.npy")
+    assert test_input.shape == (1, 1, *selected.min_input_shape)
+    with zipfile.ZipFile(root / "pkg.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(p.name for p in (root / "pkg").iterdir())
+
+
+@pytest.mark.skipif(shutil.which("bioimageio") is None, reason="bioimageio.core not installed")
+def test_bioimageio_test_passes_on_the_zip(package, tmp_path):
+    root, _ = package
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    result = subprocess.run(
+        ["bioimageio", "test", str(root / "pkg.zip"), "--summary", str(tmp_path / "summary.json")],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    summary = (tmp_path / "summary.json").read_text()
+    assert '"status": "passed"' in summary

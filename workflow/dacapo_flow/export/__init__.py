@@ -1,0 +1,1 @@
+"""Sharing a selected model: bioimage.io packages and cellmap-flow scripts."""

@@ -1,0 +1,179 @@
+"""A selected model (run config + winning weights + best JSON) and the facts every export
+needs: the network in eval mode, voxel sizes, raw intensity range, valid input sizes and the
+output's offset, and its provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from funlib.geometry import Coordinate
+
+from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.factory import create_architecture, create_task
+from dacapo_flow.nn.model import Model
+from dacapo_flow.store.weights import load_checkpoint
+
+_ACTIVATIONS = {type(None): None, torch.nn.Sigmoid: "sigmoid", torch.nn.Softmax: "softmax"}
+
+
+@dataclass
+class SelectedModel:
+    run_config: RunConfig
+    model: Model  # eval mode, weights loaded
+    head: dict  # kwargs of the packaged `dacapo_flow_model`: channels, kernel, activation
+    head_labels: list[str]
+    voxel_size: Coordinate  # input, world units (nm)
+    output_voxel_size: Coordinate
+    raw_range: tuple[float, float]  # raw intensities mapped to 0 and 1
+    min_input_shape: Coordinate  # smallest valid input, voxels
+    input_step: Coordinate  # valid inputs: min + k * step
+    output_offset: list[int]  # out = in * in_scale / out_scale + offset, per axis
+    provenance: dict = field(default_factory=dict)
+
+    def output_shape(self, input_shape) -> Coordinate:
+        return self.model.architecture.output_shape_for(input_shape)
+
+
+def _valid(architecture, shape) -> bool:
+    try:
+        architecture.output_shape_for(shape)
+    except ValueError:
+        return False
+    return True
+
+
+def input_sizes(architecture) -> tuple[Coordinate, Coordinate]:
+    """(smallest valid input shape, step between valid shapes), per axis: the other axes stay
+    at the training input shape while one is varied."""
+    base = list(architecture.input_shape)
+    minimum, step = [], []
+    for axis in range(len(base)):
+
+        def ok(size, axis=axis):
+            return _valid(architecture, base[:axis] + [size] + base[axis + 1 :])
+
+        valid = [s for s in range(1, base[axis] + 1) if ok(s)]
+        following = next(s for s in range(valid[0] + 1, 4 * base[axis] + 2) if ok(s))
+        minimum.append(valid[0])
+        step.append(following - valid[0])
+    return Coordinate(minimum), Coordinate(step)
+
+
+def output_offset(selected_shape_fn, minimum, step, ratio) -> list[int]:
+    """Per-axis offset of out = in * ratio + offset, checked on three valid sizes."""
+    offsets = []
+    for axis in range(len(minimum)):
+        values = set()
+        for k in range(3):
+            shape = [m + k * s for m, s in zip(minimum, step)]
+            out = selected_shape_fn(shape)[axis]
+            values.add(out - shape[axis] * ratio[axis])
+        if len(values) != 1 or any(v != int(v) for v in values):
+            raise ValueError(f"output size is not in * {ratio[axis]} + offset on axis {axis}")
+        offsets.append(int(values.pop()))
+    return offsets
+
+
+def _raw_range(run_config: RunConfig) -> tuple[float, float]:
+    raw = run_config.datasplit_config.train_configs[0].raw
+    if raw.min is not None and raw.max is not None:
+        return float(raw.min), float(raw.max)
+    from dacapo_flow.data.sampling import _dtype_range  # the range training normalised with
+
+    low, high = _dtype_range(raw.open().dtype)
+    return (low if raw.min is None else raw.min), (high if raw.max is None else raw.max)
+
+
+def load_selected(
+    run_config: str | os.PathLike,
+    weights: str | os.PathLike,
+    best: str | os.PathLike,
+    voxel_size=None,
+    upstream: str | None = None,
+    run: str | None = None,
+    repetition: int | None = None,
+) -> SelectedModel:
+    """Build the run's model with the winning weights. `voxel_size` defaults to the first
+    training raw array's (opened from the config); `run` / `repetition` override the
+    config's (as for the other subcommands)."""
+    config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
+    record = json.loads(Path(best).read_text())
+    task = create_task(config.task_config, config.datasplit_config.label_ids)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = task.create_model(create_architecture(config.architecture_config))
+    checkpoint = load_checkpoint(weights)
+    model.load_state_dict(checkpoint.model)
+    model.eval()
+    if voxel_size is None:
+        voxel_size = config.datasplit_config.train_configs[0].raw_voxel_size()
+    voxel_size = Coordinate(voxel_size)
+    out_voxel = model.scale(voxel_size)
+    minimum, step = input_sizes(model.architecture)
+    ratio = [v / o for v, o in zip(voxel_size, out_voxel)]
+    activation = model.eval_activation
+    head = {
+        "channels": len(task.head_labels),
+        "kernel_size": task.head_kernel_size,
+        "activation": _ACTIVATIONS[type(activation)],
+    }
+    provenance = {
+        "run": config.name,
+        "repetition": config.repetition,
+        "iteration": record.get("iteration"),
+        "dataset": record.get("dataset"),
+        "criterion": record.get("criterion"),
+        "score": record.get("score"),
+        "higher_is_better": record.get("higher_is_better"),
+        "post_processing": record.get("parameters"),
+        "upstream_run": upstream
+        or (config.start_config.run if getattr(config.start_config, "run", None) else None),
+        "config_hash": config.stage_hash("train"),
+    }
+    return SelectedModel(
+        run_config=config,
+        model=model,
+        head=head,
+        head_labels=list(task.head_labels),
+        voxel_size=voxel_size,
+        output_voxel_size=out_voxel,
+        raw_range=_raw_range(config),
+        min_input_shape=minimum,
+        input_step=step,
+        output_offset=output_offset(model.architecture.output_shape_for, minimum, step, ratio),
+        provenance=provenance,
+    )
+
+
+def export_selected(
+    run_config,
+    weights,
+    best,
+    out_dir=None,
+    bioimageio_zip=None,
+    cellmap_flow=None,
+    upstream=None,
+    voxel_size=None,
+    authors=None,
+    license="CC-BY-4.0",
+    run=None,
+    repetition=None,
+) -> SelectedModel:
+    """Write the requested exports of one selected model (see `dacapo-flow export`)."""
+    selected = load_selected(run_config, weights, best, voxel_size, upstream, run, repetition)
+    if out_dir is not None or bioimageio_zip is not None:
+        from .bioimageio import write_bioimageio_package
+
+        write_bioimageio_package(
+            selected, folder=out_dir, zip_path=bioimageio_zip, authors=authors, license=license
+        )
+    if cellmap_flow is not None:
+        from .cellmap_flow import write_cellmap_flow_script
+
+        write_cellmap_flow_script(selected, Path(weights), cellmap_flow)
+    return selected

@@ -1,0 +1,1 @@
+"""Interoperability with DaCapo: its checkpoints, run configs and stores."""
