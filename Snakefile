@@ -13,9 +13,11 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/select.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        export_targets(),

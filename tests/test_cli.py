@@ -21,6 +21,8 @@ SUBCOMMANDS = [
     "select-best",
     "synthetic-data",
     "check",
+    "import-dacapo",
+    "export",
 ]
 
 

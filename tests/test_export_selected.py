@@ -46,11 +46,9 @@ def test_input_sizes_of_two_levels_of_pooling():
 
 def test_export_subcommand_writes_the_requested_files(tmp_path):
     from dacapo_flow.cli import build_parser
-    from dacapo_flow.interop.cli import add_parsers
 
     paths = write_selected(tmp_path / "run")
     parser = build_parser()
-    add_parsers(next(a for a in parser._actions if a.dest == "command"))
     argv = ["export", "--run-config", str(paths["run_config"]), "--weights", str(paths["weights"])]
     argv += ["--best", str(paths["best"]), "--bioimageio-zip", str(tmp_path / "out/model.zip")]
     argv += ["--cellmap-flow", str(tmp_path / "out/flow.py"), "--author", "A. Person"]

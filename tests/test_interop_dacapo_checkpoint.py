@@ -8,7 +8,7 @@ from torch import nn
 from dacapo_flow.interop.dacapo_checkpoint import complete_model_keys, read_model_weights
 from dacapo_flow.store.weights import CheckpointError, Weights, save_checkpoint
 
-PARITY = Path("/work/shared/reference/dacapo-parity")
+PARITY = Path(__file__).resolve().parents[2] / "shared/reference/dacapo-parity"
 PARITY_CHECKPOINT = PARITY / "store/peer_bench_stock2/checkpoints/iterations/100"
 needs_parity = pytest.mark.skipif(
     not PARITY_CHECKPOINT.exists(), reason=f"DaCapo parity sample {PARITY} not present"

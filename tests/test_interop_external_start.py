@@ -7,20 +7,23 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 
 from dacapo_flow.config.architectures import CNNectomeUNetConfig
-from dacapo_flow.config.tasks import DistanceTaskConfig
-from dacapo_flow.factory import create_architecture, create_task
-from dacapo_flow.interop.dacapo_checkpoint import read_model_weights
-from dacapo_flow.interop.external_start import (
+from dacapo_flow.config.starts import (
     AnyExternalStartConfig,
     CheckpointStartConfig,
     DaCapoRunStartConfig,
+)
+from dacapo_flow.config.tasks import DistanceTaskConfig
+from dacapo_flow.factory import create_architecture, create_task
+from dacapo_flow.interop.dacapo_checkpoint import read_model_weights
+from dacapo_flow.interop.dacapo_store import (
+    ExternalStartError,
     dacapo_best_checkpoint,
-    initialize_from_checkpoint,
     resolve_external_start,
 )
+from dacapo_flow.interop.external_start import initialize_from_checkpoint
 from dacapo_flow.start import StartError
 
-PARITY_STORE = Path("/work/shared/reference/dacapo-parity/store")
+PARITY_STORE = Path(__file__).resolve().parents[2] / "shared/reference/dacapo-parity/store"
 RUN = "peer_bench_stock2"
 pytestmark = pytest.mark.skipif(not PARITY_STORE.exists(), reason="DaCapo parity sample absent")
 
@@ -90,17 +93,17 @@ def test_disagreeing_or_missing_best_records_are_errors(store):
     for path, iteration in (("validate/voi.json", 100), ("voi/validate.json", 200)):
         (checkpoints / path).parent.mkdir(parents=True, exist_ok=True)
         (checkpoints / path).write_text(json.dumps({"iteration": iteration}))
-    with pytest.raises(StartError, match="disagree"):
+    with pytest.raises(ExternalStartError, match="disagree"):
         dacapo_best_checkpoint(store, RUN, "voi")
     with pytest.raises(
-        StartError, match="no DaCapo best record for criterion 'dice'.*validate/voi.json"
+        ExternalStartError, match="no DaCapo best record for criterion 'dice'.*validate/voi.json"
     ):
         dacapo_best_checkpoint(store, RUN, "dice")
 
 
 def test_checkpoint_form_resolves_to_the_file_and_a_missing_file_is_an_error(tmp_path):
     path = tmp_path / "model.pt"
-    with pytest.raises(StartError, match=str(path)):
+    with pytest.raises(ExternalStartError, match=str(path)):
         resolve_external_start(CheckpointStartConfig(checkpoint=path))
     torch.save({"a": torch.zeros(1)}, path)
     assert resolve_external_start(
@@ -138,5 +141,5 @@ def test_unknown_head_labels_and_another_channel_count_is_an_error(tmp_path):
     path = tmp_path / "plain.pt"
     torch.save(parity_model(["fg"]).state_dict(), path)
     resolved = resolve_external_start(CheckpointStartConfig(checkpoint=path))
-    with pytest.raises(StartError, match="head labels are unknown.*prediction_head.weight"):
+    with pytest.raises(StartError, match="records no head labels.*prediction_head.weight"):
         initialize_from_checkpoint(parity_model(["a", "b"]), resolved, ["a", "b"])

@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synthetic_data)
 
+    from .interop.cli import add_parsers as add_interop_parsers
+
+    add_interop_parsers(sub)
+
     p = sub.add_parser("check", help="verify a workflow config and all its run configs")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.set_defaults(func=cmd_check)

@@ -11,6 +11,7 @@ parses the workflow.
     <store>/<run>/validation_scores.nc             all checkpoints' scores
     <store>/<run>/<dataset>/<criterion>.json       best iteration for that criterion
     <store>/<run>/<dataset>/<criterion>.pt         the winning model weights (a copy)
+    <store>/<run>/exports/<dataset>/<criterion>/   bioimage.io package, cellmap-flow script
     <store>/<run>/logs/<rule>/...                  one log per job
     <store>/<run>/tmp/                             scratch (validation predictions)
     <store>/predictions/<target>/...               applied models (see `prediction_dir`)
@@ -90,6 +91,12 @@ class Layout:
         dataset = component(dataset, "dataset name")
         criterion = component(criterion, "criterion")
         return f"{self.run_dir(run)}/{dataset}/{criterion}"
+
+    def export_dir(self, run: str, dataset: str, criterion: str) -> str:
+        """Where the selected model of (`dataset`, `criterion`) is exported."""
+        dataset = component(dataset, "dataset name")
+        criterion = component(criterion, "criterion")
+        return f"{self.run_dir(run)}/exports/{dataset}/{criterion}"
 
     def scratch(self, run: str) -> str:
         return f"{self.run_dir(run)}/tmp"

@@ -147,13 +147,26 @@ class Start:
 def load_start_weights(
     model: torch.nn.Module, path: str | os.PathLike, new_head: Sequence[str] | None = None
 ) -> torch.nn.Module:
-    """Initialise `model` from the weights file `path` (a best-weights file or a checkpoint).
-
-    With both heads' labels known and different, the body is loaded strictly and the head
-    matched by label; otherwise everything is loaded strictly."""
+    """Initialise `model` from the weights file `path` (a best-weights file or a checkpoint
+    of this workflow)."""
     weights = load_checkpoint(path)
     source = f"starter weights {path} (iteration {weights.iteration})"
-    old_head = list(weights.head_labels) if weights.head_labels else None
+    initialize_from_weights(model, weights, source, new_head=new_head)
+    logger.info("initialised model from %s", source)
+    return model
+
+
+def initialize_from_weights(
+    model: torch.nn.Module,
+    weights,
+    source: str,
+    old_head: Sequence[str] | None = None,
+    new_head: Sequence[str] | None = None,
+) -> torch.nn.Module:
+    """Load `weights.model` into `model`. With both heads' labels known (`old_head`, default
+    the labels the weights record) and different, the body is loaded strictly and the head
+    matched by label; otherwise everything is loaded strictly. Any mismatch is an error."""
+    old_head = list(old_head or weights.head_labels or []) or None
     new_head = [str(label) for label in new_head] if new_head else None
     model_state = model.state_dict()
     if old_head and new_head and old_head != new_head:
@@ -168,14 +181,13 @@ def load_start_weights(
             match_heads(model, head_weights, old_head, new_head)
         except StartError as error:
             raise StartError(f"{source}: {error}") from error
-        logger.info("initialised model from %s, head matched %s -> %s", source, old_head, new_head)
-    else:
-        problems = state_dict_mismatch(model_state, weights.model)
-        if problems:
-            hint = ""
-            if new_head and not old_head:
-                hint = " (the starter records no head labels, so heads cannot be matched)"
-            raise StartError(f"{source} does not fit the model{hint}: " + "; ".join(problems))
-        model.load_state_dict(weights.model, strict=True)
-        logger.info("initialised model from %s", source)
+        logger.info("head matched %s -> %s", old_head, new_head)
+        return model
+    problems = state_dict_mismatch(model_state, weights.model)
+    if problems:
+        hint = ""
+        if new_head and not old_head:
+            hint = " (the starter records no head labels, so heads cannot be matched)"
+        raise StartError(f"{source} does not fit the model{hint}: " + "; ".join(problems))
+    model.load_state_dict(weights.model, strict=True)
     return model

@@ -11,9 +11,11 @@ import torch
 from tqdm import tqdm
 
 from .config.run_config import RunConfig
+from .config.starts import StartConfig
 from .data.augment import build_augment
 from .data.prefetch import Prefetcher
 from .data.sampling import BatchSampler, SamplerDataset
+from .interop.dacapo_store import resolve_external_start
 from .layout import Layout
 from .run import Run
 from .start import load_start_weights
@@ -69,6 +71,11 @@ def check_start_input(run_config: RunConfig, start: Path | None) -> None:
             f"run {run_config.name!r} starts from {config.run!r} ({config.criterion}): its "
             "first chunk needs the starter weights file (--start)"
         )
+    if not isinstance(config, StartConfig):
+        expected = str(resolve_external_start(config).checkpoint)
+        if Path(start).resolve() != Path(expected).resolve():
+            raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
+        return
     layout = Layout("<store>")
     if config.criterion.isdigit():
         expected = layout.checkpoint(config.run, config.criterion)
@@ -78,6 +85,18 @@ def check_start_input(run_config: RunConfig, start: Path | None) -> None:
     tail = Path(expected).relative_to("<store>").parts
     if Path(start).parts[-len(tail) :] != tail:
         raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
+
+
+def initialize_start(run: Run, start: Path) -> None:
+    """Load the starter weights `start` into the run's model, heads matched by label."""
+    config = run.config.start_config
+    logger.info("initialising from %s (%s)", config, start)
+    if isinstance(config, StartConfig):
+        load_start_weights(run.model, start, new_head=run.head_labels)
+    else:
+        from .interop.external_start import initialize_from_checkpoint
+
+        initialize_from_checkpoint(run.model, resolve_external_start(config), run.head_labels)
 
 
 def seed_everything(seed: int) -> None:
@@ -140,8 +159,7 @@ def train_chunk(
         seed_everything(run.seed)
         check_start_input(run_config, start)
         if start is not None:
-            logger.info("initialising from %s (%s)", run_config.start_config, start)
-            load_start_weights(run.model, start, new_head=run.head_labels)
+            initialize_start(run, start)
 
     run.model.to(device)
     run.move_optimizer(device)

@@ -10,6 +10,8 @@ from snakemake.utils import validate
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, start_dataset
+from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
+from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.layout import NAME_REGEX, Layout
 
 validate(config, "../schemas/config.schema.yaml")
@@ -20,6 +22,10 @@ SYNTHETIC = config.get("synthetic_data")
 try:
     with pending_outputs([SYNTHETIC] if SYNTHETIC else []):
         PLAN = load_plan(config)
+    EXPORTS = [
+        ExportEntry.model_validate(entry) for entry in config.get("exports") or []
+    ]
+    check_exports(EXPORTS, PLAN)
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}") from None
 
@@ -56,8 +62,11 @@ def data_inputs(wildcards):
 
 def start_file(run):
     """The file a finetune's first chunk loads: the upstream's winning weights (or one of
-    its checkpoints when the start names an iteration)."""
+    its checkpoints when the start names an iteration), or the external checkpoint (a
+    DaCapo run's, or a file) the start config names."""
     start = run.config.start_config
+    if run.upstream is None:
+        return str(resolve_external_start(start).checkpoint)
     if start.criterion.isdigit():
         return LAYOUT.checkpoint(start.run, start.criterion)
     return LAYOUT.best_weights(start.run, start_dataset(run, PLAN), start.criterion)
@@ -139,3 +148,44 @@ def run_targets(run):
 
 def all_targets():
     return [target for run in PLAN.values() for target in run_targets(run)]
+
+
+# --- exports (export.smk) ------------------------------------------------------------------
+
+
+def export_targets():
+    """Files of every requested export (add to `rule all`)."""
+    targets = []
+    for entry in EXPORTS:
+        paths = export_paths(
+            LAYOUT.export_dir(entry.run, entry.dataset, entry.criterion)
+        )
+        targets += [paths["bioimageio"], paths["cellmap_flow"]]
+    return targets
+
+
+def export_inputs(wildcards):
+    return {
+        "weights": LAYOUT.best_weights(
+            wildcards.run, wildcards.dataset, wildcards.criterion
+        ),
+        "best": LAYOUT.best_record(
+            wildcards.run, wildcards.dataset, wildcards.criterion
+        ),
+    }
+
+
+def export_run_config(wildcards):
+    return str(run_of(wildcards).source)
+
+
+def export_repetition(wildcards):
+    return run_of(wildcards).repetition
+
+
+def export_upstream(wildcards):
+    upstream = run_of(wildcards).upstream
+    return f"--upstream {shlex.quote(upstream)}" if upstream else ""
+
+
+_EXPORT = export_paths(LAYOUT.export_dir("{run}", "{dataset}", "{criterion}"))

@@ -5,51 +5,6 @@
 # writing <store>/<run>/exports/<dataset>/<criterion>/{bioimageio.zip, cellmap_flow.py,
 # cellmap_flow_weights.pt}. Inputs are the best weights and best record the selection wrote;
 # common.smk provides LAYOUT (dacapo_flow.layout.Layout), PLAN and run_of.
-from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
-
-EXPORTS = [ExportEntry.model_validate(entry) for entry in config.get("exports") or []]
-try:
-    check_exports(EXPORTS, PLAN)
-except ConfigError as error:
-    raise WorkflowError(f"invalid configuration:\n{error}") from None
-
-
-def export_targets():
-    """Files of every requested export (add to `rule all`)."""
-    targets = []
-    for entry in EXPORTS:
-        paths = export_paths(LAYOUT.run_dir(entry.run), entry.dataset, entry.criterion)
-        targets += [paths["bioimageio"], paths["cellmap_flow"]]
-    return targets
-
-
-def export_inputs(wildcards):
-    return {
-        "weights": LAYOUT.best_weights(
-            wildcards.run, wildcards.dataset, wildcards.criterion
-        ),
-        "best": LAYOUT.best_record(
-            wildcards.run, wildcards.dataset, wildcards.criterion
-        ),
-    }
-
-
-def export_run_config(wildcards):
-    return str(run_of(wildcards).source)
-
-
-def export_repetition(wildcards):
-    return run_of(wildcards).repetition
-
-
-def export_upstream(wildcards):
-    upstream = run_of(wildcards).upstream
-    return f"--upstream {upstream}" if upstream else ""
-
-
-_EXPORT = export_paths(f"{LAYOUT.store}/{{run}}", "{dataset}", "{criterion}")
-
-
 rule export:
     input:
         unpack(export_inputs),
@@ -58,7 +13,7 @@ rule export:
         cellmap_flow=_EXPORT["cellmap_flow"],
         cellmap_flow_weights=_EXPORT["cellmap_flow_weights"],
     log:
-        f"{LAYOUT.store}/{{run}}/logs/export/{{dataset}}/{{criterion}}.log",
+        LAYOUT.log("{run}", "export", "{dataset}", "{criterion}"),
     conda:
         "../../envs/dacapo-flow.yaml"
     threads: 1

@@ -5,19 +5,11 @@ from pydantic import Field
 from .architectures import AnyArchitectureConfig
 from .base import Config, staged
 from .datasplits import NAME_PATTERN, AnyDataSplitConfig
+from .starts import AnyStartConfig, StartConfig
 from .tasks import AnyTaskConfig, DistanceTaskConfig, OneHotTaskConfig, higher_is_better
 from .trainers import TrainerConfig
 
-
-class StartConfig(Config):
-    """Start from `run`'s best checkpoint for `criterion` on validation `dataset`
-    (or from `iterations/<criterion>` when criterion is an iteration number)."""
-
-    run: str = Field(pattern=NAME_PATTERN, description="the upstream run (of this workflow)")
-    criterion: str = Field(description="criterion of its best JSON, or an iteration number")
-    dataset: str | None = Field(
-        None, description="its validation dataset (optional when it has only one)"
-    )
+__all__ = ["RunConfig", "StartConfig"]
 
 
 class RunConfig(Config):
@@ -33,8 +25,10 @@ class RunConfig(Config):
     validation_interval: int = staged(
         "none", 1000, description="steps per chunk: a checkpoint and a validation each"
     )
-    start_config: StartConfig | None = Field(
-        None, description="start from another run's best weights (finetune)"
+    start_config: AnyStartConfig | None = Field(
+        None,
+        description="start from another run's best weights (finetune), a DaCapo run's "
+        "checkpoint, or a checkpoint file",
     )
     select_criteria: list[str] | None = staged(
         "select", None, description="criteria to write best JSONs for (default: all)"
@@ -99,7 +93,7 @@ class RunConfig(Config):
                 f"select_criteria: unknown {sorted(unknown)}; this task's criteria are "
                 f"{self.criteria()}"
             )
-        if self.start_config and self.start_config.run == self.name:
+        if isinstance(self.start_config, StartConfig) and self.start_config.run == self.name:
             found.append("start_config.run: a run cannot start from itself")
         arch = self.architecture_config
         if arch.fmaps_in != 1:

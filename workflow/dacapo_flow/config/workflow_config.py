@@ -9,9 +9,11 @@ from pathlib import Path
 
 from pydantic import Field
 
+from ..export.targets import ExportEntry
 from .base import Config, ConfigError
 from .loading import load_run_config, parse_config
 from .run_config import RunConfig
+from .starts import StartConfig
 
 
 class RunEntry(Config):
@@ -27,6 +29,10 @@ class WorkflowConfig(Config):
     synthetic_data: Path | None = Field(
         None, description="directory the workflow fills with the bundled synthetic data"
     )
+    exports: list[ExportEntry] = Field(
+        default_factory=list,
+        description="selected models to export to bioimage.io and cellmap-flow",
+    )
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,9 @@ class PlannedRun:
 
     @property
     def upstream(self) -> str | None:
+        """The run of this workflow this run starts from (None: none, or an external start)."""
         start = self.config.start_config
-        return start.run if start else None
+        return start.run if isinstance(start, StartConfig) else None
 
 
 def expand_entry(entry: RunEntry) -> list[PlannedRun]:
@@ -77,6 +84,14 @@ def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
     if start is None:
         return
     where = f"{run.source}: start_config"
+    if not isinstance(start, StartConfig):
+        from dacapo_flow.interop.dacapo_store import ExternalStartError, resolve_external_start
+
+        try:
+            resolve_external_start(start)
+        except (ExternalStartError, ConfigError, OSError) as error:
+            raise ConfigError(f"{where}: {error}") from None
+        return
     if start.run not in plan:
         raise ConfigError(
             f"{where}.run: run {start.run!r} is not among the runs of this workflow "
@@ -109,7 +124,7 @@ def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
 
 def start_dataset(run: PlannedRun, plan: dict[str, PlannedRun]) -> str | None:
     start = run.config.start_config
-    if start is None or start.criterion.isdigit():
+    if not isinstance(start, StartConfig) or start.criterion.isdigit():
         return None
     return start.dataset or plan[start.run].config.validation_dataset_names()[0]
 

@@ -38,9 +38,8 @@ def check_exports(exports: list[ExportEntry], plan: dict) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def export_paths(run_dir: str, dataset: str, criterion: str) -> dict[str, str]:
-    """Output files of one export, under `<run_dir>/exports/<dataset>/<criterion>/`."""
-    base = f"{run_dir}/exports/{dataset}/{criterion}"
+def export_paths(base: str) -> dict[str, str]:
+    """Output files of one export, in its directory `base` (`Layout.export_dir`)."""
     return {
         "bioimageio": f"{base}/bioimageio.zip",
         "cellmap_flow": f"{base}/cellmap_flow.py",
