@@ -138,10 +138,30 @@ def test_probability_zero_is_identity_and_mask_may_be_none():
 def test_bad_configs_are_refused_by_name():
     with pytest.raises(ValueError, match="'blur'"):
         build_augment([{"type": "blur"}])
-    with pytest.raises(ValueError, match="'sigmaa'"):
+    with pytest.raises(ValueError, match="augments.0.: sigmaa: Extra inputs"):
         build_augment([{"type": "noise", "sigmaa": 0.1}])
-    with pytest.raises(ValueError, match="p=2"):
+    with pytest.raises(ValueError, match="augments.0.: p: Input should be less than or equal to 1"):
         build_augment([{"type": "mirror", "p": 2}])
     raw, gt, _ = positional_crop()
     with pytest.raises(ValueError, match="same spatial shape|one spatial shape"):
         build_augment([])(raw, gt[:3], None, np.random.default_rng(0))
+
+
+def test_augments_build_from_config_objects_and_clip_is_reachable():
+    from dacapo_flow.config.augments import IntensityAugment, NoiseAugment
+
+    raw = np.full((6, 6, 6), 0.95, np.float32)
+    shifted = IntensityAugment(scale=(1.0, 1.0), shift=(0.2, 0.2), clip=False)
+    out, _, _ = build_augment([shifted])(raw, None, None, np.random.default_rng(0))
+    np.testing.assert_allclose(out, 1.15, rtol=1e-6)
+    clipped = IntensityAugment(scale=(1.0, 1.0), shift=(0.2, 0.2))
+    out, _, _ = build_augment([clipped])(raw, None, None, np.random.default_rng(0))
+    assert out.max() == 1.0
+    noisy = NoiseAugment(sigma=1.0, p=1.0, clip=False)
+    out, _, _ = build_augment([noisy])(raw, None, None, np.random.default_rng(0))
+    assert out.max() > 1.0 or out.min() < 0.0
+
+
+def test_augment_checks_come_from_the_configs():
+    with pytest.raises(ValueError, match="augment 'gamma': range: \\[0.0, 1.0\\] must be positive"):
+        build_augment([{"type": "gamma", "range": [0.0, 1.0]}])

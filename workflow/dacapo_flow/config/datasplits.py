@@ -3,13 +3,15 @@
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from ..layout import NAME_PATTERN
 from .base import Config, staged
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
+LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
 
 # Directories a workflow rule has yet to write (the bundled synthetic data): arrays under them
 # are checked by the job that reads them, not when the DAG is built.
@@ -51,8 +53,13 @@ class RawGTDatasetConfig(Config):
     gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
 
-    def problems(self) -> list[str]:
-        found = super().problems()
+    def arrays(self) -> dict:
+        """role -> ArrayConfig of the arrays given (raw, gt and maybe mask)."""
+        arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
+        return {role: array for role, array in arrays.items() if array is not None}
+
+    def data_problems(self) -> list[str]:
+        found = super().data_problems()
         arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
         opened = {}
         for key, array in arrays.items():
@@ -65,6 +72,25 @@ class RawGTDatasetConfig(Config):
         sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
         if len(set(sizes.values())) > 1:
             found.append(f"voxel sizes differ between arrays: {sizes}")
+        elif "raw" in opened:
+            raw = opened["raw"]
+            for key, array in opened.items():
+                shift = array.offset - raw.offset
+                if any(s % v for s, v in zip(shift, raw.voxel_size)):
+                    found.append(
+                        f"{key}: offset {tuple(array.offset)} is a fraction of a voxel away "
+                        f"from raw's {tuple(raw.offset)}"
+                    )
+        for key, array in opened.items():
+            if array.num_channels not in ((None, 1) if key == "raw" else (None,)):
+                found.append(f"{key}: has {array.num_channels} channels; expected one")
+        if "gt" in opened:
+            dtype = opened["gt"].dtype
+            if not (dtype.kind in "ui" or dtype.kind == "b"):
+                found.append(
+                    f"gt: {self.gt.path}/{self.gt.dataset} has dtype {dtype}; label ids must be "
+                    "integers (unsigned, up to uint64)"
+                )
         return found
 
     def raw_voxel_size(self):
@@ -78,7 +104,7 @@ class DataSplitConfig(Config):
 class TrainValidateDataSplitConfig(DataSplitConfig):
     type: Literal["train_validate"] = "train_validate"
     name: str = staged("none", "datasplit", description="a label, ignored")
-    label_ids: dict[str, list[int]] = Field(
+    label_ids: dict[str, list[LabelId]] = Field(
         default_factory=dict, description="label name -> ids of that label in the gt arrays"
     )
     train_configs: list[RawGTDatasetConfig] = Field(min_length=1, description="training crops")
@@ -86,11 +112,23 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         "validate", default_factory=list, description="each gets best JSONs per criterion"
     )
 
+    def datasets(self) -> list[tuple[str, RawGTDatasetConfig]]:
+        """(key, dataset) of every training and validation dataset."""
+        return [
+            (f"{group}[{i}]", dataset)
+            for group in ("train_configs", "validate_configs")
+            for i, dataset in enumerate(getattr(self, group))
+        ]
+
     def problems(self) -> list[str]:
         found = super().problems()
         names = [d.name for d in self.train_configs + self.validate_configs]
         for name in sorted({n for n in names if names.count(n) > 1}):
             found.append(f"dataset name {name!r} is used twice")
+        return found
+
+    def data_problems(self) -> list[str]:
+        found = super().data_problems()
         sizes = set()
         for group in ("train_configs", "validate_configs"):
             for dataset in getattr(self, group):
