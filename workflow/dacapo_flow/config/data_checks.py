@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasplits import ArrayConfig, _is_pending
+from .datasplits import ArrayConfig, is_pending
 
 # A gt larger than this is not scanned for its ids (its checks are skipped, not failed).
 MAX_SCAN_VOXELS = 2**31
@@ -98,7 +98,7 @@ def label_findings(run_config) -> Findings:
     complete = True
     for key, dataset in split.datasets():
         gt = dataset.gt
-        if _is_pending(gt.path):
+        if is_pending(gt.path):
             complete = False
             continue
         try:

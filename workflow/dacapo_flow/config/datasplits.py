@@ -27,7 +27,7 @@ def pending_outputs(directories):
         _PENDING.reset(token)
 
 
-def _is_pending(path: Path) -> bool:
+def is_pending(path: Path) -> bool:
     path = Path(path).resolve()
     return any(path == d or d in path.parents for d in _PENDING.get())
 
@@ -39,6 +39,12 @@ class ArrayConfig(Config):
     dataset: str = Field(description="array path inside the container")
     min: float | None = Field(None, description="raw intensity mapped to 0 (default: dtype)")
     max: float | None = Field(None, description="raw intensity mapped to 1 (default: dtype)")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            found.append(f"max: {self.max} must exceed min {self.min} (raw maps min..max to 0..1)")
+        return found
 
     def open(self):
         from ..data.arrays import open_array  # lazy: keeps config parsing free of zarr
@@ -53,17 +59,13 @@ class RawGTDatasetConfig(Config):
     gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
 
-    def arrays(self) -> dict:
-        """role -> ArrayConfig of the arrays given (raw, gt and maybe mask)."""
-        arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
-        return {role: array for role, array in arrays.items() if array is not None}
-
     def data_problems(self) -> list[str]:
+        """Opens each array's metadata: existence, voxel grid, channels, gt dtype."""
         found = super().data_problems()
         arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
         opened = {}
         for key, array in arrays.items():
-            if array is None or _is_pending(array.path):
+            if array is None or is_pending(array.path):
                 continue
             try:
                 opened[key] = array.open()
@@ -86,7 +88,7 @@ class RawGTDatasetConfig(Config):
                 found.append(f"{key}: has {array.num_channels} channels; expected one")
         if "gt" in opened:
             dtype = opened["gt"].dtype
-            if not (dtype.kind in "ui" or dtype.kind == "b"):
+            if dtype.kind not in "uib":
                 found.append(
                     f"gt: {self.gt.path}/{self.gt.dataset} has dtype {dtype}; label ids must be "
                     "integers (unsigned, up to uint64)"
@@ -132,7 +134,7 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         sizes = set()
         for group in ("train_configs", "validate_configs"):
             for dataset in getattr(self, group):
-                if _is_pending(dataset.raw.path):
+                if is_pending(dataset.raw.path):
                     continue
                 try:
                     sizes.add(tuple(dataset.raw_voxel_size()))

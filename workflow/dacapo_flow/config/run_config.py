@@ -6,10 +6,9 @@ from pydantic import Field
 
 from .architectures import AnyArchitectureConfig
 from .base import Config, staged
-from .datasplits import NAME_PATTERN, AnyDataSplitConfig, _is_pending
+from .datasplits import NAME_PATTERN, AnyDataSplitConfig, is_pending
 from .tasks import AnyTaskConfig
 from .trainers import MAX_ITERATIONS, TrainerConfig
-from .unet_shapes import ShapeError
 
 # Bounds far above any real run: beyond them the workflow's DAG itself would not fit memory.
 MAX_CHECKPOINTS = 10**5
@@ -144,12 +143,10 @@ class RunConfig(Config):
         if found:
             return found
         arch = self.architecture_config
-        try:
-            output_shape = arch.output_shape(arch.input_shape)
-        except ShapeError:
-            output_shape = None  # reported by problems()
+        # A network that does not verify has no output shape; problems() reports it.
+        output_shape = None if arch.problems() else arch.output_shape(arch.input_shape)
         for key, dataset in self.datasplit_config.datasets():
-            if _is_pending(dataset.raw.path):
+            if is_pending(dataset.raw.path):
                 continue
             raw = dataset.raw.open()
             where = f"datasplit_config.{key}"

@@ -154,11 +154,29 @@ class Elastic(_Augment):
         displacement = self._displacement(raw.shape, rng)
         coords = np.indices(raw.shape, dtype=np.float32) + displacement.astype(np.float32)
 
-        def warp(x, order):
-            return ndimage.map_coordinates(x, coords, order=order, mode="mirror").astype(x.dtype)
+        raw = ndimage.map_coordinates(raw, coords, order=1, mode="mirror").astype(raw.dtype)
+        if gt is None and mask is None:
+            return raw, gt, mask
+        source = _nearest_mirrored(coords, raw.shape)
+        return raw, None if gt is None else gt[source], None if mask is None else mask[source]
 
-        raw = warp(raw, 1)
-        return raw, None if gt is None else warp(gt, 0), None if mask is None else warp(mask, 0)
+
+def _nearest_mirrored(coords: np.ndarray, shape) -> tuple[np.ndarray, ...]:
+    """Index arrays of the voxel nearest to each coordinate, mirrored at the edges like
+    ndimage's mode="mirror" (d c b | a b c d | c b a). Gathering by index, instead of
+    interpolating with order 0, keeps every label id exact: ndimage computes in float64,
+    which merges uint64 ids above 2**53."""
+    index = []
+    for c, n in zip(coords, shape):
+        i = np.floor(c.astype(np.float64) + 0.5).astype(np.int64)
+        if n == 1:
+            i = np.zeros_like(i)
+        else:
+            period = 2 * (n - 1)
+            i = np.abs(i) % period
+            i = np.where(i >= n, period - i, i)
+        index.append(i)
+    return tuple(index)
 
 
 AUGMENTS = {
