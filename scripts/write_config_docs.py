@@ -4,13 +4,14 @@ tests check that the committed file equals this output, so the documentation can
 """
 
 import sys
+import types
 import typing
 from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from dacapo_flow.config import architectures, datasplits, tasks, trainers
+from dacapo_flow.config import architectures, augments, datasplits, tasks, trainers
 from dacapo_flow.config.base import field_stage
 from dacapo_flow.config.run_config import RunConfig, StartConfig
 from dacapo_flow.config.workflow_config import RunEntry, WorkflowConfig
@@ -27,12 +28,12 @@ SECTIONS = [
     ("task_config, type: affinities", tasks.AffinitiesTaskConfig),
     ("architecture_config, type: cnnectome_unet", architectures.CNNectomeUNetConfig),
     ("trainer_config", trainers.TrainerConfig),
-    ("trainer_config.augments[], type: mirror", trainers.MirrorAugment),
-    ("trainer_config.augments[], type: transpose", trainers.TransposeAugment),
-    ("trainer_config.augments[], type: intensity", trainers.IntensityAugment),
-    ("trainer_config.augments[], type: gamma", trainers.GammaAugment),
-    ("trainer_config.augments[], type: noise", trainers.NoiseAugment),
-    ("trainer_config.augments[], type: elastic", trainers.ElasticAugment),
+    ("trainer_config.augments[], type: mirror", augments.MirrorAugment),
+    ("trainer_config.augments[], type: transpose", augments.TransposeAugment),
+    ("trainer_config.augments[], type: intensity", augments.IntensityAugment),
+    ("trainer_config.augments[], type: gamma", augments.GammaAugment),
+    ("trainer_config.augments[], type: noise", augments.NoiseAugment),
+    ("trainer_config.augments[], type: elastic", augments.ElasticAugment),
     ("datasplit_config, type: train_validate", datasplits.TrainValidateDataSplitConfig),
     ("train_configs[] / validate_configs[]", datasplits.RawGTDatasetConfig),
     ("raw / gt / mask", datasplits.ArrayConfig),
@@ -47,19 +48,33 @@ The *reruns* column says which cached stage a key affects when changed (DESIGN Â
 `train` reruns all chunks (then validation and selection), `validate` reruns validation and
 selection, `select` reruns selection, `none` reruns nothing. Keys marked `inherit` take the stage
 of the key that contains them.
+
+`dacapo-flow check` verifies every run before any job: types and ranges, finite numbers, names
+usable as file names, network shapes (traced from the config for the training and the
+evaluation input), the data against the network (dimensions, crop sizes, integer gt without
+negative ids), finetunes against their upstream network, and sizes with sane upper bounds. Label
+ids that occur in no gt array are reported as warnings. `upsample_factors` other than 1 are not
+supported (training, validation and prediction assume output voxel size = input voxel size).
 """
 
 
 def type_name(annotation) -> str:
-    text = str(annotation).replace("typing.", "")
-    if isinstance(annotation, type):
-        text = annotation.__name__
-    origin = typing.get_origin(annotation)
+    """A readable type: constraints dropped (they are checked and reported), unions spelled
+    with |, config classes by name."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return type_name(typing.get_args(annotation)[0])
+        return type_name(args[0])
     if origin is typing.Literal:
-        return " | ".join(repr(a) for a in typing.get_args(annotation))
-    return text.replace("pathlib.", "").replace("dacapo_flow.config.", "")
+        return " | ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
 
 
 def default_text(field) -> str:

@@ -83,3 +83,31 @@ def test_downsample_factors_with_extra_dimensions_fail_verify():
     ok, message = unet(downsample_factors=[[2, 2, 2, 2]]).verify()
     assert not ok
     assert "downsample_factors[0]: [2, 2, 2, 2] has 4 dims, input has 3" in message
+
+
+def test_non_trivial_upsample_factors_are_refused_and_unit_ones_allowed():
+    ok, message = unet(upsample_factors=[[2, 2, 2]]).verify()
+    assert not ok and "upsample_factors[0]: [2, 2, 2] is not supported" in message
+    assert unet(input_shape=[24, 24, 24], upsample_factors=[[1, 1, 1]]).verify()[0]
+
+
+def test_shapes_are_traced_from_the_config_for_training_and_evaluation():
+    ok, message = unet(input_shape=[21, 20, 20]).verify()
+    assert not ok and message.startswith("input_shape: the input shape does not fit")
+    assert "(17, 16, 16) at level 0" in message
+    assert unet().output_shape([20, 20, 20]) == (4, 4, 4)
+    assert unet(eval_shape_increase=[8, 8, 8]).eval_input_shape() == [28, 28, 28]
+
+
+def test_absurd_sizes_are_refused():
+    ok, message = unet(num_fmaps=2**12, fmap_inc_factor=32).verify()
+    assert not ok and "num_fmaps: 4096 * fmap_inc_factor 32 ** 1 levels" in message
+    ok, message = unet(input_shape=[2000, 2000, 2000]).verify()
+    assert not ok and "input_shape: the input shape [2000, 2000, 2000] has" in message
+
+
+def test_body_signature_ignores_shapes_and_fills_default_kernels():
+    base = unet().body_signature()
+    assert base == unet(input_shape=[28, 28, 28], padding="same").body_signature()
+    assert base["kernel_size_down"] == [[[3, 3, 3]] * 2] * 2
+    assert base != unet(num_fmaps=8).body_signature()

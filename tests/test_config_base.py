@@ -1,7 +1,7 @@
 import pytest
 from pydantic import Field, ValidationError
 
-from dacapo_flow.config.base import STAGES, Config, ConfigError, field_stage, staged
+from dacapo_flow.config.base import STAGES, Config, ConfigError, added, field_stage, staged
 
 
 class Leaf(Config):
@@ -100,3 +100,51 @@ def test_stage_hash_is_stable_short_and_sensitive_to_its_stage_only():
     assert changed_pick.stage_hash("select") != base.stage_hash("select")
     assert changed_pick.stage_hash("train") == base.stage_hash("train")
     assert changed_pick.stage_hash("validate") == base.stage_hash("validate")
+
+
+class Grown(Config):
+    size: int = 1
+    clip: bool = added(True)
+
+
+def test_added_fields_enter_the_hash_only_when_set_to_a_non_default_value():
+    class Before(Config):
+        size: int = 1
+
+    assert Grown().stage_hash("train") == Before().stage_hash("train")
+    assert Grown(clip=False).stage_hash("train") != Before().stage_hash("train")
+    assert Grown(clip=False).stage_payload("train") == {"size": 1, "clip": False}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_floats_are_refused_in_every_float_field(value):
+    class Floats(Config):
+        one: float = 0.0
+        many: list[float] = Field(default_factory=list)
+        pair: tuple[float, float] = (0.0, 1.0)
+        maybe: float | None = None
+
+    for fields in (
+        {"one": value},
+        {"many": [1.0, value]},
+        {"pair": (value, 1.0)},
+        {"maybe": value},
+    ):
+        with pytest.raises(ValidationError, match="finite number"):
+            Floats(**fields)
+
+
+def test_data_problems_carry_the_key_path_and_are_part_of_verify():
+    class Opened(Config):
+        name: str = "a"
+
+        def data_problems(self):
+            return super().data_problems() + [f"cannot open {self.name}"]
+
+    class Holder(Config):
+        items: list[Opened] = Field(default_factory=list)
+
+    holder = Holder(items=[Opened(), Opened(name="b")])
+    assert holder.problems() == []
+    assert holder.data_problems() == ["items[0].cannot open a", "items[1].cannot open b"]
+    assert not holder.verify()[0]

@@ -120,3 +120,35 @@ def test_label_ids_may_be_nonzero_but_no_other_word(data):
     assert config.label_ids == {"fg": "nonzero"}
     with pytest.raises(ValidationError, match="label_ids"):
         TrainValidateDataSplitConfig(label_ids={"fg": "all"}, train_configs=[dataset(data)])
+
+
+def test_an_intensity_range_must_not_be_empty(data):
+    entry = dataset_entry(data, "train_0", "train_0", "labels")
+    entry["raw"].update(min=200.0, max=100.0)
+    ok, message = RawGTDatasetConfig.model_validate(entry).verify()
+    assert not ok and "raw.max: 100.0 must exceed min 200.0" in message
+
+
+def test_array_checks_are_data_problems_not_problems(data, tmp_path):
+    missing = {"path": str(tmp_path / "nowhere.zarr"), "dataset": "raw"}
+    config = dataset(data, raw=missing)
+    assert config.problems() == []  # parsing the workflow opens nothing
+    assert config.data_problems()[0].startswith("raw: cannot open")
+
+
+def test_a_float_gt_and_misaligned_or_multichannel_arrays_are_data_problems(data, tmp_path):
+    path = tmp_path / "odd.zarr"
+    write_array(path, "raw", np.zeros((4, 4, 4), np.uint8), (8, 8, 8), (0, 0, 0))
+    write_array(path, "float_gt", np.zeros((4, 4, 4), np.float32), (8, 8, 8), (0, 0, 0))
+    write_array(path, "shifted", np.zeros((4, 4, 4), np.uint8), (8, 8, 8), (4, 0, 0))
+    config = RawGTDatasetConfig(
+        name="odd",
+        raw=ArrayConfig(path=path, dataset="raw"),
+        gt=ArrayConfig(path=path, dataset="float_gt"),
+        mask=ArrayConfig(path=path, dataset="shifted"),
+    )
+    problems = config.data_problems()
+    assert f"gt: {path}/float_gt has dtype float32; label ids must be integers" in problems[1]
+    assert (
+        problems[0] == "mask: offset (4, 0, 0) is a fraction of a voxel away from raw's (0, 0, 0)"
+    )

@@ -149,6 +149,27 @@ def test_repetitions_have_distinct_seeds(base):
             {"architecture_config": {"eval_shape_increase": [3, 3, 3]}},
             "architecture_config.eval_shape_increase[0]: 3 is not a multiple",
         ),
+        ({"num_iterations": 10**9}, "num_iterations: at most 100000000, got 1000000000"),
+        (
+            {"num_iterations": 10**6, "validation_interval": 5},
+            "validation_interval: 5 gives 200000 checkpoints over 1000000 iterations",
+        ),
+        ({"repetition": 10**7}, "repetition: at most 1000000"),
+        (
+            {"architecture_config": {"upsample_factors": [[2, 2, 2]]}},
+            "architecture_config.upsample_factors[0]: [2, 2, 2] is not supported",
+        ),
+        (
+            {
+                "trainer_config": {"augments": [{"type": "elastic"}]},
+                "architecture_config": {
+                    "input_shape": [20, 20],
+                    "downsample_factors": [[2, 2]],
+                    "eval_shape_increase": [8, 8],
+                },
+            },
+            "trainer_config.augments[0]: configured for 3D, architecture_config.input_shape is 2D",
+        ),
     ],
 )
 def test_verify_rejects_unusable_runs_naming_the_key(base, changes, expected):
@@ -191,3 +212,16 @@ def test_single_kind_configs_need_no_type_key(base):
     c = config(base)
     assert c.architecture_config.type == "cnnectome_unet"
     assert c.datasplit_config.type == "train_validate"
+
+
+def test_too_many_checkpoints_are_refused_before_listing_them(base):
+    run = RunConfig.model_construct(**{**config(base).__dict__, "num_iterations": 10**12})
+    with pytest.raises(ValueError, match="refusing"):
+        run.iterations()
+
+
+def test_the_data_must_fit_the_network(base):
+    ok, message = config(base, architecture_config={"input_shape": [68, 68, 68]}).verify()
+    assert not ok
+    assert "datasplit_config.train_configs[0].gt: " in message
+    assert "smaller than the network's output shape (52, 52, 52)" in message

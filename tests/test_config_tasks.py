@@ -118,3 +118,33 @@ def test_post_processing_fields_are_validation_stage_fields():
     retargeted = DistanceTaskConfig(channels=["mito"], scale_factor=10.0)
     assert base.stage_hash("train") != retargeted.stage_hash("train")
     assert base.stage_hash("validate") == retargeted.stage_hash("validate")
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_the_main_criterion_is_a_criterion_and_unknown_ones_are_refused(kind):
+    config = CONFIGS[kind]
+    assert config.main_criterion() in config.criteria()
+    assert config.main_criterion() == built(config).main_criterion
+    with pytest.raises(ValueError, match="unknown criterion 'nope'"):
+        config.higher_is_better("nope")
+
+
+def test_label_problems_name_the_keys():
+    distance = DistanceTaskConfig(channels=["mito", "er"])
+    assert distance.label_problems({"mito": [1], "er": [2]}) == []
+    (problem,) = distance.label_problems({"mito": [1]})
+    assert problem.startswith("task_config.channels: label 'er' has no entry")
+    one_hot = OneHotTaskConfig(classes=["bg", "a", "b"])
+    assert one_hot.label_problems({"a": [1], "b": [2]}) == []
+    assert one_hot.label_problems({"a": [1], "b": [1]}) == [
+        "datasplit_config.label_ids.b: id 1 is claimed by both 'a' and 'b'"
+    ]
+    assert "only one class" in one_hot.label_problems({"a": [1]})[0]
+
+
+def test_one_hot_balancing_fields_keep_existing_hashes():
+    base = OneHotTaskConfig(classes=["a", "b"])
+    assert "balance_classes" not in base.stage_payload("train")
+    assert OneHotTaskConfig(classes=["a", "b"], balance_classes=True).stage_hash(
+        "train"
+    ) != base.stage_hash("train")

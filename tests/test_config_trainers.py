@@ -25,7 +25,6 @@ def test_defaults_verify():
         ("batch_size", 0, "batch_size: must be >= 1, got 0"),
         ("learning_rate", 0.0, "learning_rate: must be > 0, got 0.0"),
         ("learning_rate", -1e-3, "learning_rate: must be > 0"),
-        ("learning_rate", float("nan"), "learning_rate: must be > 0, got nan"),
         ("weight_decay", -0.1, "weight_decay: must be >= 0"),
         ("warmup_iterations", -1, "warmup_iterations: must be >= 0"),
     ],
@@ -34,6 +33,29 @@ def test_verify_rejects_unusable_values(field, value, expected):
     ok, message = TrainerConfig(**{field: value}).verify()
     assert not ok
     assert expected in message
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_floats_are_refused_when_parsing(value):
+    with pytest.raises(ValidationError, match="weight_decay\n.*finite number"):
+        TrainerConfig(weight_decay=value)
+    with pytest.raises(ValidationError, match="shift.1\n.*finite number"):
+        TrainerConfig(augments=[{"type": "intensity", "shift": [0.0, value]}])
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("batch_size", 10**12, "batch_size: at most 4096"),
+        ("warmup_iterations", 10**9, "warmup_iterations: at most 100000000"),
+        ("seed", -1, "seed: must be in [0, 2**32)"),
+        ("seed", 2**40, "seed: must be in [0, 2**32)"),
+        ("num_data_fetchers", 10**6, "num_data_fetchers: 1000000 processes; at most 256"),
+    ],
+)
+def test_absurd_sizes_are_refused(field, value, expected):
+    ok, message = TrainerConfig(**{field: value}).verify()
+    assert not ok and expected in message
 
 
 def test_every_problem_is_reported_at_once():

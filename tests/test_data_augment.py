@@ -138,10 +138,51 @@ def test_probability_zero_is_identity_and_mask_may_be_none():
 def test_bad_configs_are_refused_by_name():
     with pytest.raises(ValueError, match="'blur'"):
         build_augment([{"type": "blur"}])
-    with pytest.raises(ValueError, match="'sigmaa'"):
+    with pytest.raises(ValueError, match="augments.0.: sigmaa: Extra inputs"):
         build_augment([{"type": "noise", "sigmaa": 0.1}])
-    with pytest.raises(ValueError, match="p=2"):
+    with pytest.raises(ValueError, match="augments.0.: p: Input should be less than or equal to 1"):
         build_augment([{"type": "mirror", "p": 2}])
     raw, gt, _ = positional_crop()
     with pytest.raises(ValueError, match="same spatial shape|one spatial shape"):
         build_augment([])(raw, gt[:3], None, np.random.default_rng(0))
+
+
+def test_augments_build_from_config_objects_and_clip_is_reachable():
+    from dacapo_flow.config.augments import IntensityAugment, NoiseAugment
+
+    raw = np.full((6, 6, 6), 0.95, np.float32)
+    shifted = IntensityAugment(scale=(1.0, 1.0), shift=(0.2, 0.2), clip=False)
+    out, _, _ = build_augment([shifted])(raw, None, None, np.random.default_rng(0))
+    np.testing.assert_allclose(out, 1.15, rtol=1e-6)
+    clipped = IntensityAugment(scale=(1.0, 1.0), shift=(0.2, 0.2))
+    out, _, _ = build_augment([clipped])(raw, None, None, np.random.default_rng(0))
+    assert out.max() == 1.0
+    noisy = NoiseAugment(sigma=1.0, p=1.0, clip=False)
+    out, _, _ = build_augment([noisy])(raw, None, None, np.random.default_rng(0))
+    assert out.max() > 1.0 or out.min() < 0.0
+
+
+def test_augment_checks_come_from_the_configs():
+    with pytest.raises(ValueError, match="augment 'gamma': range: \\[0.0, 1.0\\] must be positive"):
+        build_augment([{"type": "gamma", "range": [0.0, 1.0]}])
+
+
+def test_elastic_keeps_uint64_ids_exact_and_matches_nearest_interpolation():
+    from scipy import ndimage
+
+    from dacapo_flow.data.augment import _nearest_mirrored
+
+    top = 2**64 - 1
+    gt = np.full((8, 8, 8), top - 1, np.uint64)
+    gt[:4] = top
+    elastic = {"type": "elastic", "p": 1.0, "control_point_spacing": [4, 4, 4], "sigma": [2.0] * 3}
+    raw = np.zeros(gt.shape, np.float32)
+    _, out, _ = build_augment([elastic])(raw, gt, None, np.random.default_rng(0))
+    assert out.dtype == np.uint64 and set(np.unique(out).tolist()) == {top - 1, top}
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 200, (7, 9, 5)).astype(np.uint8)
+    coords = np.indices(small.shape, dtype=np.float32) + rng.normal(
+        scale=3, size=(3, *small.shape)
+    ).astype(np.float32)
+    expected = ndimage.map_coordinates(small, coords, order=0, mode="mirror")
+    np.testing.assert_array_equal(small[_nearest_mirrored(coords, small.shape)], expected)

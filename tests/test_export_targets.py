@@ -1,17 +1,13 @@
 """export.smk and its parse-time checks (dacapo_flow.export.targets), with a stub of what
 common.smk provides (PLAN, LAYOUT, run_of): the rule is not included by the Snakefile yet."""
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from dacapo_flow.config.base import ConfigError
-from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
-from dacapo_flow.layout import Layout
+from dacapo_flow.export.targets import ExportEntry, check_exports
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -84,3 +84,10 @@ def test_unknown_config_types_are_refused():
         create_task({"type": "distance"}, {})
     with pytest.raises(TypeError, match="no architecture for config type"):
         create_architecture(DistanceTaskConfig(channels=["mito"]))
+
+
+def test_options_the_engine_has_are_reachable_from_the_config():
+    config = OneHotTaskConfig(classes=["bg", "mito"], balance_classes=True, clipmax=0.7)
+    task = create_task(config, {"mito": [1]})
+    assert task.balance_classes and task.clipmax == 0.7
+    assert task.config is config

@@ -159,3 +159,10 @@ def test_task_pickles():
     for a, b in zip(task.target(gt, None, (4, 4, 4)), clone.target(gt, None, (4, 4, 4))):
         assert np.array_equal(a, b)
     assert clone.thresholds == (0.3,)
+
+
+def test_uint64_instances_near_the_top_are_told_apart():
+    top = 2**64 - 1
+    gt = np.array([[top, top, top - 1]], dtype=np.uint64)
+    target, _ = AffinitiesTask([(0, 1)]).target(gt, None, (1, 1))
+    assert target[0, 0].tolist() == [1, 0, 0]

@@ -184,7 +184,7 @@ def test_criteria_and_directions():
 
 
 def test_configuration_errors_name_the_problem():
-    with pytest.raises(ValueError, match=r"\['b'\] have no entry"):
+    with pytest.raises(ValueError, match="label 'b' has no entry"):
         DistanceTask(["a", "b"], {"a": [1]})
     with pytest.raises(ValueError, match="voxel size"):
         DistanceTask(["a"], {"a": [1]}).target(np.zeros((4, 4), int), None, (1, 1, 1))
@@ -207,3 +207,26 @@ def test_nonzero_label_ids_take_every_non_zero_id():
     task = DistanceTask(["fg"], {"fg": "nonzero"})
     assert np.array_equal(task.regions(gt)[0], gt != 0)
     assert pickle.loads(pickle.dumps(task)).label_ids == {"fg": "nonzero"}
+
+
+def test_uint64_ids_near_the_top_are_told_apart():
+    top = 2**64 - 1
+    gt = np.array([[top, top - 1, 0, top]], dtype=np.uint64)
+    task = DistanceTask(["a"], {"a": [top]})
+    np.testing.assert_array_equal(task.regions(gt)[0], [[True, False, False, True]])
+    target, _ = task.target(gt, None, (1, 1))
+    assert (target[0, 0] > 0).tolist() == [True, False, False, True]
+
+
+def test_a_float_gt_is_refused():
+    with pytest.raises(ValueError, match="gt has dtype float32; label ids must be integers"):
+        DistanceTask(["a"], {"a": [1]}).target(np.ones((4, 4), np.float32), None, (1, 1))
+
+
+def test_from_config_and_keywords_build_the_same_task():
+    from dacapo_flow.config.tasks import DistanceTaskConfig
+
+    config = DistanceTaskConfig(channels=["a"], scale_factor=4.0)
+    built = DistanceTask.from_config(config, {"a": [1]})
+    assert built.config == DistanceTask(["a"], {"a": [1]}, scale_factor=4.0).config == config
+    assert built.tol_distance == DistanceTaskConfig.model_fields["tol_distance"].default

@@ -60,9 +60,9 @@ def test_invalid_class_configurations_are_rejected():
         OneHotTask(["a", "b", "c"], {"a": [1]})
     with pytest.raises(ValueError, match="claimed by both"):
         OneHotTask(["bg", "a", "b"], {"a": [1], "b": [1, 2]})
-    with pytest.raises(ValueError, match="not classes"):
+    with pytest.raises(ValueError, match="not one of the classes"):
         OneHotTask(["bg", "a"], {"a": [1], "nucleus": [2]})
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="at least 2 items"):
         OneHotTask(["a"], {"a": [1]})
 
 
@@ -176,3 +176,23 @@ def test_nonzero_class_takes_the_non_zero_ids_no_other_class_lists():
     assert weight.tolist() == [[[1, 1, 1, 1]]]
     with pytest.raises(ValueError, match="only one may be"):
         OneHotTask(["a", "b"], {"a": "nonzero", "b": "nonzero"})
+
+
+def test_uint64_ids_near_the_top_are_told_apart():
+    top = 2**64 - 1
+    task = OneHotTask(["background", "a", "b"], {"a": [top], "b": [top - 1]})
+    gt = np.array([[top, top - 1, 5]], dtype=np.uint64)
+    target, _ = task.target(gt, None, (1, 1))
+    assert target.tolist() == [[[1, 2, 0]]]
+
+
+def test_balancing_and_its_clip_range_come_from_the_config():
+    from dacapo_flow.config.tasks import OneHotTaskConfig
+
+    config = OneHotTaskConfig(classes=["bg", "a"], balance_classes=True, clipmin=0.3)
+    task = OneHotTask.from_config(config, {"a": [1]})
+    assert task.balance_classes and task.clipmin == 0.3
+    gt = np.zeros((1, 10), np.uint8)
+    gt[0, 0] = 1  # 10 % a, clipped to 30 %
+    _, weight = task.target(gt, None, (1, 1))
+    assert weight[0, 0, 0] == pytest.approx(1 / (2 * 0.3))

@@ -74,9 +74,11 @@ def cmd_synthetic_data(args):
 
 def cmd_check(args):
     from .config.loading import read_yaml
-    from .config.workflow_config import load_plan
+    from .config.workflow_config import load_plan, plan_warnings
 
     plan = load_plan(read_yaml(args.config), str(args.config))
+    for warning in plan_warnings(plan):
+        print(f"warning: {warning}", file=sys.stderr)
     for name, run in plan.items():
         print(f"{name}: {len(run.config.iterations())} checkpoints, ok")
 

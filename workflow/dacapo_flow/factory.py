@@ -1,47 +1,33 @@
 """Build the runtime objects (architecture, task) a config describes.
 
-Kept apart from the config layer so that parsing configs never imports torch.
+Kept apart from the config layer so that parsing configs never imports torch. Each runtime
+class takes its config object, so the config's defaults and checks are the only ones.
 """
+
+from importlib import import_module
 
 from .config.architectures import CNNectomeUNetConfig
 from .config.tasks import AffinitiesTaskConfig, DistanceTaskConfig, OneHotTaskConfig
 
+# config class -> (module, class) of what it builds; imported on use (torch).
+ARCHITECTURES = {CNNectomeUNetConfig: (".nn.unet", "CNNectomeUNet")}
+TASKS = {
+    DistanceTaskConfig: (".tasks.distance", "DistanceTask"),
+    OneHotTaskConfig: (".tasks.one_hot", "OneHotTask"),
+    AffinitiesTaskConfig: (".tasks.affinities", "AffinitiesTask"),
+}
+
+
+def _built_class(table: dict, config, what: str):
+    if type(config) not in table:
+        raise TypeError(f"no {what} for config type {type(config).__name__}")
+    module, name = table[type(config)]
+    return getattr(import_module(module, __package__), name)
+
 
 def create_architecture(config):
-    if isinstance(config, CNNectomeUNetConfig):
-        from .nn.unet import CNNectomeUNet
-
-        fields = config.model_dump(exclude={"type"})
-        return CNNectomeUNet(**fields)
-    raise TypeError(f"no architecture for config type {type(config).__name__}")
+    return _built_class(ARCHITECTURES, config, "architecture").from_config(config)
 
 
 def create_task(config, label_ids: dict[str, list[int]]):
-    if isinstance(config, DistanceTaskConfig):
-        from .tasks.distance import DistanceTask
-
-        return DistanceTask(
-            channels=list(config.channels),
-            label_ids=label_ids,
-            scale_factor=config.scale_factor,
-            clipmin=config.clipmin,
-            clipmax=config.clipmax,
-            thresholds=tuple(config.thresholds),
-            tol_distance=config.tol_distance,
-        )
-    if isinstance(config, OneHotTaskConfig):
-        from .tasks.one_hot import OneHotTask
-
-        return OneHotTask(
-            classes=list(config.classes), label_ids=label_ids, kernel_size=config.kernel_size
-        )
-    if isinstance(config, AffinitiesTaskConfig):
-        from .tasks.affinities import AffinitiesTask
-
-        return AffinitiesTask(
-            neighborhood=[tuple(offset) for offset in config.neighborhood],
-            thresholds=tuple(config.thresholds),
-            clipmin=config.clipmin,
-            clipmax=config.clipmax,
-        )
-    raise TypeError(f"no task for config type {type(config).__name__}")
+    return _built_class(TASKS, config, "task").from_config(config, label_ids)

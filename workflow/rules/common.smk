@@ -5,11 +5,12 @@ import os
 import shlex
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
-from dacapo_flow.config.workflow_config import load_plan, start_dataset
+from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
 from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
 from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.layout import NAME_REGEX, Layout
@@ -21,13 +22,17 @@ SYNTHETIC = config.get("synthetic_data")
 
 try:
     with pending_outputs([SYNTHETIC] if SYNTHETIC else []):
-        PLAN = load_plan(config)
+        # Data checks open every array: once, in the main process, not in every cluster job.
+        PLAN = load_plan(config, check_data=workflow.is_main_process)
     EXPORTS = [
         ExportEntry.model_validate(entry) for entry in config.get("exports") or []
     ]
     check_exports(EXPORTS, PLAN)
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}") from None
+if workflow.is_main_process:
+    for warning in plan_warnings(PLAN):
+        logger.warning(f"warning: {warning}")
 
 
 wildcard_constraints:

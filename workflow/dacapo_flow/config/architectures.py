@@ -6,6 +6,11 @@ from typing import Literal
 from pydantic import Field
 
 from .base import Config, staged
+from .unet_shapes import ShapeError, kernel_lists, trace_output_shape
+
+# Bounds far above any real network: beyond them a job would exhaust memory or never finish.
+MAX_INPUT_VOXELS = 2**28
+MAX_FEATURE_MAPS = 2**16
 
 
 class ArchitectureConfig(Config):
@@ -38,16 +43,72 @@ class CNNectomeUNetConfig(ArchitectureConfig):
     padding: Literal["valid", "same"] = Field("valid", description="convolution padding")
     batch_norm: bool = Field(False, description="BatchNorm after each convolution")
 
+    # -- derived facts, torch-free ----------------------------------------------------------
+    @property
+    def dims(self) -> int:
+        return len(self.input_shape)
+
+    def eval_input_shape(self) -> list[int]:
+        increase = self.eval_shape_increase or [0] * self.dims
+        return [s + i for s, i in zip(self.input_shape, increase)]
+
+    def kernels(self) -> tuple[list, list]:
+        """(kernel_size_down, kernel_size_up) with defaults filled in; ShapeError if malformed."""
+        levels = len(self.downsample_factors) + 1
+        down = kernel_lists(self.kernel_size_down, levels, self.dims, "kernel_size_down")
+        up = kernel_lists(self.kernel_size_up, levels - 1, self.dims, "kernel_size_up")
+        return down, up
+
+    def output_shape(self, spatial_shape) -> tuple[int, ...]:
+        """Spatial output shape for an input shape; ShapeError naming the level if it fails."""
+        down, up = self.kernels()
+        return trace_output_shape(
+            spatial_shape,
+            self.downsample_factors,
+            down,
+            up,
+            self.upsample_factors or [],
+            self.padding,
+        )
+
+    def body_signature(self) -> dict:
+        """The fields that decide the shapes of the network's weights (not its input shape,
+        padding or evaluation shape): two configs with equal signatures load each other's
+        weights."""
+        down, up = self.kernels()
+        return {
+            "fmaps_in": self.fmaps_in,
+            "fmaps_out": self.fmaps_out,
+            "num_fmaps": self.num_fmaps,
+            "fmap_inc_factor": self.fmap_inc_factor,
+            "downsample_factors": [list(f) for f in self.downsample_factors],
+            "kernel_size_down": [[list(k) for k in level] for level in down],
+            "kernel_size_up": [[list(k) for k in level] for level in up],
+            "upsample_factors": [list(f) for f in self.upsample_factors or []],
+            "constant_upsample": self.constant_upsample,
+            "batch_norm": self.batch_norm,
+        }
+
+    # -- checks -------------------------------------------------------------------------------
     def problems(self) -> list[str]:
         found = super().problems()
-        dims = len(self.input_shape)
+        dims = self.dims
         for name in ("downsample_factors", "upsample_factors"):
             for i, factor in enumerate(getattr(self, name) or []):
                 if len(factor) != dims:
                     found.append(f"{name}[{i}]: {factor} has {len(factor)} dims, input has {dims}")
+                elif min(factor) < 1:
+                    found.append(f"{name}[{i}]: {factor} has a factor below 1")
+        for i, factor in enumerate(self.upsample_factors or []):
+            if len(factor) == dims and any(f != 1 for f in factor):
+                found.append(
+                    f"upsample_factors[{i}]: {factor} is not supported: training samples, "
+                    "validation and prediction assume the output has the input's voxel size "
+                    "(use factors of 1 or leave upsample_factors out)"
+                )
         if self.eval_shape_increase and len(self.eval_shape_increase) != dims:
             found.append(f"eval_shape_increase: needs {dims} values")
-        factors_fit = all(len(f) == dims for f in self.downsample_factors)
+        factors_fit = all(len(f) == dims and min(f) >= 1 for f in self.downsample_factors)
         if self.eval_shape_increase and len(self.eval_shape_increase) == dims and factors_fit:
             total = [math.prod(f[d] for f in self.downsample_factors) for d in range(dims)]
             for d, (inc, tot) in enumerate(zip(self.eval_shape_increase, total)):
@@ -56,6 +117,43 @@ class CNNectomeUNetConfig(ArchitectureConfig):
                         f"eval_shape_increase[{d}]: {inc} is not a multiple of the total "
                         f"downsampling {tot}, so the eval input would not fit the UNet"
                     )
+                if inc < 0:
+                    found.append(f"eval_shape_increase[{d}]: {inc} is negative")
+        deepest = self.num_fmaps * self.fmap_inc_factor ** len(self.downsample_factors)
+        if deepest > MAX_FEATURE_MAPS:
+            found.append(
+                f"num_fmaps: {self.num_fmaps} * fmap_inc_factor {self.fmap_inc_factor} ** "
+                f"{len(self.downsample_factors)} levels = {deepest} feature maps at the bottom; "
+                f"at most {MAX_FEATURE_MAPS}"
+            )
+        for name in ("fmaps_in", "fmaps_out"):
+            if getattr(self, name) > MAX_FEATURE_MAPS:
+                found.append(f"{name}: {getattr(self, name)} is more than {MAX_FEATURE_MAPS}")
+        if found:
+            return found  # the shape trace needs consistent factors
+        return found + self._shape_problems()
+
+    def _shape_problems(self) -> list[str]:
+        try:
+            self.kernels()
+        except ShapeError as error:
+            return [str(error)]  # names its key
+        found = []
+        shapes = [("input_shape", self.input_shape)]
+        if self.eval_shape_increase:
+            shapes.append(("eval_shape_increase", self.eval_input_shape()))
+        for key, shape in shapes:
+            what = "input shape" if key == "input_shape" else "eval input shape (input_shape + it)"
+            voxels = math.prod(shape)
+            if voxels > MAX_INPUT_VOXELS:
+                found.append(
+                    f"{key}: the {what} {shape} has {voxels} voxels; at most {MAX_INPUT_VOXELS}"
+                )
+                continue
+            try:
+                self.output_shape(shape)
+            except ShapeError as error:
+                found.append(f"{key}: the {what} does not fit the network: {error}")
         return found
 
 

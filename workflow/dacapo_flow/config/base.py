@@ -3,6 +3,10 @@
 A field's *stage* says which cached stage of the workflow its value affects (DESIGN §5):
 "train" (the default), "validate", "select" or "none". Stage hashes cover only the fields of
 that stage, so editing a threshold grid reruns validation but not training.
+
+Checks come in two costs: `problems()` looks at the values only (no I/O, run whenever the
+workflow is parsed), `data_problems()` also opens array metadata (no voxel data). `verify()`
+runs both.
 """
 
 import hashlib
@@ -27,32 +31,66 @@ def staged(stage: str, default: Any = ..., **kwargs) -> Any:
     return Field(default, json_schema_extra=extra, **kwargs)
 
 
+def added(default: Any, **kwargs) -> Any:
+    """A Field added after stores existed: it enters the stage hashes only when set to a
+    value other than its default, so existing configs keep their hashes (and caches)."""
+    extra = dict(kwargs.pop("json_schema_extra", None) or {})
+    extra["hash_if_set"] = True
+    return Field(default, json_schema_extra=extra, **kwargs)
+
+
 def field_stage(model: type[BaseModel], name: str) -> str | None:
     """The stage a field is tagged with, or None when it inherits its parent's."""
     extra = model.model_fields[name].json_schema_extra
     return extra.get("stage") if isinstance(extra, dict) else None
 
 
+def _hashed_only_if_set(model: type[BaseModel], name: str, value: Any) -> bool:
+    field = model.model_fields[name]
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and extra.get("hash_if_set") and value == field.default
+
+
+def _children(config: "Config"):
+    """(key prefix, child config) for every config directly inside `config`."""
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        if isinstance(value, Config):
+            yield name, value
+        elif isinstance(value, (list, tuple)):
+            for index, child in enumerate(value):
+                if isinstance(child, Config):
+                    yield f"{name}[{index}]", child
+
+
 class Config(BaseModel):
     """Strict, immutable config: unknown keys and wrong types are rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # NaN and infinities are refused by every float field when parsing (`weight_decay: .nan`).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
     def problems(self) -> list[str]:
-        """What is wrong beyond types: `key.path: message` strings. Subclasses extend."""
+        """What is wrong beyond types: `key.path: message` strings, from the values alone
+        (no I/O). Subclasses extend."""
         found = []
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            children = value if isinstance(value, (list, tuple)) else [value]
-            for index, child in enumerate(children):
-                if isinstance(child, Config):
-                    prefix = f"{name}[{index}]" if isinstance(value, (list, tuple)) else name
-                    found += [f"{prefix}.{p}" for p in child.problems()]
+        for prefix, child in _children(self):
+            found += [f"{prefix}.{p}" for p in child.problems()]
+        return found
+
+    def data_problems(self) -> list[str]:
+        """What is wrong with the arrays the config names: opens their metadata, reads no
+        voxels. Subclasses that name arrays extend."""
+        found = []
+        for prefix, child in _children(self):
+            found += [f"{prefix}.{p}" for p in child.data_problems()]
         return found
 
     def verify(self) -> tuple[bool, str]:
         """(True, summary) when usable, else (False, every problem on its own line)."""
         found = self.problems()
+        found += self.data_problems()
         if found:
             return False, "\n".join(found)
         return True, f"{type(self).__name__} is valid"
@@ -75,7 +113,7 @@ class Config(BaseModel):
                 nested = [v.stage_payload(stage, own) for v in value]
                 if any(nested):
                     payload[name] = nested
-            elif own == stage:
+            elif own == stage and not _hashed_only_if_set(type(self), name, value):
                 payload[name] = json.loads(json.dumps(value, default=str))
         return payload
 

@@ -3,13 +3,22 @@
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
+from ..layout import NAME_PATTERN
 from .base import Config, staged
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
+LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
+# A label's ids: a list, or "nonzero" (every id but 0). Told apart by type, so that an error
+# names only the form the user wrote.
+LabelIds = Annotated[
+    Annotated[list[LabelId], Tag("label-ids")]
+    | Annotated[Literal["nonzero"], Tag("label-nonzero")],
+    Discriminator(lambda value: "label-nonzero" if isinstance(value, str) else "label-ids"),
+]
 
 # Directories a workflow rule has yet to write (the bundled synthetic data): arrays under them
 # are checked by the job that reads them, not when the DAG is built.
@@ -25,7 +34,7 @@ def pending_outputs(directories):
         _PENDING.reset(token)
 
 
-def _is_pending(path: Path) -> bool:
+def is_pending(path: Path) -> bool:
     path = Path(path).resolve()
     return any(path == d or d in path.parents for d in _PENDING.get())
 
@@ -37,6 +46,12 @@ class ArrayConfig(Config):
     dataset: str = Field(description="array path inside the container")
     min: float | None = Field(None, description="raw intensity mapped to 0 (default: dtype)")
     max: float | None = Field(None, description="raw intensity mapped to 1 (default: dtype)")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            found.append(f"max: {self.max} must exceed min {self.min} (raw maps min..max to 0..1)")
+        return found
 
     def open(self):
         from ..data.arrays import open_array  # lazy: keeps config parsing free of zarr
@@ -51,12 +66,13 @@ class RawGTDatasetConfig(Config):
     gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
 
-    def problems(self) -> list[str]:
-        found = super().problems()
+    def data_problems(self) -> list[str]:
+        """Opens each array's metadata: existence, voxel grid, channels, gt dtype."""
+        found = super().data_problems()
         arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
         opened = {}
         for key, array in arrays.items():
-            if array is None or _is_pending(array.path):
+            if array is None or is_pending(array.path):
                 continue
             try:
                 opened[key] = array.open()
@@ -65,6 +81,25 @@ class RawGTDatasetConfig(Config):
         sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
         if len(set(sizes.values())) > 1:
             found.append(f"voxel sizes differ between arrays: {sizes}")
+        elif "raw" in opened:
+            raw = opened["raw"]
+            for key, array in opened.items():
+                shift = array.offset - raw.offset
+                if any(s % v for s, v in zip(shift, raw.voxel_size)):
+                    found.append(
+                        f"{key}: offset {tuple(array.offset)} is a fraction of a voxel away "
+                        f"from raw's {tuple(raw.offset)}"
+                    )
+        for key, array in opened.items():
+            if array.num_channels not in ((None, 1) if key == "raw" else (None,)):
+                found.append(f"{key}: has {array.num_channels} channels; expected one")
+        if "gt" in opened:
+            dtype = opened["gt"].dtype
+            if dtype.kind not in "uib":
+                found.append(
+                    f"gt: {self.gt.path}/{self.gt.dataset} has dtype {dtype}; label ids must be "
+                    "integers (unsigned, up to uint64)"
+                )
         return found
 
     def raw_voxel_size(self):
@@ -78,7 +113,7 @@ class DataSplitConfig(Config):
 class TrainValidateDataSplitConfig(DataSplitConfig):
     type: Literal["train_validate"] = "train_validate"
     name: str = staged("none", "datasplit", description="a label, ignored")
-    label_ids: dict[str, list[int] | Literal["nonzero"]] = Field(
+    label_ids: dict[str, LabelIds] = Field(
         default_factory=dict,
         description='label name -> ids of that label in the gt arrays, or "nonzero": every '
         "id but 0 (DaCapo's empty binarize grouping)",
@@ -88,15 +123,27 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         "validate", default_factory=list, description="each gets best JSONs per criterion"
     )
 
+    def datasets(self) -> list[tuple[str, RawGTDatasetConfig]]:
+        """(key, dataset) of every training and validation dataset."""
+        return [
+            (f"{group}[{i}]", dataset)
+            for group in ("train_configs", "validate_configs")
+            for i, dataset in enumerate(getattr(self, group))
+        ]
+
     def problems(self) -> list[str]:
         found = super().problems()
         names = [d.name for d in self.train_configs + self.validate_configs]
         for name in sorted({n for n in names if names.count(n) > 1}):
             found.append(f"dataset name {name!r} is used twice")
+        return found
+
+    def data_problems(self) -> list[str]:
+        found = super().data_problems()
         sizes = set()
         for group in ("train_configs", "validate_configs"):
             for dataset in getattr(self, group):
-                if _is_pending(dataset.raw.path):
+                if is_pending(dataset.raw.path):
                     continue
                 try:
                     sizes.add(tuple(dataset.raw_voxel_size()))

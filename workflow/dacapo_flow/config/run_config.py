@@ -1,15 +1,21 @@
 """RunConfig: one training run, and StartConfig: where its weights start from."""
 
+import math
+
 from pydantic import Field
 
 from .architectures import AnyArchitectureConfig
 from .base import Config, staged
-from .datasplits import NAME_PATTERN, AnyDataSplitConfig
+from .datasplits import NAME_PATTERN, AnyDataSplitConfig, is_pending
 from .starts import AnyStartConfig, StartConfig
-from .tasks import AnyTaskConfig, DistanceTaskConfig, OneHotTaskConfig, higher_is_better
-from .trainers import TrainerConfig
+from .tasks import AnyTaskConfig
+from .trainers import MAX_ITERATIONS, TrainerConfig
 
 __all__ = ["RunConfig", "StartConfig"]
+
+# Bounds far above any real run: beyond them the workflow's DAG itself would not fit memory.
+MAX_CHECKPOINTS = 10**5
+MAX_REPETITION = 10**6
 
 
 class RunConfig(Config):
@@ -45,8 +51,13 @@ class RunConfig(Config):
         super().__init__(**kwargs)
 
     # -- derived facts the workflow needs without building anything -------------------------
+    def num_checkpoints(self) -> int:
+        return math.ceil(self.num_iterations / self.validation_interval)
+
     def iterations(self) -> list[int]:
         """Checkpoint iterations: V, 2V, ... and N when N is not a multiple of V."""
+        if self.validation_interval < 1 or self.num_checkpoints() > MAX_CHECKPOINTS:
+            raise ValueError(f"run {self.name}: refusing {self.num_checkpoints()} checkpoints")
         steps = list(
             range(self.validation_interval, self.num_iterations + 1, self.validation_interval)
         )
@@ -64,29 +75,16 @@ class RunConfig(Config):
         return list(self.select_criteria) if self.select_criteria else self.criteria()
 
     def higher_is_better(self, criterion: str) -> bool:
-        return higher_is_better(self.task_config, criterion)
+        return self.task_config.higher_is_better(criterion)
 
     def seed(self) -> int:
         return self.trainer_config.seed * 1000003 + self.repetition
 
     def problems(self) -> list[str]:
         found = super().problems()
-        if self.num_iterations < 1:
-            found.append(f"num_iterations: must be >= 1, got {self.num_iterations}")
-        if self.validation_interval < 1:
-            found.append(f"validation_interval: must be >= 1, got {self.validation_interval}")
-        task = self.task_config
-        label_ids = self.datasplit_config.label_ids
-        if isinstance(task, (DistanceTaskConfig, OneHotTaskConfig)):
-            key = "channels" if isinstance(task, DistanceTaskConfig) else "classes"
-            missing = [label for label in task.head_labels() if label not in label_ids]
-            if isinstance(task, OneHotTaskConfig) and len(missing) == 1:
-                missing = []  # one class may be the implicit rest (background)
-            for label in missing:
-                found.append(
-                    f"task_config.{key}: label {label!r} has no entry in "
-                    f"datasplit_config.label_ids {sorted(label_ids)}"
-                )
+        found += self._size_problems()
+        task, arch = self.task_config, self.architecture_config
+        found += task.label_problems(self.datasplit_config.label_ids)
         unknown = set(self.select_criteria or []) - set(self.criteria())
         if unknown:
             found.append(
@@ -95,7 +93,66 @@ class RunConfig(Config):
             )
         if isinstance(self.start_config, StartConfig) and self.start_config.run == self.name:
             found.append("start_config.run: a run cannot start from itself")
-        arch = self.architecture_config
         if arch.fmaps_in != 1:
             found.append("architecture_config.fmaps_in: raw arrays have one channel; use 1")
+        dims = arch.dims
+        if task.spatial_dims() not in (None, dims):
+            found.append(
+                f"task_config: configured for {task.spatial_dims()}D, "
+                f"architecture_config.input_shape is {dims}D"
+            )
+        for i, augment in enumerate(self.trainer_config.augments):
+            if augment.spatial_dims() not in (None, dims):
+                found.append(
+                    f"trainer_config.augments[{i}]: configured for {augment.spatial_dims()}D, "
+                    f"architecture_config.input_shape is {dims}D"
+                )
+        return found
+
+    def _size_problems(self) -> list[str]:
+        found = []
+        if self.num_iterations < 1:
+            found.append(f"num_iterations: must be >= 1, got {self.num_iterations}")
+        if self.num_iterations > MAX_ITERATIONS:
+            found.append(f"num_iterations: at most {MAX_ITERATIONS}, got {self.num_iterations}")
+        if self.validation_interval < 1:
+            found.append(f"validation_interval: must be >= 1, got {self.validation_interval}")
+        elif not found and self.num_checkpoints() > MAX_CHECKPOINTS:
+            found.append(
+                f"validation_interval: {self.validation_interval} gives "
+                f"{self.num_checkpoints()} checkpoints over {self.num_iterations} iterations; "
+                f"at most {MAX_CHECKPOINTS}"
+            )
+        if self.repetition > MAX_REPETITION:
+            found.append(f"repetition: at most {MAX_REPETITION}, got {self.repetition}")
+        return found
+
+    def data_problems(self) -> list[str]:
+        """Beyond each array's own checks: the data fit the network (dimensions, crop sizes)."""
+        found = super().data_problems()
+        if found:
+            return found
+        arch = self.architecture_config
+        # A network that does not verify has no output shape; problems() reports it.
+        output_shape = None if arch.problems() else arch.output_shape(arch.input_shape)
+        for key, dataset in self.datasplit_config.datasets():
+            if is_pending(dataset.raw.path):
+                continue
+            raw = dataset.raw.open()
+            where = f"datasplit_config.{key}"
+            if raw.voxel_size.dims != arch.dims:
+                found.append(
+                    f"{where}.raw: {dataset.raw.path}/{dataset.raw.dataset} is "
+                    f"{raw.voxel_size.dims}D, architecture_config.input_shape is {arch.dims}D"
+                )
+                continue
+            if output_shape is None or not key.startswith("train_configs"):
+                continue
+            gt = dataset.gt.open()
+            if any(g < o for g, o in zip(gt.shape, output_shape)):
+                found.append(
+                    f"{where}.gt: {dataset.gt.path}/{dataset.gt.dataset} has shape "
+                    f"{tuple(gt.shape)}, smaller than the network's output shape "
+                    f"{output_shape} (architecture_config.input_shape {arch.input_shape})"
+                )
         return found

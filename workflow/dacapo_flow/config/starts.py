@@ -2,8 +2,9 @@
 DaCapo files store, or a checkpoint file. Torch-free: parsed with every config."""
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from .base import Config
 from .datasplits import NAME_PATTERN
@@ -14,9 +15,13 @@ class StartConfig(Config):
     (or from `iterations/<criterion>` when criterion is an iteration number)."""
 
     run: str = Field(pattern=NAME_PATTERN, description="the upstream run (of this workflow)")
-    criterion: str = Field(description="criterion of its best JSON, or an iteration number")
+    criterion: str = Field(
+        pattern=NAME_PATTERN, description="criterion of its best JSON, or an iteration number"
+    )
     dataset: str | None = Field(
-        None, description="its validation dataset (optional when it has only one)"
+        None,
+        pattern=NAME_PATTERN,
+        description="its validation dataset (optional when it has only one)",
     )
 
 
@@ -52,4 +57,21 @@ class CheckpointStartConfig(Config):
 AnyExternalStartConfig = DaCapoRunStartConfig | CheckpointStartConfig
 
 
-AnyStartConfig = StartConfig | DaCapoRunStartConfig | CheckpointStartConfig
+def _start_kind(value) -> str:
+    """Which start form a config means, from its keys: errors then name that form's keys only."""
+    if isinstance(value, dict):
+        if "checkpoint" in value:
+            return "start-checkpoint"
+        if "runs_base_dir" in value:
+            return "start-dacapo"
+        return "start-run"
+    kinds = {CheckpointStartConfig: "start-checkpoint", DaCapoRunStartConfig: "start-dacapo"}
+    return kinds.get(type(value), "start-run")
+
+
+AnyStartConfig = Annotated[
+    Annotated[StartConfig, Tag("start-run")]
+    | Annotated[DaCapoRunStartConfig, Tag("start-dacapo")]
+    | Annotated[CheckpointStartConfig, Tag("start-checkpoint")],
+    Discriminator(_start_kind),
+]

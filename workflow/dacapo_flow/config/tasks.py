@@ -8,7 +8,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Config, staged
+from ..layout import NAME_PATTERN
+from .base import Config, added, staged
+
+# Channel and class names become parts of criterion names, and so of file names and workflow
+# wildcards (`<dataset>/<label>__dice.json`).
+Label = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 DISTANCE_METRICS = {
     "dice": True,
@@ -20,6 +25,7 @@ DISTANCE_METRICS = {
     "voi": False,
     "hausdorff": False,
 }
+ONE_HOT_METRICS = {"dice": True, "jaccard": True}
 INSTANCE_METRICS = {
     "voi_split": False,
     "voi_merge": False,
@@ -33,13 +39,40 @@ def _duplicates(values) -> list:
 
 
 class TaskConfig(Config):
-    """Base of the task configs; `head_labels` name the output channels for head matching."""
+    """Base of the task configs. Each names its output channels (`head_labels`, for head
+    matching), its criteria and their directions: the tasks built from it use these."""
 
     def head_labels(self) -> list[str]:
         raise NotImplementedError
 
+    def head_kernel_size(self) -> int:
+        return 1
+
     def criteria(self) -> list[str]:
         raise NotImplementedError
+
+    def main_criterion(self) -> str:
+        raise NotImplementedError
+
+    def _metric_higher_is_better(self, criterion: str) -> bool:
+        raise NotImplementedError
+
+    def higher_is_better(self, criterion: str) -> bool:
+        """Direction of a criterion, known from the config alone (no torch needed)."""
+        if criterion not in self.criteria():
+            raise ValueError(
+                f"{type(self).__name__}: unknown criterion {criterion!r}; known: {self.criteria()}"
+            )
+        return self._metric_higher_is_better(criterion)
+
+    def spatial_dims(self) -> int | None:
+        """Spatial dimensions the task is configured for (None: any)."""
+        return None
+
+    def label_problems(self, label_ids: dict[str, list[int]]) -> list[str]:
+        """What is wrong with the datasplit's `label_ids` for this task (`key: message`, keys
+        relative to the run config)."""
+        return []
 
     def problems(self) -> list[str]:
         found = super().problems()
@@ -51,11 +84,23 @@ class TaskConfig(Config):
         return found
 
 
+def _clip_problems(config) -> list[str]:
+    return ["clipmin must be smaller than clipmax"] if config.clipmin >= config.clipmax else []
+
+
+def _missing_labels(key: str, labels: list[str], label_ids: dict) -> list[str]:
+    return [
+        f"{key}: label {label!r} has no entry in datasplit_config.label_ids {sorted(label_ids)}"
+        for label in labels
+        if label not in label_ids
+    ]
+
+
 class DistanceTaskConfig(TaskConfig):
     """Per-label signed distance, tanh(d / scale_factor); thresholds in prediction space."""
 
     type: Literal["distance"] = "distance"
-    channels: list[str] = Field(min_length=1, description="labels, one output channel each")
+    channels: list[Label] = Field(min_length=1, description="labels, one output channel each")
     scale_factor: float = Field(50.0, gt=0, description="world units; d/scale_factor in tanh")
     clipmin: float = Field(0.05, gt=0, lt=1, description="lower clip of class fractions")
     clipmax: float = Field(0.95, gt=0, lt=1, description="upper clip of class fractions")
@@ -72,6 +117,15 @@ class DistanceTaskConfig(TaskConfig):
     def criteria(self) -> list[str]:
         return [f"{c}__{m}" for c in self.channels for m in DISTANCE_METRICS]
 
+    def main_criterion(self) -> str:
+        return f"{self.channels[0]}__dice"
+
+    def _metric_higher_is_better(self, criterion: str) -> bool:
+        return DISTANCE_METRICS[criterion.rsplit("__", 1)[1]]
+
+    def label_problems(self, label_ids):
+        return _missing_labels("task_config.channels", self.head_labels(), label_ids)
+
     def problems(self) -> list[str]:
         found = super().problems()
         for i, t in enumerate(self.thresholds):
@@ -80,26 +134,80 @@ class DistanceTaskConfig(TaskConfig):
                     f"thresholds[{i}]: {t} is outside (-1, 1); predictions are tanh values, "
                     "so this threshold would give an empty or full segmentation"
                 )
-        if self.clipmin >= self.clipmax:
-            found.append("clipmin must be smaller than clipmax")
-        return found
+        return found + _clip_problems(self)
 
 
 class OneHotTaskConfig(TaskConfig):
     """One channel per class, weighted cross-entropy, argmax."""
 
     type: Literal["one_hot"] = "one_hot"
-    classes: list[str] = Field(
+    classes: list[Label] = Field(
         min_length=2, description="one channel each; one may lack label_ids (the rest)"
     )
     kernel_size: int = Field(1, ge=1, description="head convolution size")
+    balance_classes: bool = added(
+        False, description="weight voxels by inverse class frequency (clipped fractions)"
+    )
+    clipmin: float = added(
+        0.05, gt=0, lt=1, description="lower clip of class fractions (balance_classes)"
+    )
+    clipmax: float = added(
+        0.95, gt=0, lt=1, description="upper clip of class fractions (balance_classes)"
+    )
 
     def head_labels(self) -> list[str]:
         return list(self.classes)
 
+    def head_kernel_size(self) -> int:
+        return self.kernel_size
+
     def criteria(self) -> list[str]:
-        per_class = [f"{c}__{m}" for c in self.classes for m in ("dice", "jaccard")]
-        return per_class + ["mean__dice", "mean__jaccard"]
+        per_class = [f"{c}__{m}" for c in self.classes for m in ONE_HOT_METRICS]
+        return per_class + [f"mean__{m}" for m in ONE_HOT_METRICS]
+
+    def main_criterion(self) -> str:
+        return "mean__dice"
+
+    def _metric_higher_is_better(self, criterion: str) -> bool:
+        return ONE_HOT_METRICS[criterion.rsplit("__", 1)[1]]
+
+    def label_problems(self, label_ids):
+        found = []
+        unclaimed = [c for c in self.classes if c not in label_ids]
+        if len(unclaimed) > 1:
+            found.append(
+                f"task_config.classes: {unclaimed} have no entry in datasplit_config.label_ids "
+                f"{sorted(label_ids)}; only one class (the rest, e.g. background) may lack one"
+            )
+        for name in label_ids:
+            if name not in self.classes:
+                found.append(
+                    f"datasplit_config.label_ids.{name}: not one of the classes {self.classes}"
+                )
+        nonzero = [n for n, ids in label_ids.items() if ids == "nonzero"]
+        if len(nonzero) > 1:
+            found.append(
+                f"datasplit_config.label_ids: classes {nonzero} are all 'nonzero'; only one may "
+                "be (it takes every non-zero id that no other class lists)"
+            )
+        owner: dict[int, str] = {}
+        for name in (n for n in label_ids if n in self.classes and n not in nonzero):
+            for i in label_ids[name]:
+                if i in owner and owner[i] != name:
+                    found.append(
+                        f"datasplit_config.label_ids.{name}: id {i} is claimed by both "
+                        f"{owner[i]!r} and {name!r}"
+                    )
+                owner.setdefault(i, name)
+        return found
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if "mean" in self.classes:
+            found.append("classes: 'mean' names the mean scores (mean__dice); rename the class")
+        if len(self.classes) > 255:
+            found.append(f"classes: {len(self.classes)} classes do not fit the uint8 output")
+        return found + _clip_problems(self)
 
 
 class AffinitiesTaskConfig(TaskConfig):
@@ -119,15 +227,27 @@ class AffinitiesTaskConfig(TaskConfig):
     def criteria(self) -> list[str]:
         return list(INSTANCE_METRICS)
 
+    def main_criterion(self) -> str:
+        return "voi"
+
+    def _metric_higher_is_better(self, criterion: str) -> bool:
+        return INSTANCE_METRICS[criterion]
+
+    def spatial_dims(self) -> int:
+        return len(self.neighborhood[0])
+
     def problems(self) -> list[str]:
         found = super().problems()
+        dims = {len(offset) for offset in self.neighborhood}
+        if len(dims) > 1 or not dims <= {2, 3}:
+            found.append(f"neighborhood: offsets {self.neighborhood} must all be 2D or all 3D")
         for i, offset in enumerate(self.neighborhood):
             if not any(offset):
                 found.append(f"neighborhood[{i}]: the zero offset has no affinity")
         for i, t in enumerate(self.thresholds):
             if not 0.0 < t < 1.0:
                 found.append(f"thresholds[{i}]: {t} is outside (0, 1) (sigmoid outputs)")
-        return found
+        return found + _clip_problems(self)
 
 
 AnyTaskConfig = Annotated[
@@ -137,9 +257,4 @@ AnyTaskConfig = Annotated[
 
 def higher_is_better(task_config: TaskConfig, criterion: str) -> bool:
     """Direction of a criterion, known from the config alone (no torch needed)."""
-    if isinstance(task_config, AffinitiesTaskConfig):
-        return INSTANCE_METRICS[criterion]
-    metric = criterion.split("__")[-1]
-    if isinstance(task_config, OneHotTaskConfig):
-        return True
-    return DISTANCE_METRICS[metric]
+    return task_config.higher_is_better(criterion)

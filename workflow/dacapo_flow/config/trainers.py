@@ -1,65 +1,24 @@
 """Trainer configs: optimisation, batches, augmentation, data loading."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from .augments import (  # noqa: F401  (re-exported: the augment configs' former home)
+    AnyAugmentConfig,
+    ElasticAugment,
+    GammaAugment,
+    IntensityAugment,
+    MirrorAugment,
+    NoiseAugment,
+    TransposeAugment,
+)
 from .base import Config, staged
 
-
-class MirrorAugment(Config):
-    """Flip each spatial axis with probability p (raw, gt and mask together)."""
-
-    type: Literal["mirror"] = "mirror"
-    p: float = Field(0.5, ge=0, le=1, description="probability per axis")
-
-
-class TransposeAugment(Config):
-    """Permute spatial axes of equal size with probability p."""
-
-    type: Literal["transpose"] = "transpose"
-    p: float = Field(0.5, ge=0, le=1, description="probability")
-
-
-class IntensityAugment(Config):
-    type: Literal["intensity"] = "intensity"
-    scale: tuple[float, float] = Field((0.9, 1.1), description="raw * uniform(scale)")
-    shift: tuple[float, float] = Field((-0.1, 0.1), description="raw + uniform(shift)")
-    p: float = Field(1.0, ge=0, le=1, description="probability")
-
-
-class GammaAugment(Config):
-    type: Literal["gamma"] = "gamma"
-    range: tuple[float, float] = Field((0.8, 1.25), description="raw ** uniform(range)")
-    p: float = Field(1.0, ge=0, le=1, description="probability")
-
-
-class NoiseAugment(Config):
-    type: Literal["noise"] = "noise"
-    sigma: float = Field(0.05, ge=0, description="std of additive Gaussian noise")
-    p: float = Field(0.5, ge=0, le=1, description="probability")
-
-
-class ElasticAugment(Config):
-    type: Literal["elastic"] = "elastic"
-    control_point_spacing: list[int] = Field(
-        default_factory=lambda: [10, 10, 10], description="voxels between control points"
-    )
-    sigma: list[float] = Field(
-        default_factory=lambda: [2.0, 2.0, 2.0], description="displacement std, voxels"
-    )
-    p: float = Field(0.5, ge=0, le=1, description="probability")
-
-
-AugmentConfig = Annotated[
-    MirrorAugment
-    | TransposeAugment
-    | IntensityAugment
-    | GammaAugment
-    | NoiseAugment
-    | ElasticAugment,
-    Field(discriminator="type"),
-]
+# Bounds far above any real training: beyond them a job exhausts memory or never finishes.
+MAX_BATCH_SIZE = 4096
+MAX_ITERATIONS = 10**8
+MAX_DATA_FETCHERS = 256
 
 
 class TrainerConfig(Config):
@@ -74,7 +33,7 @@ class TrainerConfig(Config):
     warmup_iterations: int = Field(
         0, description="linear warm-up from 1% of the learning rate over this many steps"
     )
-    augments: list[AugmentConfig] = Field(
+    augments: list[AnyAugmentConfig] = Field(
         default_factory=list, description="applied in order; see the augment sections"
     )
     num_data_fetchers: int = staged(
@@ -86,12 +45,26 @@ class TrainerConfig(Config):
         found = super().problems()
         if self.batch_size < 1:
             found.append(f"batch_size: must be >= 1, got {self.batch_size}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            found.append(
+                f"batch_size: at most {MAX_BATCH_SIZE} crops per step, got {self.batch_size}"
+            )
         if not self.learning_rate > 0:
             found.append(f"learning_rate: must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
             found.append(f"weight_decay: must be >= 0, got {self.weight_decay}")
         if self.warmup_iterations < 0:
             found.append(f"warmup_iterations: must be >= 0, got {self.warmup_iterations}")
+        if self.warmup_iterations > MAX_ITERATIONS:
+            found.append(
+                f"warmup_iterations: at most {MAX_ITERATIONS}, got {self.warmup_iterations}"
+            )
+        if not 0 <= self.seed < 2**32:
+            found.append(f"seed: must be in [0, 2**32), got {self.seed} (numpy and torch seeds)")
+        if self.num_data_fetchers > MAX_DATA_FETCHERS:
+            found.append(
+                f"num_data_fetchers: {self.num_data_fetchers} processes; at most {MAX_DATA_FETCHERS}"
+            )
         return found
 
 

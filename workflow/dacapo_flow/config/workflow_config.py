@@ -1,7 +1,9 @@
 """config/config.yaml: the store and the runs to build, expanded into a checked run plan.
 
 The Snakefile calls `load_plan` at parse time, so every bad config is reported (file and key)
-before any job starts, and no torch is imported here.
+before any job starts, and no torch is imported here. Checks that read data (array metadata, gt
+contents) run only with `check_data=True`: `dacapo-flow check` and the main Snakemake process,
+not every cluster job (see `data_checks`).
 """
 
 from dataclasses import dataclass
@@ -11,8 +13,9 @@ from pydantic import Field
 
 from ..export.targets import ExportEntry
 from .base import Config, ConfigError
+from .data_checks import check_run_data
 from .loading import load_run_config, parse_config
-from .run_config import RunConfig
+from .run_config import MAX_REPETITION, RunConfig
 from .starts import StartConfig
 
 
@@ -56,14 +59,23 @@ def expand_entry(entry: RunEntry) -> list[PlannedRun]:
     else:
         names = [(f"{base.name}_rep{r}", r) for r in range(entry.repetitions)]
     return [
-        PlannedRun(name, Path(entry.config), rep, load_run_config(entry.config, name, rep))
+        PlannedRun(
+            name,
+            Path(entry.config),
+            rep,
+            load_run_config(entry.config, name, rep, check_data=False),
+        )
         for name, rep in names
     ]
 
 
-def load_plan(config: dict, source: str = "config/config.yaml") -> dict[str, PlannedRun]:
-    """Every run by name, verified, with upstream runs known and no cycles."""
+def load_plan(
+    config: dict, source: str = "config/config.yaml", check_data: bool = True
+) -> dict[str, PlannedRun]:
+    """Every run by name, verified, with upstream runs known and no cycles. With `check_data`
+    the arrays are opened and the gt scanned too (once per array and process)."""
     workflow = parse_config(WorkflowConfig, config, source)
+    check_entries(workflow, source)
     plan: dict[str, PlannedRun] = {}
     for i, entry in enumerate(workflow.runs):
         for run in expand_entry(entry):
@@ -76,7 +88,80 @@ def load_plan(config: dict, source: str = "config/config.yaml") -> dict[str, Pla
     for run in plan.values():
         check_upstream(run, plan)
     check_no_cycles(plan)
+    for run in plan.values():
+        check_finetune_fits(run, plan)
+    if check_data:
+        check_plan_data(plan)
     return plan
+
+
+def check_entries(workflow: WorkflowConfig, source: str) -> None:
+    """Sizes to refuse before expanding the runs (a huge repetition count would exhaust memory)."""
+    for i, entry in enumerate(workflow.runs):
+        if entry.repetitions is not None and entry.repetitions > MAX_REPETITION:
+            raise ConfigError(
+                f"{source}: runs[{i}].repetitions: at most {MAX_REPETITION}, "
+                f"got {entry.repetitions}"
+            )
+
+
+def check_finetune_fits(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
+    """A finetune loads its upstream's weights: the networks must match (all but the head's
+    labels), which the configs tell before the upstream has trained."""
+    start = run.config.start_config
+    if start is None:
+        return
+    upstream = plan[start.run]
+    mine, theirs = run.config, upstream.config
+    found = []
+    body, upstream_body = (
+        mine.architecture_config.body_signature(),
+        theirs.architecture_config.body_signature(),
+    )
+    for key in body:
+        if body[key] != upstream_body[key]:
+            found.append(f"architecture_config.{key}: {body[key]} != {upstream_body[key]}")
+    head, upstream_head = mine.task_config.head_labels(), theirs.task_config.head_labels()
+    if not set(head) & set(upstream_head):
+        found.append(f"task_config: output channels {head} share none with {upstream_head}")
+    kernel, upstream_kernel = (
+        mine.task_config.head_kernel_size(),
+        theirs.task_config.head_kernel_size(),
+    )
+    if kernel != upstream_kernel:
+        found.append(f"task_config.kernel_size: head kernel {kernel} != {upstream_kernel}")
+    if found:
+        raise ConfigError(
+            "\n".join(
+                f"{run.source}: {line} of run {start.run!r} ({upstream.source}), whose weights "
+                "this run starts from (start_config.run)"
+                for line in found
+            )
+        )
+
+
+def check_plan_data(plan: dict[str, PlannedRun]) -> None:
+    """The data checks of every run (arrays opened, gt scanned once per array)."""
+    found = [f"{source}: {p}" for source, f in _data_findings(plan) for p in f.problems]
+    if found:
+        raise ConfigError("\n".join(found))
+
+
+def plan_warnings(plan: dict[str, PlannedRun]) -> list[str]:
+    """`file: key: message` warnings about the plan's data (e.g. label ids that occur in no
+    gt array). Cheap after `load_plan(..., check_data=True)`: the gt scans are cached."""
+    return [f"{source}: {w}" for source, f in _data_findings(plan) for w in f.warnings]
+
+
+def _data_findings(plan: dict[str, PlannedRun]) -> list:
+    """(source, Findings) per distinct run config: repetitions differ only by name and seed."""
+    seen, result = set(), []
+    for run in plan.values():
+        key = (run.source, run.config.model_dump_json(exclude={"name", "repetition"}))
+        if key not in seen:
+            seen.add(key)
+            result.append((run.source, check_run_data(run.config)))
+    return result
 
 
 def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:

@@ -5,16 +5,8 @@ augments touch raw only. Every random draw comes from the rng passed in, in a fi
 a batch is reproducible from (seed, iteration). Augments are plain classes (not closures) so
 that the pipeline pickles into prefetch workers.
 
-Config dicts (``p`` is the probability to apply, default shown):
-
-- ``{"type": "mirror", "p": 0.5}``: flip each spatial axis with probability p
-- ``{"type": "transpose", "p": 0.5}``: with probability p, permute axes among those of equal size
-- ``{"type": "intensity", "scale": [0.9, 1.1], "shift": [-0.1, 0.1], "p": 1.0, "clip": true}``
-- ``{"type": "gamma", "range": [0.8, 1.25], "p": 1.0}``
-- ``{"type": "noise", "sigma": 0.05, "p": 0.5, "clip": true}``: additive gaussian noise
-- ``{"type": "elastic", "control_point_spacing": [10, 10, 10], "sigma": [2, 2, 2], "p": 0.5}``:
-  random displacements (std ``sigma`` voxels) on a control grid, cubic-interpolated to every
-  voxel; raw is resampled linearly, gt and mask by nearest neighbour.
+Each augment is built from its config (`dacapo_flow.config.augments`), which holds the keys,
+their defaults and their checks; `build_augment` also takes the equivalent dicts.
 """
 
 from __future__ import annotations
@@ -23,33 +15,27 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
+from pydantic import ValidationError
 from scipy import ndimage
 
-
-def _pair(values, key: str, kind: str) -> tuple[float, float]:
-    low, high = (float(v) for v in values)
-    if low > high:
-        raise ValueError(f"augment {kind!r}: {key} {values} must be [low, high]")
-    return low, high
+from ..config import augments as configs
+from ..config.loading import format_validation_error
 
 
 class _Augment:
-    kind: ClassVar[str] = ""
-    keys: ClassVar[dict] = {}  # accepted config keys -> default
+    config_class: ClassVar[type[configs.AugmentConfig]]
 
-    def __init__(self, config: dict):
-        unknown = set(config) - set(self.keys) - {"type"}
-        if unknown:
-            raise ValueError(
-                f"augment {self.kind!r}: unknown key(s) {sorted(unknown)}, known: {sorted(self.keys)}"
-            )
-        values = {**self.keys, **config}
-        self.p = float(values["p"])
-        if not 0 <= self.p <= 1:
-            raise ValueError(f"augment {self.kind!r}: p={self.p} is not in [0, 1]")
-        self.configure(values)
+    def __init__(self, config: configs.AugmentConfig):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        found = config.problems()
+        if found:
+            raise ValueError(f"augment {config.type!r}: " + "; ".join(found))
+        self.config = config
+        self.p = float(config.p)
+        self.configure(config)
 
-    def configure(self, values: dict) -> None:
+    def configure(self, config) -> None:
         pass
 
     def __call__(self, raw, gt, mask, rng):
@@ -67,7 +53,7 @@ def _geometric(fn, raw, gt, mask):
 
 
 class Mirror(_Augment):
-    kind, keys = "mirror", {"p": 0.5}
+    config_class = configs.MirrorAugment
 
     def __call__(self, raw, gt, mask, rng):
         flips = rng.random(raw.ndim) < self.p  # each axis on its own coin
@@ -78,7 +64,7 @@ class Mirror(_Augment):
 
 
 class Transpose(_Augment):
-    kind, keys = "transpose", {"p": 0.5}
+    config_class = configs.TransposeAugment
 
     def apply(self, raw, gt, mask, rng):
         permutation = list(range(raw.ndim))
@@ -92,12 +78,10 @@ class Transpose(_Augment):
 
 
 class Intensity(_Augment):
-    kind, keys = "intensity", {"scale": [0.9, 1.1], "shift": [-0.1, 0.1], "p": 1.0, "clip": True}
+    config_class = configs.IntensityAugment
 
-    def configure(self, values):
-        self.scale = _pair(values["scale"], "scale", self.kind)
-        self.shift = _pair(values["shift"], "shift", self.kind)
-        self.clip = bool(values["clip"])
+    def configure(self, config):
+        self.scale, self.shift, self.clip = config.scale, config.shift, config.clip
 
     def apply(self, raw, gt, mask, rng):
         scale, shift = rng.uniform(*self.scale), rng.uniform(*self.shift)
@@ -106,12 +90,10 @@ class Intensity(_Augment):
 
 
 class Gamma(_Augment):
-    kind, keys = "gamma", {"range": [0.8, 1.25], "p": 1.0}
+    config_class = configs.GammaAugment
 
-    def configure(self, values):
-        self.range = _pair(values["range"], "range", self.kind)
-        if self.range[0] <= 0:
-            raise ValueError(f"augment 'gamma': range {values['range']} must be positive")
+    def configure(self, config):
+        self.range = config.range
 
     def apply(self, raw, gt, mask, rng):
         gamma = np.float32(rng.uniform(*self.range))
@@ -119,13 +101,10 @@ class Gamma(_Augment):
 
 
 class Noise(_Augment):
-    kind, keys = "noise", {"sigma": 0.05, "p": 0.5, "clip": True}
+    config_class = configs.NoiseAugment
 
-    def configure(self, values):
-        self.sigma = float(values["sigma"])
-        if self.sigma < 0:
-            raise ValueError(f"augment 'noise': sigma {self.sigma} must be >= 0")
-        self.clip = bool(values["clip"])
+    def configure(self, config):
+        self.sigma, self.clip = config.sigma, config.clip
 
     def apply(self, raw, gt, mask, rng):
         raw = raw + rng.normal(scale=self.sigma, size=raw.shape).astype(np.float32)
@@ -147,17 +126,11 @@ def _interpolation_matrix(points: int, samples: int) -> np.ndarray:
 
 
 class Elastic(_Augment):
-    kind: ClassVar[str] = "elastic"
-    keys: ClassVar[dict] = {"control_point_spacing": [10, 10, 10], "sigma": [2, 2, 2], "p": 0.5}
+    config_class = configs.ElasticAugment
 
-    def configure(self, values):
-        self.spacing = [float(s) for s in values["control_point_spacing"]]
-        self.sigma = [float(s) for s in values["sigma"]]
-        if len(self.spacing) != len(self.sigma) or min(self.spacing) <= 0:
-            raise ValueError(
-                f"augment 'elastic': control_point_spacing {self.spacing} and sigma {self.sigma} "
-                "must have one positive entry per spatial axis"
-            )
+    def configure(self, config):
+        self.spacing = [float(s) for s in config.control_point_spacing]
+        self.sigma = [float(s) for s in config.sigma]
 
     def _displacement(self, shape, rng) -> np.ndarray:
         """Per-voxel displacement (ndim, *shape) cubic-interpolated from a coarse random grid."""
@@ -181,14 +154,35 @@ class Elastic(_Augment):
         displacement = self._displacement(raw.shape, rng)
         coords = np.indices(raw.shape, dtype=np.float32) + displacement.astype(np.float32)
 
-        def warp(x, order):
-            return ndimage.map_coordinates(x, coords, order=order, mode="mirror").astype(x.dtype)
+        raw = ndimage.map_coordinates(raw, coords, order=1, mode="mirror").astype(raw.dtype)
+        if gt is None and mask is None:
+            return raw, gt, mask
+        source = _nearest_mirrored(coords, raw.shape)
+        return raw, None if gt is None else gt[source], None if mask is None else mask[source]
 
-        raw = warp(raw, 1)
-        return raw, None if gt is None else warp(gt, 0), None if mask is None else warp(mask, 0)
+
+def _nearest_mirrored(coords: np.ndarray, shape) -> tuple[np.ndarray, ...]:
+    """Index arrays of the voxel nearest to each coordinate, mirrored at the edges like
+    ndimage's mode="mirror" (d c b | a b c d | c b a). Gathering by index, instead of
+    interpolating with order 0, keeps every label id exact: ndimage computes in float64,
+    which merges uint64 ids above 2**53."""
+    index = []
+    for c, n in zip(coords, shape):
+        i = np.floor(c.astype(np.float64) + 0.5).astype(np.int64)
+        if n == 1:
+            i = np.zeros_like(i)
+        else:
+            period = 2 * (n - 1)
+            i = np.abs(i) % period
+            i = np.where(i >= n, period - i, i)
+        index.append(i)
+    return tuple(index)
 
 
-AUGMENTS = {cls.kind: cls for cls in (Mirror, Transpose, Intensity, Gamma, Noise, Elastic)}
+AUGMENTS = {
+    cls.config_class.model_fields["type"].default: cls
+    for cls in (Mirror, Transpose, Intensity, Gamma, Noise, Elastic)
+}
 
 
 class AugmentPipeline:
@@ -209,14 +203,19 @@ class AugmentPipeline:
         return raw.astype(np.float32, copy=False), gt, mask
 
 
-def build_augment(configs: list[dict]) -> Callable:
-    """An augment pipeline from config dicts (see the module docstring)."""
+def build_augment(configs_or_dicts: list) -> Callable:
+    """An augment pipeline from augment configs, or dicts of their keys (by `type`)."""
     augments = []
-    for config in configs:
-        kind = config.get("type") if isinstance(config, dict) else None
+    for i, item in enumerate(configs_or_dicts):
+        kind = item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
         if kind not in AUGMENTS:
             raise ValueError(
-                f"unknown augment type {kind!r} in {config!r}; known: {sorted(AUGMENTS)}"
+                f"augments[{i}]: unknown augment type {kind!r} in {item!r}; "
+                f"known: {sorted(AUGMENTS)}"
             )
+        try:
+            config = configs.parse_augment(item)
+        except ValidationError as error:
+            raise ValueError(format_validation_error(error, f"augments[{i}]")) from None
         augments.append(AUGMENTS[kind](config))
     return AugmentPipeline(augments)

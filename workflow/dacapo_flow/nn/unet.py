@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from funlib.geometry import Coordinate
 from torch import nn
 
-from .unet_blocks import ConvPass, Downsample, Upsample, crop_to_factor_shape
+from ..config.unet_shapes import (
+    ShapeError,
+    crop_factors,
+    kernel_lists,
+    post_kernels,
+    trace_output_shape,
+)
+from .unet_blocks import ConvPass, Downsample, Upsample
 
 
 class CNNectomeUNetModule(nn.Module):
@@ -45,12 +52,7 @@ class CNNectomeUNetModule(nn.Module):
             return num_fmaps * fmap_inc_factor**level
 
         # Crop factors: product of all downsample factors below a level (translation equivariance).
-        crop_factors = []
-        product = None
-        for factor in downsample_factors[::-1]:
-            product = list(factor) if product is None else [f * p for f, p in zip(factor, product)]
-            crop_factors.append(product)
-        crop_factors = crop_factors[::-1]
+        crops = crop_factors(downsample_factors)
 
         # Without downsampling the only convolution pass is also the output pass.
         single = self.num_levels == 1
@@ -78,7 +80,7 @@ class CNNectomeUNetModule(nn.Module):
                         in_channels=fmaps(level + 1),
                         out_channels=up_out[level],
                         # 'same' padding keeps output == input shape, so no equivariance crop.
-                        crop_factor=crop_factors[level] if padding == "valid" else None,
+                        crop_factor=crops[level] if padding == "valid" else None,
                         next_conv_kernel_sizes=kernel_size_up[level],
                     )
                     for level in range(self.num_levels - 1)
@@ -177,7 +179,7 @@ class CNNectomeUNet(nn.Module):
             batch_norm=batch_norm,
         )
         # v0.3.5 uses the last up-kernel list for the post-upsample convolutions.
-        self._post_kernels = self.kernel_size_up[-1] if self.kernel_size_up else [(3,) * dims] * 2
+        self._post_kernels = post_kernels(self.kernel_size_up, dims)
         if self.upsample_factors:
             layers = [unet]
             for factor in self.upsample_factors:
@@ -194,6 +196,11 @@ class CNNectomeUNet(nn.Module):
         self.output_shape_for(self._input_shape)
         self.output_shape_for(self._input_shape + self._eval_shape_increase)
 
+    @classmethod
+    def from_config(cls, config) -> CNNectomeUNet:
+        """The network a `CNNectomeUNetConfig` describes (every field but `type`)."""
+        return cls(**config.model_dump(exclude={"type"}))
+
     def _as_tuple(self, factor, name):
         factor = tuple(int(f) for f in factor)
         if len(factor) != self.dims:
@@ -203,19 +210,10 @@ class CNNectomeUNet(nn.Module):
         return factor
 
     def _kernel_lists(self, kernels, count, name):
-        if kernels is None:
-            return [[(3,) * self.dims] * 2 for _ in range(count)]
-        if len(kernels) != count:
-            raise ValueError(
-                f"CNNectomeUNet: {name} needs {count} lists of kernels, got {len(kernels)}"
-            )
-        return [
-            [
-                (int(k),) * self.dims if isinstance(k, int) else self._as_tuple(k, name)
-                for k in level
-            ]
-            for level in kernels
-        ]
+        try:
+            return kernel_lists(kernels, count, self.dims, name)
+        except ShapeError as error:
+            raise ValueError(f"CNNectomeUNet: {error}") from None
 
     @property
     def input_shape(self) -> Coordinate:
@@ -246,56 +244,27 @@ class CNNectomeUNet(nn.Module):
         return voxel_size
 
     def output_shape_for(self, spatial_shape: Sequence[int]) -> Coordinate:
-        """Spatial output shape for a spatial input shape, traced without running the network.
+        """Spatial output shape for a spatial input shape, traced without running the network
+        (by the same torch-free function the config checks use).
 
         Raises ValueError naming the level and shape where pooling, cropping or a convolution fails.
         """
         shape = tuple(int(s) for s in spatial_shape)
         if len(shape) != self.dims:
             raise ValueError(f"CNNectomeUNet: input shape {shape} is not {self.dims}D")
-
-        def conv(shape, kernels, where):
-            for k in kernels:
-                # 'same' pads k // 2 per side: shape kept for odd kernels, +1 for even ones.
-                pad = [2 * (kk // 2) if self.padding == "same" else 0 for kk in k]
-                shape = tuple(s + p - (kk - 1) for s, p, kk in zip(shape, pad, k))
-                if min(shape) < 1:
-                    raise ValueError(
-                        f"CNNectomeUNet: input shape {tuple(spatial_shape)} is too small: "
-                        f"convolutions at {where} leave shape {shape}"
-                    )
-            return shape
-
-        def level(i, shape):
-            shape = conv(shape, self.kernel_size_down[i], f"level {i} (down)")
-            if i == len(self.downsample_factors):
-                return shape
-            factor = self.downsample_factors[i]
-            if any(s % f for s, f in zip(shape, factor)):
-                raise ValueError(
-                    f"CNNectomeUNet: input shape {tuple(spatial_shape)} gives a feature map of "
-                    f"shape {shape} at level {i}, which max-pooling by {factor} cannot divide"
+        try:
+            return Coordinate(
+                trace_output_shape(
+                    shape,
+                    self.downsample_factors,
+                    self.kernel_size_down,
+                    self.kernel_size_up,
+                    self.upsample_factors,
+                    self.padding,
                 )
-            below = level(i + 1, tuple(s // f for s, f in zip(shape, factor)))
-            up = tuple(s * f for s, f in zip(below, factor))
-            if self.padding == "valid":
-                crop = self.unet_module.r_up[0][i].crop_factor
-                try:
-                    up = crop_to_factor_shape(up, crop, self.kernel_size_up[i])
-                except ValueError as err:
-                    raise ValueError(f"CNNectomeUNet: level {i} (up): {err}") from None
-            if any(u > s for u, s in zip(up, shape)):
-                raise ValueError(
-                    f"CNNectomeUNet: input shape {tuple(spatial_shape)}: upsampled map {up} at "
-                    f"level {i} is larger than its skip connection {shape}"
-                )
-            return conv(up, self.kernel_size_up[i], f"level {i} (up)")
-
-        shape = level(0, shape)
-        for factor in self.upsample_factors:
-            shape = tuple(s * f for s, f in zip(shape, factor))
-            shape = conv(shape, self._post_kernels, "post-upsample")
-        return Coordinate(shape)
+            )
+        except ShapeError as error:
+            raise ValueError(f"CNNectomeUNet: {error}") from None
 
     @property
     def unet_module(self) -> CNNectomeUNetModule:

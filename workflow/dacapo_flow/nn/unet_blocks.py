@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# The shape rule is torch-free so that the config layer can check shapes; re-exported here.
+from ..config.unet_shapes import crop_to_factor_shape
+
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
@@ -95,15 +98,3 @@ def center_crop(x, shape):
     slices = [slice(None)] * (x.dim() - len(shape))
     slices += [slice((s - t) // 2, (s - t) // 2 + t) for s, t in zip(spatial, shape)]
     return x[tuple(slices)]
-
-
-def crop_to_factor_shape(shape, factor, kernel_sizes):
-    """Largest shape s' <= shape with (s' - conv_crop) a multiple of `factor` (funlib rule)."""
-    conv_crop = [sum(k[d] - 1 for k in kernel_sizes) for d in range(len(shape))]
-    target = tuple((s - c) // f * f + c for s, c, f in zip(shape, conv_crop, factor))
-    if target != tuple(shape) and not all(t > c for t, c in zip(target, conv_crop)):
-        raise ValueError(
-            f"feature map of spatial shape {tuple(shape)} is too small to keep translation "
-            f"equivariance with factor {tuple(factor)} and following convolutions {kernel_sizes}"
-        )
-    return target

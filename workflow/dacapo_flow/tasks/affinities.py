@@ -20,13 +20,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch import nn
 
-from ..config.tasks import INSTANCE_METRICS
+from ..config.tasks import AffinitiesTaskConfig
 from .balance import balanced_weights
 from .base import Task
 from .instance_metrics import adapted_rand_error, voi
-
-# Criteria and directions shared with the (torch-free) config layer: all lower is better.
-_CRITERIA = list(INSTANCE_METRICS)
 
 
 def _offset_slices(shape, offset):
@@ -67,41 +64,27 @@ def segment_affinities(affinities: np.ndarray, neighborhood, threshold: float) -
 
 
 class AffinitiesTask(Task):
-    def __init__(
-        self,
-        neighborhood: list[tuple[int, ...]],
-        thresholds=(0.5, 0.7, 0.9),
-        clipmin: float = 0.05,
-        clipmax: float = 0.95,
-    ):
-        neighborhood = [tuple(int(o) for o in offset) for offset in neighborhood]
-        if not neighborhood:
-            raise ValueError("AffinitiesTask: neighborhood must not be empty")
-        if len({len(o) for o in neighborhood}) != 1 or len(neighborhood[0]) not in (2, 3):
-            raise ValueError(f"AffinitiesTask: offsets {neighborhood} must all be 2D or all 3D")
-        if any(not any(o) for o in neighborhood):
-            raise ValueError(f"AffinitiesTask: zero offset in neighborhood {neighborhood}")
-        if len(set(neighborhood)) != len(neighborhood):
-            raise ValueError(f"AffinitiesTask: duplicate offsets in neighborhood {neighborhood}")
-        if not thresholds:
-            raise ValueError("AffinitiesTask: thresholds must not be empty")
-        bad = [t for t in thresholds if not 0.0 < float(t) < 1.0]
-        if bad:
-            raise ValueError(f"AffinitiesTask: thresholds {bad} lie outside (0, 1)")
-        self.neighborhood = neighborhood
-        self.thresholds = tuple(float(t) for t in thresholds)
-        self.clipmin = float(clipmin)
-        self.clipmax = float(clipmax)
+    """`AffinitiesTask(neighborhood, **options)`: options are AffinitiesTaskConfig fields
+    (defaults and checks there); `AffinitiesTask.from_config(config)` likewise."""
 
-    @property
-    def head_labels(self) -> list[str]:
-        return [f"aff_{'_'.join(map(str, offset))}" for offset in self.neighborhood]
+    config_class = AffinitiesTaskConfig
+
+    def __init__(self, neighborhood, label_ids: dict | None = None, **options):
+        if isinstance(neighborhood, AffinitiesTaskConfig):
+            config = neighborhood
+        else:
+            offsets = [[int(o) for o in offset] for offset in neighborhood]
+            config = AffinitiesTaskConfig(neighborhood=offsets, **options)
+        super().__init__(config, label_ids)
+        self.neighborhood = [tuple(offset) for offset in config.neighborhood]
+        self.thresholds = tuple(config.thresholds)
+        self.clipmin, self.clipmax = config.clipmin, config.clipmax
 
     def eval_activation(self) -> nn.Module:
         return nn.Sigmoid()
 
     def target(self, gt, mask, voxel_size):
-        gt = np.asarray(gt)
+        gt = self._labels(gt)
         self._voxel_size(voxel_size, gt.ndim)
         if gt.ndim != len(self.neighborhood[0]):
             raise ValueError(
@@ -125,17 +108,6 @@ class AffinitiesTask(Task):
         return F.binary_cross_entropy_with_logits(prediction, target, weight=weight)
 
     @property
-    def criteria(self) -> list[str]:
-        return list(_CRITERIA)
-
-    def _metric_higher_is_better(self, criterion):
-        return INSTANCE_METRICS[criterion]
-
-    @property
-    def main_criterion(self) -> str:
-        return "voi"
-
-    @property
     def parameters(self) -> list[dict]:
         return [{"threshold": t} for t in self.thresholds]
 
@@ -152,7 +124,7 @@ class AffinitiesTask(Task):
         return segment_affinities(prediction, self.neighborhood, threshold)[None]
 
     def evaluate(self, output, gt, mask, voxel_size):
-        gt = np.asarray(gt)
+        gt = self._labels(gt)
         self._voxel_size(voxel_size, gt.ndim)
         segmentation = self._check_output(output, gt, 1)[0]
         keep = self._mask(mask, gt.shape) > 0

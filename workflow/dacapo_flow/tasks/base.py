@@ -4,7 +4,10 @@ One object replaces DaCapo's predictor + loss + post-processor + evaluator quart
 only plain Python / numpy data so they pickle into data-loading worker processes; torch modules
 are created on demand (`create_model`, `eval_activation`).
 
-Array conventions: `gt` is an integer label volume [*spatial]; `mask` is float 0/1 [*spatial]
+Each task is built from its config (`dacapo_flow.config.tasks`), which holds the defaults, the
+checks, the criteria and their directions; the task only computes.
+
+Array conventions: `gt` is an integer label volume [*spatial] (any integer width, uint64 too); `mask` is float 0/1 [*spatial]
 (1 = annotated) or None; `target` and `weight` are float32 [C, *spatial]; `prediction` given to
 `post_process` is the eval-mode model output [C, *spatial]; every post-processed output is
 channel-first [C', *spatial].
@@ -21,6 +24,7 @@ import torch
 from funlib.geometry import Coordinate
 from torch import nn
 
+from dacapo_flow.config.tasks import TaskConfig
 from dacapo_flow.nn.model import Model
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -34,20 +38,37 @@ def label_ids_value(ids) -> list[int] | str:
     return NONZERO if ids == NONZERO else [int(i) for i in ids]
 
 
-def label_region(gt: np.ndarray, ids: list[int] | str) -> np.ndarray:
-    """Boolean: where `gt` holds one of `ids` (any non-zero id for "nonzero")."""
-    return np.asarray(gt) != 0 if ids == NONZERO else np.isin(gt, ids)
-
-
 class Task(ABC):
-    #: Kernel size of the prediction head's convolution.
-    head_kernel_size: int = 1
+    #: The config class this task is built from.
+    config_class: type[TaskConfig]
+
+    def __init__(self, config: TaskConfig, label_ids: dict[str, list[int]] | None = None):
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        label_ids = dict(label_ids or {})
+        found = config.problems() + config.label_problems(label_ids)
+        if found:
+            raise ValueError(f"{type(self).__name__}: " + "; ".join(found))
+        self.config = config
+        self.label_ids = {name: label_ids_value(ids) for name, ids in label_ids.items()}
+
+    @classmethod
+    def from_config(cls, config: TaskConfig, label_ids: dict[str, list[int]] | None = None):
+        return cls(config, label_ids)
+
+    @property
+    def head_kernel_size(self) -> int:
+        """Kernel size of the prediction head's convolution."""
+        return self.config.head_kernel_size()
 
     # -- network ------------------------------------------------------------------------------
     @property
-    @abstractmethod
     def head_labels(self) -> list[str]:
         """One label per output channel (used to match heads when finetuning)."""
+        return self.config.head_labels()
 
     @property
     def num_out_channels(self) -> int:
@@ -80,18 +101,14 @@ class Task(ABC):
 
     # -- validation ---------------------------------------------------------------------------
     @property
-    @abstractmethod
     def criteria(self) -> list[str]:
         """Names of the scores `evaluate` returns."""
-
-    @abstractmethod
-    def _metric_higher_is_better(self, criterion: str) -> bool:
-        """Direction of a criterion known to be in `criteria`."""
+        return self.config.criteria()
 
     @property
-    @abstractmethod
     def main_criterion(self) -> str:
         """The one score to beat."""
+        return self.config.main_criterion()
 
     @property
     @abstractmethod
@@ -109,11 +126,7 @@ class Task(ABC):
         """Scores of a post-processed output: one float per criterion, NaN where undefined."""
 
     def higher_is_better(self, criterion: str) -> bool:
-        if criterion not in self.criteria:
-            raise ValueError(
-                f"{type(self).__name__}: unknown criterion {criterion!r}; known: {self.criteria}"
-            )
-        return self._metric_higher_is_better(criterion)
+        return self.config.higher_is_better(criterion)
 
     @property
     def evaluation_scores(self) -> Task:
@@ -127,6 +140,29 @@ class Task(ABC):
         return ",".join(f"{key}={_format_value(params[key])}" for key in sorted(params))
 
     # -- helpers for subclasses ---------------------------------------------------------------
+    def _labels(self, gt: np.ndarray) -> np.ndarray:
+        """`gt` as integer labels; refuses float arrays, whose ids would compare inexactly."""
+        gt = np.asarray(gt)
+        if gt.dtype == np.bool_:
+            return gt.astype(np.uint8)
+        if not np.issubdtype(gt.dtype, np.integer):
+            raise ValueError(
+                f"{type(self).__name__}: gt has dtype {gt.dtype}; label ids must be integers"
+            )
+        return gt
+
+    def _in_ids(self, gt: np.ndarray, ids) -> np.ndarray:
+        """Boolean map of the voxels whose id is in `ids`, exact for every integer dtype.
+
+        np.isin would compare uint64 ids with int64 ones as float64 and merge ids above 2**53;
+        the ids are converted to gt's own dtype instead (ids it cannot hold never occur).
+        "nonzero" (DaCapo's empty binarize grouping) is every id but 0."""
+        if ids == NONZERO:
+            return gt != 0
+        info = np.iinfo(gt.dtype)
+        ids = [int(i) for i in ids if info.min <= int(i) <= info.max]
+        return np.isin(gt, np.array(ids, dtype=gt.dtype))
+
     def _voxel_size(self, voxel_size, ndim: int) -> Coordinate:
         voxel_size = Coordinate(voxel_size)
         if len(voxel_size) != ndim or min(voxel_size) <= 0:

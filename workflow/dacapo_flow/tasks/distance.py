@@ -14,13 +14,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..config.tasks import DISTANCE_METRICS
+from ..config.tasks import DistanceTaskConfig
 from . import binary_metrics as bm
 from .balance import balanced_weights
-from .base import Task, label_ids_value, label_region
-
-# One table of metrics and directions, shared with the (torch-free) config layer.
-_HIGHER_IS_BETTER = DISTANCE_METRICS
+from .base import Task
 
 
 def signed_distance(region: np.ndarray, voxel_size) -> np.ndarray:
@@ -44,52 +41,31 @@ def signed_distance(region: np.ndarray, voxel_size) -> np.ndarray:
 
 
 class DistanceTask(Task):
-    def __init__(
-        self,
-        channels: list[str],
-        label_ids: dict[str, list[int] | str],
-        scale_factor: float = 50.0,
-        clipmin: float = 0.05,
-        clipmax: float = 0.95,
-        thresholds=(-0.25, 0.0, 0.25),
-        tol_distance: float = 40.0,
-    ):
-        if not channels:
-            raise ValueError("DistanceTask: channels must not be empty")
-        if len(set(channels)) != len(channels):
-            raise ValueError(f"DistanceTask: duplicate channel names in {channels}")
-        missing = [c for c in channels if c not in label_ids]
-        if missing:
-            raise ValueError(f"DistanceTask: channels {missing} have no entry in label_ids")
-        if scale_factor <= 0:
-            raise ValueError(f"DistanceTask: scale_factor must be > 0, got {scale_factor}")
-        if not thresholds:
-            raise ValueError("DistanceTask: thresholds must not be empty")
-        bad = [t for t in thresholds if not -1.0 < float(t) < 1.0]
-        if bad:
-            raise ValueError(
-                f"DistanceTask: thresholds {bad} lie outside (-1, 1); predictions are "
-                "tanh(distance / scale_factor), so such a threshold gives an all-0 or all-1 output"
-            )
-        self.channels = list(channels)
-        self.label_ids = {c: label_ids_value(label_ids[c]) for c in channels}
-        self.scale_factor = float(scale_factor)
-        self.clipmin = float(clipmin)
-        self.clipmax = float(clipmax)
-        self.thresholds = tuple(float(t) for t in thresholds)
-        self.tol_distance = float(tol_distance)
+    """`DistanceTask(channels, label_ids, **options)`: options are DistanceTaskConfig fields
+    (defaults and checks there); `DistanceTask.from_config(config, label_ids)` likewise."""
 
-    @property
-    def head_labels(self) -> list[str]:
-        return list(self.channels)
+    config_class = DistanceTaskConfig
+
+    def __init__(self, channels, label_ids: dict[str, list[int]], **options):
+        if isinstance(channels, DistanceTaskConfig):
+            config = channels
+        else:
+            config = DistanceTaskConfig(channels=list(channels), **options)
+        super().__init__(config, label_ids)
+        self.channels = list(config.channels)
+        self.label_ids = {c: self.label_ids[c] for c in self.channels}
+        self.scale_factor = config.scale_factor
+        self.clipmin, self.clipmax = config.clipmin, config.clipmax
+        self.thresholds = tuple(config.thresholds)
+        self.tol_distance = config.tol_distance
 
     def regions(self, gt: np.ndarray) -> np.ndarray:
         """Boolean [C, *gt.shape]: channel c is gt in label_ids[channels[c]]."""
-        gt = np.asarray(gt)
-        return np.stack([label_region(gt, self.label_ids[c]) for c in self.channels])
+        gt = self._labels(gt)
+        return np.stack([self._in_ids(gt, self.label_ids[c]) for c in self.channels])
 
     def target(self, gt, mask, voxel_size):
-        gt = np.asarray(gt)
+        gt = self._labels(gt)
         voxel_size = self._voxel_size(voxel_size, gt.ndim)
         mask = self._mask(mask, gt.shape)
         regions = self.regions(gt)
@@ -105,17 +81,6 @@ class DistanceTask(Task):
         """Weighted MSE: mean over all voxels of weight * (prediction - target)^2."""
         self._check_batch(prediction, target, weight)
         return (weight * (prediction - target) ** 2).mean()
-
-    @property
-    def criteria(self) -> list[str]:
-        return [f"{c}__{m}" for c in self.channels for m in _HIGHER_IS_BETTER]
-
-    def _metric_higher_is_better(self, criterion):
-        return _HIGHER_IS_BETTER[criterion.rsplit("__", 1)[1]]
-
-    @property
-    def main_criterion(self) -> str:
-        return f"{self.channels[0]}__dice"
 
     @property
     def parameters(self) -> list[dict]:

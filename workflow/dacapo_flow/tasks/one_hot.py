@@ -15,73 +15,41 @@ import numpy as np
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.tasks import ONE_HOT_METRICS, OneHotTaskConfig
 from . import binary_metrics as bm
 from .balance import balanced_weights
-from .base import NONZERO, Task, label_ids_value, label_region, nan_if_empty_mean
+from .base import NONZERO, Task, nan_if_empty_mean
 
 
 class OneHotTask(Task):
-    def __init__(
-        self,
-        classes: list[str],
-        label_ids: dict[str, list[int] | str],
-        kernel_size: int = 1,
-        balance_classes: bool = False,
-        clipmin: float = 0.05,
-        clipmax: float = 0.95,
-    ):
-        if len(classes) < 2:
-            raise ValueError(f"OneHotTask: needs at least two classes, got {classes}")
-        if len(classes) > 255:
-            raise ValueError(f"OneHotTask: {len(classes)} classes do not fit the uint8 output")
-        if len(set(classes)) != len(classes):
-            raise ValueError(f"OneHotTask: duplicate class names in {classes}")
-        unknown = [name for name in label_ids if name not in classes]
-        if unknown:
-            raise ValueError(
-                f"OneHotTask: label_ids has entries {unknown} that are not classes {classes}"
-            )
-        catch_all = [c for c in classes if c not in label_ids]
-        if len(catch_all) > 1:
-            raise ValueError(
-                f"OneHotTask: classes {catch_all} have no label_ids; only one (the background) may"
-            )
-        nonzero = [name for name, ids in label_ids.items() if ids == NONZERO]
-        if len(nonzero) > 1:
-            raise ValueError(f"OneHotTask: classes {nonzero} are all 'nonzero'; only one may be")
-        owner: dict[int, str] = {}
-        for name, ids in label_ids.items():
-            for i in [] if ids == NONZERO else ids:
-                if int(i) in owner:
-                    raise ValueError(
-                        f"OneHotTask: label id {i} is claimed by both {owner[int(i)]!r} and {name!r}"
-                    )
-                owner[int(i)] = name
-        if int(kernel_size) < 1:
-            raise ValueError(f"OneHotTask: kernel_size must be >= 1, got {kernel_size}")
-        self.classes = list(classes)
-        self.label_ids = {name: label_ids_value(ids) for name, ids in label_ids.items()}
-        self.background = catch_all[0] if catch_all else None
-        self.head_kernel_size = int(kernel_size)
-        self.balance_classes = bool(balance_classes)
-        self.clipmin = float(clipmin)
-        self.clipmax = float(clipmax)
+    """`OneHotTask(classes, label_ids, **options)`: options are OneHotTaskConfig fields
+    (defaults and checks there); `OneHotTask.from_config(config, label_ids)` likewise."""
 
-    @property
-    def head_labels(self) -> list[str]:
-        return list(self.classes)
+    config_class = OneHotTaskConfig
+
+    def __init__(self, classes, label_ids: dict[str, list[int]], **options):
+        if isinstance(classes, OneHotTaskConfig):
+            config = classes
+        else:
+            config = OneHotTaskConfig(classes=list(classes), **options)
+        super().__init__(config, label_ids)
+        self.classes = list(config.classes)
+        catch_all = [c for c in self.classes if c not in self.label_ids]
+        self.background = catch_all[0] if catch_all else None
+        self.balance_classes = config.balance_classes
+        self.clipmin, self.clipmax = config.clipmin, config.clipmax
 
     def eval_activation(self) -> nn.Module:
         return nn.Softmax(dim=1)
 
     def class_map(self, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class index per voxel as int64, whether a class claims the voxel's id)."""
-        gt = np.asarray(gt)
+        gt = self._labels(gt)
         index = np.full(gt.shape, -1, dtype=np.int64)
         # "nonzero" first, so that classes listing their ids take those ids from it.
         named = sorted(self.label_ids, key=lambda name: self.label_ids[name] != NONZERO)
         for name in named:
-            index[label_region(gt, self.label_ids[name])] = self.classes.index(name)
+            index[self._in_ids(gt, self.label_ids[name])] = self.classes.index(name)
         if self.background is not None:
             index[index < 0] = self.classes.index(self.background)
         known = index >= 0
@@ -117,18 +85,6 @@ class OneHotTask(Task):
         return [c for c in self.classes if c != self.background]
 
     @property
-    def criteria(self) -> list[str]:
-        per_class = [f"{c}__{m}" for c in self.classes for m in ("dice", "jaccard")]
-        return per_class + ["mean__dice", "mean__jaccard"]
-
-    def _metric_higher_is_better(self, criterion):
-        return True
-
-    @property
-    def main_criterion(self) -> str:
-        return "mean__dice"
-
-    @property
     def parameters(self) -> list[dict]:
         return [{}]
 
@@ -154,7 +110,7 @@ class OneHotTask(Task):
         for i, name in enumerate(self.classes):
             scores[f"{name}__dice"] = bm.dice(predicted == i, truth == i, keep)
             scores[f"{name}__jaccard"] = bm.jaccard(predicted == i, truth == i, keep)
-        for metric in ("dice", "jaccard"):
+        for metric in ONE_HOT_METRICS:
             values = [scores[f"{c}__{metric}"] for c in self.scored_classes]
             scores[f"mean__{metric}"] = nan_if_empty_mean(values)
         return scores
