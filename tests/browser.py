@@ -9,7 +9,9 @@ as root in a container, where Chromium's sandbox cannot start).
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -91,3 +93,11 @@ def render(
                     f"{done.stderr[-2000:]}"
                 )
     return result.stdout
+
+
+def visible_text(dom: str) -> str:
+    """The text a reader sees: `dom` without scripts, styles and tags (whitespace joined), so
+    that data embedded in scripts cannot pass for rendered content."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.DOTALL | re.IGNORECASE)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    return " ".join(text.split())

@@ -1,6 +1,6 @@
 """The headless-Chromium helper itself: it runs scripts and returns the resulting DOM."""
 
-from browser import render, require_chromium
+from browser import render, require_chromium, visible_text
 
 PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>t</title></head>
@@ -22,3 +22,5 @@ def test_render_returns_the_dom_after_scripts_and_a_screenshot(tmp_path):
     assert "static text" in dom
     assert '<div id="out">written by script</div>' in dom  # the script ran
     assert shot.read_bytes().startswith(b"\x89PNG")
+    text = visible_text(dom)
+    assert text.startswith("t static text written by script") and "setTimeout" not in text
