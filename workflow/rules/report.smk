@@ -1,9 +1,9 @@
 # Paper outputs (DESIGN §9): leaderboards per (validation dataset, criterion), curves per run,
 # the lineage of finetunes. Reads only stats, scores and best JSONs: nothing here trains or
-# validates. Needs LAYOUT and PLAN from common.smk; paths come from dacapo_flow.report.targets.
-from dacapo_flow.report import targets as report_targets_lib
+# validates. Needs LAYOUT, PLAN and run_of from common.smk; input helpers in report_common.smk.
 
-REPORT = LAYOUT.report_dir()
+
+include: "report_common.smk"
 
 
 localrules:
@@ -12,30 +12,6 @@ localrules:
     curves,
     lineage,
     report_outputs,
-
-
-def sweep_metadata_args(wildcards):
-    return report_targets_lib.sweep_metadata_args(run_of(wildcards), PLAN)
-
-
-def leaderboard_inputs(wildcards):
-    return report_targets_lib.leaderboard_inputs(
-        LAYOUT, PLAN, wildcards.dataset, wildcards.criterion
-    )
-
-
-def curves_inputs(wildcards):
-    return report_targets_lib.curves_inputs(LAYOUT, run_of(wildcards))
-
-
-def lineage_inputs(wildcards):
-    inputs = report_targets_lib.lineage_inputs(LAYOUT, PLAN)
-    inputs.pop("start_runs")
-    return inputs
-
-
-def lineage_start_runs(wildcards):
-    return report_targets_lib.lineage_inputs(LAYOUT, PLAN)["start_runs"]
 
 
 rule sweep_metadata:
