@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.signal import lfilter
 
 from ..stats.validation_scores import ValidationScores, parameter_label
@@ -137,7 +138,16 @@ def binned(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS):
 
 
 def _absent(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color="0.3",
+        bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9},
+    )
 
 
 def _plot_loss(ax, series: TrainingSeries) -> None:
@@ -213,6 +223,8 @@ def curves_figure(series: TrainingSeries, curves: list[ScoreCurve], title: str =
     _plot_loss(axes[0][0], series)
     _plot_lr(axes[0][1], series)
     _plot_step_time(axes[0][2], series)
+    for ax in axes.flat:  # steps and checkpoints are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     flat = [ax for row in axes[1:] for ax in row]
     for ax, curve in zip(flat, curves):
         _plot_scores(ax, curve)
