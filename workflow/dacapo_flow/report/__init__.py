@@ -1,0 +1,1 @@
+"""Paper outputs: leaderboards, curves and lineage of the runs (DESIGN §9). No torch."""

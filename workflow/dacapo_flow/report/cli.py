@@ -1,0 +1,140 @@
+"""Command-line subcommands of the report stage. Handlers take explicit file paths only.
+
+Wire into `dacapo_flow.cli.build_parser` with `report_cli.add_parsers(sub)`. Nothing here
+imports torch, and nothing trains or validates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def _same_length(command: str, first: str, second: str, a: list, b: list) -> None:
+    if len(a) != len(b):
+        raise SystemExit(
+            f"dacapo-flow {command}: {first} ({len(a)}) and {second} ({len(b)}) must list the "
+            "same number of items, in matching order"
+        )
+
+
+def cmd_sweep_metadata(args) -> None:
+    from ..config.sweeps import sweep_metadata, write_sweep_metadata
+
+    start = None
+    if args.start_run:
+        start = {
+            "run": args.start_run,
+            "criterion": args.start_criterion,
+            "dataset": args.start_dataset,
+        }
+    metadata = sweep_metadata(
+        args.run,
+        args.base_name or args.run,
+        args.grid,
+        args.repetition,
+        args.repetitions,
+        group=args.group,
+        start=start,
+    )
+    write_sweep_metadata(args.out, metadata)
+
+
+def cmd_report_leaderboard(args) -> None:
+    from ..config.sweeps import read_sweep_metadata
+    from .leaderboard import leaderboard, read_best, write_leaderboard
+
+    _same_length("report-leaderboard", "--best", "--sweep", args.best, args.sweep)
+    entries = [
+        (read_sweep_metadata(sweep), read_best(best, args.dataset, args.criterion))
+        for sweep, best in zip(args.sweep, args.best)
+    ]
+    rows = leaderboard(entries, where=f"leaderboard of {args.criterion} on {args.dataset}")
+    write_leaderboard(rows, args.dataset, args.criterion, args.csv, args.md, args.tex, args.html)
+
+
+def cmd_report_curves(args) -> None:
+    from .curves import render_curves
+
+    title = args.title or Path(args.stats).parent.name
+    render_curves(args.stats, args.scores, args.best, args.out_png, args.out_svg, title)
+
+
+def cmd_report_lineage(args) -> None:
+    from ..config.sweeps import read_sweep_metadata
+    from .lineage import lineage, read_json, write_lineage
+
+    _same_length("report-lineage", "--start-run", "--start-best", args.start_run, args.start_best)
+    metadata = [read_sweep_metadata(path) for path in args.sweep]
+    records = {run: read_json(path) for run, path in zip(args.start_run, args.start_best)}
+    write_lineage(lineage(metadata, records), args.json, args.md, args.out_png, args.out_svg)
+
+
+def add_parsers(subparsers) -> None:
+    """Register sweep-metadata, report-leaderboard, report-curves and report-lineage."""
+    p = subparsers.add_parser("sweep-metadata", help="write a run's sweep metadata JSON")
+    p.add_argument("--out", type=Path, required=True, help="<store>/<run>/sweep.json")
+    p.add_argument("--run", required=True)
+    p.add_argument("--base-name", help="the run config's own name (default: --run)")
+    p.add_argument("--group", help="leaderboard row (default: base name + grid point)")
+    p.add_argument("--grid", type=_json_object, default={}, help="grid point as JSON object")
+    p.add_argument("--repetition", type=int, default=0)
+    p.add_argument("--repetitions", type=int, help="repetitions planned for the group")
+    p.add_argument("--start-run", help="upstream run of a finetune")
+    p.add_argument("--start-criterion", help="its criterion (or checkpoint iteration)")
+    p.add_argument("--start-dataset", help="its validation dataset")
+    p.set_defaults(func=cmd_sweep_metadata)
+
+    p = subparsers.add_parser("report-leaderboard", help="table of one dataset and criterion")
+    p.add_argument("--best", type=Path, nargs="+", required=True, help="best JSONs")
+    p.add_argument("--sweep", type=Path, nargs="+", required=True, help="matching sweep.json")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--criterion", required=True)
+    for kind in ("csv", "md", "tex", "html"):
+        p.add_argument(f"--{kind}", type=Path, help=f"write the table as {kind}")
+    p.set_defaults(func=cmd_report_leaderboard)
+
+    p = subparsers.add_parser("report-curves", help="training and validation curves of a run")
+    p.add_argument("--stats", type=Path, required=True, help="the run's training_stats.nc")
+    p.add_argument("--scores", type=Path, help="the run's validation_scores.nc")
+    p.add_argument("--best", type=Path, nargs="*", default=[], help="its best JSONs")
+    p.add_argument("--out-png", type=Path)
+    p.add_argument("--out-svg", type=Path)
+    p.add_argument("--title", help="figure title (default: the stats file's directory)")
+    p.set_defaults(func=cmd_report_curves)
+
+    p = subparsers.add_parser("report-lineage", help="which run started from which")
+    p.add_argument("--sweep", type=Path, nargs="+", required=True, help="every run's sweep.json")
+    p.add_argument(
+        "--start-best", type=Path, nargs="*", default=[], help="upstream best JSONs of finetunes"
+    )
+    p.add_argument("--start-run", nargs="*", default=[], help="the finetunes, matching order")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--md", type=Path)
+    p.add_argument("--out-png", type=Path)
+    p.add_argument("--out-svg", type=Path)
+    p.set_defaults(func=cmd_report_lineage)
+
+
+def main(argv=None) -> int:
+    """`python -m dacapo_flow.report.cli ...`: these subcommands without the main CLI."""
+    parser = argparse.ArgumentParser(prog="dacapo-flow", description=__doc__.splitlines()[0])
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

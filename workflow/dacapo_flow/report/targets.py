@@ -1,0 +1,134 @@
+"""Inputs and outputs of the report rules, from the run plan and the store layout.
+
+`workflow/rules/report.smk` calls these; they only build paths and argument lists (no I/O,
+no torch), so they are cheap at parse time. A planned run needs `.name`, `.repetition` and
+`.config` (a RunConfig); sweep runs also carry `.base_name`, `.grid` and `.repetitions`
+(plain runs default to their own name, an empty grid and no planned repetitions).
+
+    <store>/<run>/sweep.json                                  per run: group, repetition, start
+    <store>/report/leaderboard/<dataset>/<criterion>.<ext>    csv, md, tex, html
+    <store>/report/curves/<run>.<ext>                         png, svg
+    <store>/report/lineage.<ext>                              json, md, png, svg
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..layout import Layout, component
+
+LEADERBOARD_FORMATS = ("csv", "md", "tex", "html")
+CURVE_FORMATS = ("png", "svg")
+LINEAGE_FORMATS = ("json", "md", "png", "svg")
+
+
+def sweep_metadata_path(layout: Layout, run: str) -> str:
+    return f"{layout.run_dir(run)}/sweep.json"
+
+
+def leaderboard_path(layout: Layout, dataset: str, criterion: str, ext: str) -> str:
+    dataset, criterion = component(dataset, "dataset name"), component(criterion, "criterion")
+    return f"{layout.report_dir()}/leaderboard/{dataset}/{criterion}.{ext}"
+
+
+def curves_path(layout: Layout, run: str, ext: str) -> str:
+    return f"{layout.report_dir()}/curves/{component(run, 'run name')}.{ext}"
+
+
+def lineage_path(layout: Layout, ext: str) -> str:
+    return f"{layout.report_dir()}/lineage.{ext}"
+
+
+def report_log(layout: Layout, rule: str, *parts: str) -> str:
+    """`<store>/report/logs/<rule>/<parts...>.log`."""
+    names = [component(rule), *(component(p, "log name") for p in parts)]
+    return "/".join((layout.report_dir(), "logs", *names)) + ".log"
+
+
+# --- which runs go where ------------------------------------------------------------------
+
+
+def selected_pairs(run) -> list[tuple[str, str]]:
+    """(dataset, criterion) pairs a run writes best JSONs for."""
+    config = run.config
+    return [(d, c) for d in config.validation_dataset_names() for c in config.selected_criteria()]
+
+
+def leaderboard_pairs(plan: dict) -> list[tuple[str, str]]:
+    """Every (dataset, criterion) some run selects: one leaderboard each, sorted."""
+    return sorted({pair for run in plan.values() for pair in selected_pairs(run)})
+
+
+def leaderboard_runs(plan: dict, dataset: str, criterion: str) -> list[str]:
+    """The runs in one leaderboard, by name: adding a run that selects other pairs leaves
+    this list, and so this table, untouched."""
+    return sorted(name for name, run in plan.items() if (dataset, criterion) in selected_pairs(run))
+
+
+def leaderboard_inputs(layout: Layout, plan: dict, dataset: str, criterion: str) -> dict:
+    runs = leaderboard_runs(plan, dataset, criterion)
+    return {
+        "best": [layout.best_record(run, dataset, criterion) for run in runs],
+        "sweep": [sweep_metadata_path(layout, run) for run in runs],
+    }
+
+
+def curves_inputs(layout: Layout, run) -> dict:
+    return {
+        "stats": layout.training_stats(run.name),
+        "scores": layout.validation_scores(run.name),
+        "best": [layout.best_record(run.name, d, c) for d, c in selected_pairs(run)],
+    }
+
+
+def start_of(run, plan: dict) -> dict | None:
+    """Where a run starts from: {run, criterion, dataset} (dataset resolved when implicit)."""
+    start = run.config.start_config
+    if start is None:
+        return None
+    dataset = start.dataset
+    if dataset is None and not start.criterion.isdigit() and start.run in plan:
+        dataset = plan[start.run].config.validation_dataset_names()[0]
+    return {"run": start.run, "criterion": start.criterion, "dataset": dataset}
+
+
+def lineage_inputs(layout: Layout, plan: dict) -> dict:
+    """Every run's sweep.json, and the upstream best JSON each finetune started from."""
+    starts = {name: start_of(run, plan) for name, run in sorted(plan.items())}
+    finetunes = [name for name, s in starts.items() if s and not s["criterion"].isdigit()]
+    return {
+        "sweep": [sweep_metadata_path(layout, name) for name in sorted(plan)],
+        "start_best": [
+            layout.best_record(starts[n]["run"], starts[n]["dataset"], starts[n]["criterion"])
+            for n in finetunes
+        ],
+        "start_runs": finetunes,
+    }
+
+
+def sweep_metadata_args(run, plan: dict) -> list[str]:
+    """Arguments of `dacapo-flow sweep-metadata` for one planned run (quote each with :q)."""
+    args = ["--run", run.name, "--base-name", getattr(run, "base_name", None) or run.name]
+    args += ["--grid", json.dumps(getattr(run, "grid", None) or {}, sort_keys=True)]
+    args += ["--repetition", str(run.repetition)]
+    repetitions = getattr(run, "repetitions", None)
+    if repetitions is not None:
+        args += ["--repetitions", str(repetitions)]
+    start = start_of(run, plan)
+    if start is not None:
+        args += ["--start-run", start["run"], "--start-criterion", start["criterion"]]
+        if start["dataset"] is not None:
+            args += ["--start-dataset", start["dataset"]]
+    return args
+
+
+def report_targets(layout: Layout, plan: dict) -> list[str]:
+    """Every output of the report stage (what `rule report` asks for)."""
+    targets = [
+        leaderboard_path(layout, d, c, ext)
+        for d, c in leaderboard_pairs(plan)
+        for ext in LEADERBOARD_FORMATS
+    ]
+    targets += [curves_path(layout, name, ext) for name in sorted(plan) for ext in CURVE_FORMATS]
+    targets += [lineage_path(layout, ext) for ext in LINEAGE_FORMATS]
+    return targets
