@@ -23,6 +23,10 @@ SUBCOMMANDS = [
     "check",
     "import-dacapo",
     "export",
+    "sweep-metadata",
+    "report-leaderboard",
+    "report-curves",
+    "report-lineage",
 ]
 
 

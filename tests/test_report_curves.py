@@ -26,7 +26,7 @@ STEPS = 60
 
 @pytest.fixture
 def stats_file(tmp_path):
-    """Training stats as TrainingStats writes them today: loss and compute time only."""
+    """Training stats without data wait and learning rate (as wave-1 stores hold them)."""
     rng = np.random.default_rng(0)
     stats = TrainingStats(
         TrainingIterationStats(i, float(1 / (i + 1) + rng.random() * 0.1), 0.01 + i * 1e-4)
@@ -39,13 +39,14 @@ def stats_file(tmp_path):
 @pytest.fixture
 def full_stats_file(stats_file, tmp_path):
     """The same stats with per-step data wait and learning rate, as later writers add them."""
-    data = xr.load_dataarray(stats_file, engine="h5netcdf")
-    steps = data.sizes["iterations"]
-    data = data.assign_coords(
-        data_wait=("iterations", np.full(steps, 0.002)),
-        lr=("iterations", np.linspace(1e-3, 1e-4, steps)),
+    old = TrainingStats.from_netcdf(stats_file).iteration_stats
+    rates = np.linspace(1e-3, 1e-4, len(old))
+    stats = TrainingStats(
+        TrainingIterationStats(s.iteration, s.loss, s.time, 0.002, float(lr))
+        for s, lr in zip(old, rates)
     )
-    return atomic_write_netcdf(data, tmp_path / "full_stats.nc")
+    stats.to_netcdf(tmp_path / "full_stats.nc")
+    return tmp_path / "full_stats.nc"
 
 
 @pytest.fixture

@@ -232,3 +232,14 @@ def test_best_per_dataset_and_criterion_all_nan_has_no_iteration():
         r for r in scores.best_per_dataset_and_criterion() if r["criterion"] == "hausdorff"
     ]
     assert hausdorff[0]["iteration"] is None and hausdorff[0]["score"] is None
+
+
+def test_get_best_along_parameters_keeps_each_criterion_with_its_own_row():
+    # criteria is not the last dimension left: directions must still follow their rows.
+    scores = make_scores(scores_of(10, [0.2, 0.7], [9, 3]), scores_of(20, [0.6, 0.1], [1, 8]))
+    data = scores.to_xarray().transpose("criteria", "iterations", "datasets", "parameters")
+    _, best = scores.get_best(data, "parameters")
+    assert best.sel(criteria="dice", datasets="crop_a").values.tolist() == [0.7, 0.6]
+    assert best.sel(criteria="hausdorff", datasets="crop_a").values.tolist() == [3, 1]
+    _, again = scores.get_best(scores.to_xarray(), "parameters")
+    assert again.sel(criteria="dice", datasets="crop_a").values.tolist() == [0.7, 0.6]

@@ -4,6 +4,7 @@ Each subcommand imports only what it needs, so light jobs (select-best) never lo
 """
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -11,7 +12,10 @@ from pathlib import Path
 
 def _run_config(args):
     from .config.loading import load_run_config
+    from .config.sweeps import load_swept_run_config
 
+    if args.grid:
+        return load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
     return load_run_config(args.run_config, name=args.run, repetition=args.repetition)
 
 
@@ -19,6 +23,7 @@ def _add_run_arguments(parser):
     parser.add_argument("--run-config", type=Path, required=True, help="run config YAML")
     parser.add_argument("--run", help="run name (default: the config's name)")
     parser.add_argument("--repetition", type=int, help="repetition (default: the config's)")
+    parser.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:<i>")
 
@@ -130,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synthetic_data)
 
     from .interop.cli import add_parsers as add_interop_parsers
+    from .report.cli import add_parsers as add_report_parsers
 
     add_interop_parsers(sub)
+    add_report_parsers(sub)
 
     p = sub.add_parser("check", help="verify a workflow config and all its run configs")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))

@@ -15,7 +15,11 @@ parses the workflow.
     <store>/<run>/logs/<rule>/...                  one log per job
     <store>/<run>/tmp/                             scratch (validation predictions)
     <store>/predictions/<target>/...               applied models (see `prediction_dir`)
-    <store>/report/...                             leaderboards, curves, lineage
+    <store>/<run>/sweep.json                       grid point, repetition, start (report)
+    <store>/report/leaderboard/<dataset>/<criterion>.<csv|md|tex|html>
+    <store>/report/curves/<run>.<png|svg>
+    <store>/report/lineage.<json|md|png|svg>
+    <store>/report/logs/<rule>/...
 """
 
 from __future__ import annotations
@@ -112,8 +116,27 @@ class Layout:
     def prediction_dir(self, target: str) -> str:
         return self._join("predictions", component(target, "prediction target"))
 
+    def sweep_metadata(self, run: str) -> str:
+        """A run's grid point, repetition and start (for the report)."""
+        return f"{self.run_dir(run)}/sweep.json"
+
     def report_dir(self) -> str:
         return self._join("report")
+
+    def leaderboard(self, dataset: str, criterion: str, ext: str) -> str:
+        dataset, criterion = component(dataset, "dataset name"), component(criterion, "criterion")
+        return f"{self.report_dir()}/leaderboard/{dataset}/{criterion}.{ext}"
+
+    def curves(self, run: str, ext: str) -> str:
+        return f"{self.report_dir()}/curves/{component(run, 'run name')}.{ext}"
+
+    def lineage(self, ext: str) -> str:
+        return f"{self.report_dir()}/lineage.{ext}"
+
+    def report_log(self, rule: str, *parts: object) -> str:
+        """`<store>/report/logs/<rule>/<parts...>.log` (or `<rule>.log` without parts)."""
+        names = [component(rule), *(component(p, "log name") for p in parts)]
+        return "/".join((self.report_dir(), "logs", *names)) + ".log"
 
 
 def iteration_of(path: str | os.PathLike) -> int:

@@ -1,6 +1,7 @@
 # Run plan and input/param helpers shared by the rules. Every store path comes from the
 # layout module (dacapo_flow.layout); rules hand the CLI these paths, quoted. No torch here:
 # this is parsed by every job, so it must stay cheap.
+import json
 import os
 import shlex
 
@@ -102,6 +103,11 @@ def run_config_file(wildcards):
 
 def repetition(wildcards):
     return run_of(wildcards).repetition
+
+
+def grid_point(wildcards):
+    """A swept run's grid point as JSON ("{}" for a run outside a sweep)."""
+    return json.dumps(run_of(wildcards).grid, sort_keys=True)
 
 
 def stage_hash(stage):

@@ -20,9 +20,10 @@ rule export:
     params:
         run_config=export_run_config,
         repetition=export_repetition,
+        grid=grid_point,
         upstream=export_upstream,
     shell:
         "dacapo-flow export --run-config {params.run_config:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --weights {input.weights:q} --best {input.best:q} "
+        "--repetition {params.repetition} --grid {params.grid:q} --weights {input.weights:q} --best {input.best:q} "
         "--bioimageio-zip {output.bioimageio:q} --cellmap-flow {output.cellmap_flow:q} "
         "{params.upstream} > {log:q} 2>&1"

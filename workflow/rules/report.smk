@@ -16,9 +16,9 @@ localrules:
 
 rule sweep_metadata:
     output:
-        f"{LAYOUT.store}/{{run}}/sweep.json",
+        LAYOUT.sweep_metadata("{run}"),
     log:
-        f"{LAYOUT.store}/{{run}}/logs/sweep_metadata.log",
+        LAYOUT.log("{run}", "sweep_metadata"),
     conda:
         "../../envs/dacapo-flow.yaml"
     params:
@@ -32,23 +32,23 @@ rule leaderboard:
         unpack(leaderboard_inputs),
     output:
         csv=report(
-            f"{REPORT}/leaderboard/{{dataset}}/{{criterion}}.csv",
+            LAYOUT.leaderboard("{dataset}", "{criterion}", "csv"),
             caption="../report/leaderboard.rst",
             category="Leaderboards",
             subcategory="{dataset}",
             labels={"criterion": "{criterion}", "format": "CSV"},
         ),
         html=report(
-            f"{REPORT}/leaderboard/{{dataset}}/{{criterion}}.html",
+            LAYOUT.leaderboard("{dataset}", "{criterion}", "html"),
             caption="../report/leaderboard.rst",
             category="Leaderboards",
             subcategory="{dataset}",
             labels={"criterion": "{criterion}", "format": "table"},
         ),
-        md=f"{REPORT}/leaderboard/{{dataset}}/{{criterion}}.md",
-        tex=f"{REPORT}/leaderboard/{{dataset}}/{{criterion}}.tex",
+        md=LAYOUT.leaderboard("{dataset}", "{criterion}", "md"),
+        tex=LAYOUT.leaderboard("{dataset}", "{criterion}", "tex"),
     log:
-        f"{REPORT}/logs/leaderboard/{{dataset}}/{{criterion}}.log",
+        LAYOUT.report_log("leaderboard", "{dataset}", "{criterion}"),
     conda:
         "../../envs/dacapo-flow.yaml"
     shell:
@@ -62,15 +62,15 @@ rule curves:
     input:
         unpack(curves_inputs),
     output:
-        png=f"{REPORT}/curves/{{run}}.png",
+        png=LAYOUT.curves("{run}", "png"),
         svg=report(
-            f"{REPORT}/curves/{{run}}.svg",
+            LAYOUT.curves("{run}", "svg"),
             caption="../report/curves.rst",
             category="Curves",
             labels={"run": "{run}"},
         ),
     log:
-        f"{REPORT}/logs/curves/{{run}}.log",
+        LAYOUT.report_log("curves", "{run}"),
     conda:
         "../../envs/dacapo-flow.yaml"
     shell:
@@ -83,17 +83,17 @@ rule lineage:
     input:
         unpack(lineage_inputs),
     output:
-        json=f"{REPORT}/lineage.json",
-        md=f"{REPORT}/lineage.md",
-        png=f"{REPORT}/lineage.png",
+        json=LAYOUT.lineage("json"),
+        md=LAYOUT.lineage("md"),
+        png=LAYOUT.lineage("png"),
         svg=report(
-            f"{REPORT}/lineage.svg",
+            LAYOUT.lineage("svg"),
             caption="../report/lineage.rst",
             category="Lineage",
             labels={"figure": "lineage"},
         ),
     log:
-        f"{REPORT}/logs/lineage.log",
+        LAYOUT.report_log("lineage"),
     conda:
         "../../envs/dacapo-flow.yaml"
     params:

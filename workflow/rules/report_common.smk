@@ -2,8 +2,6 @@
 # from the run plan and the store layout. Cheap: paths only, no I/O, no torch.
 from dacapo_flow.report import targets as report_targets_lib
 
-REPORT = LAYOUT.report_dir()
-
 
 def sweep_metadata_args(wildcards):
     return report_targets_lib.sweep_metadata_args(run_of(wildcards), PLAN)

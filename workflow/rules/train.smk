@@ -16,11 +16,12 @@ rule train_chunk:
     params:
         config_file=run_config_file,
         repetition=repetition,
+        grid=grid_point,
         init=init_args,
         train_hash=stage_hash("train"),
         upstream_hash=upstream_hash,
     shell:
         "dacapo-flow train-chunk --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --iteration {wildcards.iteration} {params.init} "
+        "--repetition {params.repetition} --grid {params.grid:q} --iteration {wildcards.iteration} {params.init} "
         "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} "
         "> {log:q} 2>&1"

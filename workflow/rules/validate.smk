@@ -15,9 +15,10 @@ rule validate:
     params:
         config_file=run_config_file,
         repetition=repetition,
+        grid=grid_point,
         scratch=lambda wildcards: LAYOUT.scratch(wildcards.run),
         validate_hash=stage_hash("validate"),
     shell:
         "dacapo-flow validate --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --checkpoint {input.checkpoint:q} --out {output:q} "
+        "--repetition {params.repetition} --grid {params.grid:q} --checkpoint {input.checkpoint:q} --out {output:q} "
         "--scratch {params.scratch:q} --threads {threads} > {log:q} 2>&1"

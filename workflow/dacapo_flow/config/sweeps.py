@@ -218,7 +218,8 @@ def expand_sweep(
                 set_dotted(data, key, point[key], source)
             data["name"], data["repetition"] = name, repetition
             where = f"{source}: grid point {point} applied to {path}"
-            run_config = verified(_parsed(data, where), where)
+            # Data are checked once per plan (check_plan_data), not per grid point here.
+            run_config = verified(_parsed(data, where), where, check_data=False)
             runs.append(
                 SweepRun(
                     name, base_config.name, group, repetition, repetitions, point, data, run_config

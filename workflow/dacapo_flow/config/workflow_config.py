@@ -6,8 +6,9 @@ contents) run only with `check_data=True`: `dacapo-flow check` and the main Snak
 not every cluster job (see `data_checks`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -17,12 +18,18 @@ from .data_checks import check_run_data
 from .loading import load_run_config, parse_config
 from .run_config import MAX_REPETITION, RunConfig
 from .starts import StartConfig
+from .sweeps import expand_sweep
 
 
 class RunEntry(Config):
     config: Path = Field(description="run config YAML")
     repetitions: int | None = Field(
         None, ge=1, description="N runs <name>_rep0..N-1, each seeded by its repetition"
+    )
+    grid: dict[str, list[Any]] | None = Field(
+        None,
+        description="dotted run-config keys -> value lists: one run per grid point "
+        "(x repetitions), named <name>_<key><value>..._rep<r>",
     )
 
 
@@ -44,6 +51,9 @@ class PlannedRun:
     source: Path
     repetition: int
     config: RunConfig
+    base_name: str | None = None  # the run config's own name (a sweep's common prefix)
+    grid: dict = field(default_factory=dict)  # the sweep's grid point, dotted key -> value
+    repetitions: int | None = None  # repetitions planned for this run's group
 
     @property
     def upstream(self) -> str | None:
@@ -52,7 +62,20 @@ class PlannedRun:
         return start.run if isinstance(start, StartConfig) else None
 
 
-def expand_entry(entry: RunEntry) -> list[PlannedRun]:
+def expand_entry(entry: RunEntry, where: str = "config/config.yaml") -> list[PlannedRun]:
+    if entry.grid is not None:
+        return [
+            PlannedRun(
+                r.name,
+                Path(entry.config),
+                r.repetition,
+                r.run_config,
+                r.base_name,
+                r.point,
+                r.repetitions,
+            )
+            for r in expand_sweep(entry.config, entry.grid, entry.repetitions, source=where)
+        ]
     base = load_run_config(entry.config, verify=False)
     if entry.repetitions is None:
         names = [(base.name, base.repetition)]
@@ -64,6 +87,9 @@ def expand_entry(entry: RunEntry) -> list[PlannedRun]:
             Path(entry.config),
             rep,
             load_run_config(entry.config, name, rep, check_data=False),
+            base.name,
+            {},
+            entry.repetitions,
         )
         for name, rep in names
     ]
@@ -78,7 +104,7 @@ def load_plan(
     check_entries(workflow, source)
     plan: dict[str, PlannedRun] = {}
     for i, entry in enumerate(workflow.runs):
-        for run in expand_entry(entry):
+        for run in expand_entry(entry, f"{source}: runs[{i}]"):
             if run.name in plan:
                 raise ConfigError(
                     f"{source}: runs[{i}]: run name {run.name!r} is produced twice "
@@ -108,9 +134,9 @@ def check_entries(workflow: WorkflowConfig, source: str) -> None:
 def check_finetune_fits(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
     """A finetune loads its upstream's weights: the networks must match (all but the head's
     labels), which the configs tell before the upstream has trained."""
-    start = run.config.start_config
-    if start is None:
+    if run.upstream is None:
         return
+    start = run.config.start_config
     upstream = plan[start.run]
     mine, theirs = run.config, upstream.config
     found = []

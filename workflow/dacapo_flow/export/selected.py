@@ -101,7 +101,10 @@ def load_selected(
     """Build the run's model with the winning weights. `voxel_size` defaults to the first
     training raw array's (opened from the config); `run` / `repetition` override the
     config's (as for the other subcommands)."""
-    config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
+    if isinstance(run_config, RunConfig):  # already loaded (a sweep's grid point applied)
+        config = run_config
+    else:
+        config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
     record = json.loads(Path(best).read_text())
     task = create_task(config.task_config, config.datasplit_config.label_ids)
     with torch.random.fork_rng(devices=[]):

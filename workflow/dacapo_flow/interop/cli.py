@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,8 +48,13 @@ def cmd_export(args) -> None:
 
     if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
         raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
+    run_config = args.run_config
+    if args.grid:
+        from ..config.sweeps import load_swept_run_config
+
+        run_config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
     export_selected(
-        run_config=args.run_config,
+        run_config=run_config,
         run=args.run,
         repetition=args.repetition,
         weights=args.weights,
@@ -74,6 +80,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--run-config", type=Path, required=True, help="the run's config YAML")
     p.add_argument("--run", help="run name (default: the config's name)")
     p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
+    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
     p.add_argument("--weights", type=Path, required=True, help="checkpoint (e.g. best .pt)")
     p.add_argument("--best", type=Path, required=True, help="the best JSON it won")
     p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")

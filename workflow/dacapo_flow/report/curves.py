@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.signal import lfilter
 
+from ..stats.training_stats import TrainingStats
 from ..stats.validation_scores import ValidationScores, parameter_label
 from ..store.atomic import atomic_write
 
@@ -54,23 +55,22 @@ class ScoreCurve:
 
 
 def read_training_series(path: str | os.PathLike) -> TrainingSeries:
-    """The per-step series of a training stats file; absent optional variables are None."""
-    try:
-        data = xr.load_dataset(path, engine="h5netcdf")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"training stats {os.fspath(path)} do not exist") from None
-    if "loss" not in data or "iterations" not in data.dims:
-        raise ValueError(f"training stats {os.fspath(path)} have no loss along iterations")
+    """The per-step series of a training stats file (read by `TrainingStats`, the one reader
+    of the format); a variable never recorded (all NaN) is None."""
+    stats = TrainingStats.from_netcdf(path).iteration_stats
+    if not stats:
+        raise ValueError(f"training stats {os.fspath(path)} hold no steps")
 
     def get(name):
-        return np.asarray(data[name].values, dtype=float) if name in data.variables else None
+        values = np.array([getattr(s, name) for s in stats], dtype=float)
+        return None if np.isnan(values).all() else values
 
     return TrainingSeries(
-        steps=np.asarray(data["iterations"].values, dtype=np.int64) + 1,
+        steps=np.array([s.iteration for s in stats], dtype=np.int64) + 1,
         loss=get("loss"),
         compute=get("time"),
         data_wait=get("data_wait"),
-        lr=get("lr"),
+        lr=get("learning_rate"),
     )
 
 

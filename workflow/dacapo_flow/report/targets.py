@@ -15,34 +15,32 @@ from __future__ import annotations
 
 import json
 
-from ..layout import Layout, component
+from ..layout import Layout
 
 LEADERBOARD_FORMATS = ("csv", "md", "tex", "html")
 CURVE_FORMATS = ("png", "svg")
 LINEAGE_FORMATS = ("json", "md", "png", "svg")
 
 
+# Paths are the layout's (dacapo_flow.layout); these names keep the report code short.
 def sweep_metadata_path(layout: Layout, run: str) -> str:
-    return f"{layout.run_dir(run)}/sweep.json"
+    return layout.sweep_metadata(run)
 
 
 def leaderboard_path(layout: Layout, dataset: str, criterion: str, ext: str) -> str:
-    dataset, criterion = component(dataset, "dataset name"), component(criterion, "criterion")
-    return f"{layout.report_dir()}/leaderboard/{dataset}/{criterion}.{ext}"
+    return layout.leaderboard(dataset, criterion, ext)
 
 
 def curves_path(layout: Layout, run: str, ext: str) -> str:
-    return f"{layout.report_dir()}/curves/{component(run, 'run name')}.{ext}"
+    return layout.curves(run, ext)
 
 
 def lineage_path(layout: Layout, ext: str) -> str:
-    return f"{layout.report_dir()}/lineage.{ext}"
+    return layout.lineage(ext)
 
 
 def report_log(layout: Layout, rule: str, *parts: str) -> str:
-    """`<store>/report/logs/<rule>/<parts...>.log`."""
-    names = [component(rule), *(component(p, "log name") for p in parts)]
-    return "/".join((layout.report_dir(), "logs", *names)) + ".log"
+    return layout.report_log(rule, *parts)
 
 
 # --- which runs go where ------------------------------------------------------------------

@@ -287,7 +287,8 @@ class ValidationScores:
         rest = [d for d in data.dims if d != dim]
         moved = data.transpose(*rest, dim)
         template = moved.isel({dim: 0}, drop=True)
-        criteria = xr.broadcast(data.coords["criteria"], template)[0].values.ravel()
+        criteria = xr.broadcast(data.coords["criteria"], template)[0]
+        criteria = criteria.transpose(*template.dims).values.ravel()
         rows = moved.values.reshape(len(criteria), data.sizes[dim])
         labels = data.coords[dim].values
         indices = [argbest(row, self.higher_is_better(c)) for row, c in zip(rows, criteria)]
