@@ -110,6 +110,9 @@ def value_range(task) -> list[float]:
 def make_plan(
     run_config: RunConfig, weights_path, best_path, target: PredictionTarget, zarr_path
 ) -> Plan:
+    ok, message = target.verify()
+    if not ok:
+        raise ConfigError("\n".join(f"prediction {target.name}: {m}" for m in message.splitlines()))
     best = read_best(best_path, target)
     task = build_task(run_config)
     model, weights = load_model(run_config, weights_path, task)
