@@ -16,7 +16,7 @@ def test_checksum_sees_dtype_shape_and_bytes():
 
 def test_manifest_resumes_only_under_the_same_config(tmp_path):
     path = tmp_path / "p.progress.json"
-    progress = Progress(path, "predict", "h1")
+    progress = Progress(path, "predict", "h1", flush_s=0)
     progress.record(3, {"checksum": "x"})
     assert Progress(path, "predict", "h1").done == {3: {"checksum": "x"}}
     assert Progress(path, "predict", "h2").done == {}
@@ -40,3 +40,11 @@ def test_shard_json_lists_blocks_checksums_and_hash(tmp_path):
     assert read_json(tmp_path / "s.json")["kind"] == "predict"
     with pytest.raises(ValueError, match="not a segment shard"):
         read_shard_json(tmp_path / "s.json", "segment")
+
+
+def test_manifest_writes_are_throttled(tmp_path):
+    progress = Progress(tmp_path / "m.json", "predict", "h", flush_s=3600)
+    progress.record(1, {"checksum": "a"})
+    assert not (tmp_path / "m.json").exists()
+    progress.flush()
+    assert Progress(tmp_path / "m.json", "predict", "h").done == {1: {"checksum": "a"}}

@@ -1,7 +1,8 @@
 """Which blocks a shard has finished: checksums, the resume manifest and the shard JSON.
 
-A block is recorded only after its data is completely written, and every record rewrites the
-manifest atomically, so a killed shard loses at most the blocks in flight. The manifest carries
+A block is recorded only after its data is completely written; the manifest is rewritten
+atomically at most every `flush_s` seconds (rewriting it per block would cost O(blocks^2) bytes
+on big shards), so a killed shard redoes at most the blocks of those seconds. The manifest carries
 the config hash: one written under another config is ignored (those blocks are redone). The
 shard JSON, the Snakemake output, is written last and holds the same records.
 """
@@ -12,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +47,13 @@ def file_digest(path: str | os.PathLike) -> str:
 class Progress:
     """The resume manifest of one shard: block id -> record (checksum and kind-specific data)."""
 
-    def __init__(self, path: str | os.PathLike, kind: str, config_hash: str):
+    def __init__(self, path: str | os.PathLike, kind: str, config_hash: str, flush_s=5.0):
         self.path = Path(path)
         self.kind = kind
         self.config_hash = config_hash
+        self.flush_s = flush_s
         self.done: dict[int, dict] = self._load()
+        self._flushed = time.monotonic()
 
     def _load(self) -> dict[int, dict]:
         if not self.path.exists():
@@ -73,7 +77,12 @@ class Progress:
 
     def record(self, block_id: int, record: dict) -> None:
         self.done[int(block_id)] = record
+        if time.monotonic() - self._flushed >= self.flush_s:
+            self.flush()
+
+    def flush(self) -> None:
         atomic_write_json(self.path, self._payload(sorted(self.done)))
+        self._flushed = time.monotonic()
 
     def _payload(self, block_ids) -> dict:
         return {
@@ -88,6 +97,7 @@ class Progress:
         missing = [b for b in block_ids if b not in self.done]
         if missing:
             raise RuntimeError(f"{path}: blocks {missing[:20]} of shard {shard} are not done")
+        self.flush()
         payload = self._payload(list(block_ids))
         payload.update(shard=shard, shards=shards, **extra)
         return atomic_write_json(path, payload)
@@ -113,8 +123,11 @@ def run_blocks(block_ids, progress: Progress, work, max_blocks=None) -> bool:
     """`progress.record(b, work(b))` for every block not done yet, in order; True when all of
     `block_ids` are done. `max_blocks` stops after that many new blocks."""
     todo = [b for b in block_ids if b not in progress.done]
-    for count, block_id in enumerate(todo):
-        if max_blocks is not None and count >= max_blocks:
-            break
-        progress.record(block_id, work(block_id))
+    try:
+        for count, block_id in enumerate(todo):
+            if max_blocks is not None and count >= max_blocks:
+                break
+            progress.record(block_id, work(block_id))
+    finally:
+        progress.flush()
     return all(b in progress.done for b in block_ids)

@@ -81,24 +81,27 @@ def predict_blocks(predictor: BlockPredictor, block_ids, progress: Progress, max
     def write_and_record(block_id, prediction):
         progress.record(block_id, {"checksum": predictor.write(block_id, prediction)})
 
-    with (
-        ThreadPoolExecutor(1, "predict-read") as reader,
-        ThreadPoolExecutor(1, "predict-write") as writer,
-        torch.inference_mode(),
-    ):
-        pending_read = reader.submit(predictor.read, todo[0])
-        pending_write = None
-        for i, block_id in enumerate(todo):
-            raw = pending_read.result()
-            if i + 1 < len(todo):
-                pending_read = reader.submit(predictor.read, todo[i + 1])
-            prediction = predictor.compute(raw)
-            del raw
-            if pending_write is not None:
-                pending_write.result()  # one write in flight: memory stays bounded
-            pending_write = writer.submit(write_and_record, block_id, prediction)
-            logger.debug("block %d computed (%d/%d)", block_id, i + 1, len(todo))
-        pending_write.result()
+    try:
+        with (
+            ThreadPoolExecutor(1, "predict-read") as reader,
+            ThreadPoolExecutor(1, "predict-write") as writer,
+            torch.inference_mode(),
+        ):
+            pending_read = reader.submit(predictor.read, todo[0])
+            pending_write = None
+            for i, block_id in enumerate(todo):
+                raw = pending_read.result()
+                if i + 1 < len(todo):
+                    pending_read = reader.submit(predictor.read, todo[i + 1])
+                prediction = predictor.compute(raw)
+                del raw
+                if pending_write is not None:
+                    pending_write.result()  # one write in flight: memory stays bounded
+                pending_write = writer.submit(write_and_record, block_id, prediction)
+                logger.debug("block %d computed (%d/%d)", block_id, i + 1, len(todo))
+            pending_write.result()
+    finally:
+        progress.flush()  # after the pools have joined: the last write is in
 
 
 def run_predict_shard(
