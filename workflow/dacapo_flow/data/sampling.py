@@ -55,10 +55,7 @@ class SamplerDataset:
                 )
         if not self.weight > 0:
             raise ValueError(f"dataset {self.name}: weight {self.weight} must be positive")
-        if self.raw_min is None or self.raw_max is None:
-            low, high = _dtype_range(self.raw.dtype)
-            self.raw_min = low if self.raw_min is None else self.raw_min
-            self.raw_max = high if self.raw_max is None else self.raw_max
+        self.raw_min, self.raw_max = raw_range(self.raw.dtype, self.raw_min, self.raw_max)
         if self.raw_max == self.raw_min:
             raise ValueError(f"dataset {self.name}: raw_min == raw_max == {self.raw_min}")
 
@@ -67,23 +64,41 @@ class SamplerDataset:
         return f"{self.gt.path}/{self.gt.dataset}"
 
     def normalise(self, data: np.ndarray) -> np.ndarray:
-        scale = np.float32(1.0 / (self.raw_max - self.raw_min))
-        return (data.astype(np.float32) - np.float32(self.raw_min)) * scale
+        return normalise(data, self.raw_min, self.raw_max)
 
     def read_raw(self, roi: Roi) -> np.ndarray:
         """Normalised raw over roi, 0 outside the raw array (after normalising, so training
         and validation pad alike whatever the intensity range)."""
-        voxel_size = self.raw.voxel_size
-        out = np.zeros(roi.shape / voxel_size, np.float32)
-        inside = roi.intersect(self.raw.roi)
-        if inside.empty:
-            return out
-        data = self.raw.read(inside)
-        if self.raw.num_channels is not None:
-            data = data[0]
-        begin = (inside.begin - roi.begin) / voxel_size
-        out[tuple(slice(b, b + s) for b, s in zip(begin, data.shape))] = self.normalise(data)
+        return read_normalised(self.raw, roi, self.raw_min, self.raw_max)
+
+
+def normalise(data: np.ndarray, raw_min: float, raw_max: float) -> np.ndarray:
+    scale = np.float32(1.0 / (raw_max - raw_min))
+    return (data.astype(np.float32) - np.float32(raw_min)) * scale
+
+
+def read_normalised(raw: ZarrArray, roi: Roi, raw_min: float, raw_max: float) -> np.ndarray:
+    """Raw over roi normalised by (x - raw_min) / (raw_max - raw_min), 0 outside the array.
+    Training, validation and prediction all read their inputs through this one function."""
+    voxel_size = raw.voxel_size
+    out = np.zeros(roi.shape / voxel_size, np.float32)
+    inside = roi.intersect(raw.roi)
+    if inside.empty:
         return out
+    data = raw.read(inside)
+    if raw.num_channels is not None:
+        data = data[0]
+    begin = (inside.begin - roi.begin) / voxel_size
+    out[tuple(slice(b, b + s) for b, s in zip(begin, data.shape))] = normalise(
+        data, raw_min, raw_max
+    )
+    return out
+
+
+def raw_range(dtype, raw_min: float | None, raw_max: float | None) -> tuple[float, float]:
+    """(raw_min, raw_max) with the dtype's range filling what is None (the training default)."""
+    low, high = _dtype_range(dtype)
+    return (low if raw_min is None else raw_min), (high if raw_max is None else raw_max)
 
 
 def _dtype_range(dtype) -> tuple[float, float]:

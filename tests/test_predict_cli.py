@@ -1,0 +1,274 @@
+"""The prediction subcommands end to end, as the workflow calls them: a tiny untrained model
+(real torch on the CPU), real zarr, two shards, a killed shard resumed, a corrupt and a
+missing block caught, and a changed config redoing every block."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from dacapo_flow.data.arrays import open_array
+from dacapo_flow.predict import shard as shard_module
+from dacapo_flow.predict.cli import STOPPED, add_parsers
+from dacapo_flow.predict.paths import PredictionPaths, manifest_path
+from dacapo_flow.predict.plan import Plan
+from dacapo_flow.predict.prepare import build_task
+from dacapo_flow.predict.segment import whole_volume_segmentation
+from dacapo_flow.predict.verify import VerificationError
+from helpers_predict import read_json, same_up_to_renaming, target_dict, write_model, write_raw
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def cli(*argv):
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([str(a) for a in argv])
+    args.func(args)
+
+
+@pytest.fixture
+def setup(tmp_path, data):
+    model = write_model(tmp_path / "store", data, "affinities")
+    raw = write_raw(tmp_path / "raw.zarr")
+    paths = PredictionPaths(tmp_path / "store" / "predictions" / "aff")
+    return model, raw, paths
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """Block ids the network ran on (the real compute, counted)."""
+    blocks = []
+    real = shard_module.BlockPredictor.compute
+
+    def counting(self, raw):
+        blocks.append(raw.shape)
+        return real(self, raw)
+
+    monkeypatch.setattr(shard_module.BlockPredictor, "compute", counting)
+    return blocks
+
+
+def run_args(model):
+    return ["--run-config", model["run_config"], "--run", model["run"].name]
+
+
+def prepare(model, paths, target):
+    import json
+
+    cli(
+        "predict-prepare",
+        *run_args(model),
+        "--weights",
+        model["weights"],
+        "--best",
+        model["best"],
+        "--target-json",
+        json.dumps(target),
+        "--zarr",
+        paths.zarr,
+        "--out",
+        paths.prepared,
+    )
+    return Plan.read(paths.prepared)
+
+
+def predict(model, paths, shard, shards, *extra):
+    cli(
+        "predict-shard",
+        "--prepared",
+        paths.prepared,
+        *run_args(model),
+        "--weights",
+        model["weights"],
+        "--shard",
+        shard,
+        "--shards",
+        shards,
+        "--out",
+        paths.shard("predict", shard),
+        "--device",
+        "cpu",
+        *extra,
+    )
+
+
+def segment_and_relabel(model, paths, shards):
+    predictions = paths.shards("predict", shards)
+    for i in range(shards):
+        cli(
+            "segment-shard",
+            "--prepared",
+            paths.prepared,
+            *run_args(model),
+            "--shard",
+            i,
+            "--shards",
+            shards,
+            "--records",
+            paths.records,
+            "--out",
+            paths.shard("segment", i),
+            "--predictions",
+            *predictions,
+        )
+    cli(
+        "segment-merge",
+        "--prepared",
+        paths.prepared,
+        "--segments",
+        *paths.shards("segment", shards),
+        "--lut",
+        paths.lut,
+        "--out",
+        paths.merge,
+    )
+    for i in range(shards):
+        cli(
+            "relabel-shard",
+            "--prepared",
+            paths.prepared,
+            "--merge",
+            paths.merge,
+            "--lut",
+            paths.lut,
+            "--shard",
+            i,
+            "--shards",
+            shards,
+            "--out",
+            paths.shard("relabel", i),
+        )
+
+
+def verify(paths, shards):
+    cli(
+        "predict-verify",
+        "--prepared",
+        paths.prepared,
+        "--predictions",
+        *paths.shards("predict", shards),
+        "--relabels",
+        *paths.shards("relabel", shards),
+        "--out",
+        paths.verified,
+    )
+
+
+def test_end_to_end_with_a_killed_shard(setup, computed):
+    model, raw, paths = setup
+    target = target_dict(
+        "aff", model["run"].name, "affinities", raw, outputs=["prediction", "segmentation"]
+    )
+    target["shards"] = 2
+    plan = prepare(model, paths, target)
+    blocks_of_shard0 = len(range(0, plan.grid.num_blocks, 2))
+
+    # Shard 0 "killed" after 3 blocks: no shard JSON, 3 blocks in its manifest.
+    with pytest.raises(SystemExit) as stop:
+        predict(model, paths, 0, 2, "--max-blocks", 3)
+    assert stop.value.code == STOPPED
+    assert not _exists(paths.shard("predict", 0))
+    assert len(read_json(manifest_path(paths.shard("predict", 0)))["blocks"]) == 3
+    # The rerun computes only the rest.
+    predict(model, paths, 0, 2)
+    assert len(computed) == blocks_of_shard0
+    predict(model, paths, 1, 2)
+    shard0 = read_json(paths.shard("predict", 0))
+    assert sorted(map(int, shard0["blocks"])) == list(range(0, plan.grid.num_blocks, 2))
+    assert shard0["config_hash"] == plan.config_key("predict")
+
+    segment_and_relabel(model, paths, 2)
+    verify(paths, 2)
+    assert read_json(paths.verified)["blocks"] == plan.grid.num_blocks
+
+    # What was written: OME-Zarr in register with the raw, segmentation as in memory.
+    prediction = open_array(paths.zarr, "prediction/s0")
+    raw_array = open_array(raw, "raw")
+    assert prediction.voxel_size == raw_array.voxel_size
+    assert prediction.roi == raw_array.roi and prediction.num_channels == 3
+    stored = prediction.read(prediction.roi)
+    task = build_task(model["run"].config)
+    expected = whole_volume_segmentation(task, stored, plan.segmentation)
+    segmentation = open_array(paths.zarr, "segmentation/s0").read(prediction.roi)
+    assert same_up_to_renaming(segmentation, expected)
+
+    # A rerun of a finished shard computes nothing.
+    computed.clear()
+    predict(model, paths, 1, 2)
+    assert computed == []
+
+
+def test_verify_names_missing_and_corrupt_blocks(setup):
+    model, raw, paths = setup
+    target = target_dict("aff", model["run"].name, "affinities", raw)
+    plan = prepare(model, paths, target)
+    predict(model, paths, 0, 1)
+    cli(
+        "predict-verify",
+        "--prepared",
+        paths.prepared,
+        "--predictions",
+        paths.shard("predict", 0),
+        "--out",
+        paths.verified,
+    )
+    # Corrupt block 5's chunk.
+    array = open_array(paths.zarr, "prediction/s0")
+    roi = plan.grid.write_roi(5)
+    array.write(roi, np.zeros_like(array.read(roi)))
+    with pytest.raises(VerificationError, match=r"differ from the shard checksums: \[5\]"):
+        verify_prediction(paths)
+    # Drop two blocks from the shard JSON: they are missing.
+    shard = read_json(paths.shard("predict", 0))
+    del shard["blocks"]["2"], shard["blocks"]["7"]
+    from dacapo_flow.store.atomic import atomic_write_json
+
+    atomic_write_json(paths.shard("predict", 0), shard)
+    with pytest.raises(VerificationError, match=r"missing blocks \[2, 7\]"):
+        verify_prediction(paths)
+
+
+def verify_prediction(paths):
+    cli(
+        "predict-verify",
+        "--prepared",
+        paths.prepared,
+        "--predictions",
+        paths.shard("predict", 0),
+        "--out",
+        paths.verified,
+    )
+
+
+def test_a_changed_config_redoes_every_block(setup, computed):
+    model, raw, paths = setup
+    target = target_dict("aff", model["run"].name, "affinities", raw)
+    plan = prepare(model, paths, target)
+    predict(model, paths, 0, 1)
+    assert len(computed) == plan.grid.num_blocks
+
+    # The same config again (prepare rerun): arrays kept, nothing recomputed.
+    computed.clear()
+    again = prepare(model, paths, target)
+    assert again.config_key("predict") == plan.config_key("predict")
+    predict(model, paths, 0, 1)
+    assert computed == []
+
+    # Another dtype: every block again, and the old shard JSON no longer verifies.
+    old_shard = read_json(paths.shard("predict", 0))
+    changed = prepare(model, paths, {**target, "dtype": "uint8"})
+    assert changed.prediction_hash != plan.prediction_hash
+    with pytest.raises(VerificationError, match="written for config"):
+        verify_prediction(paths)
+    predict(model, paths, 0, 1)
+    assert len(computed) == plan.grid.num_blocks
+    assert read_json(paths.shard("predict", 0))["config_hash"] != old_shard["config_hash"]
+    assert open_array(paths.zarr, "prediction/s0").dtype == np.uint8
+    verify_prediction(paths)
+
+
+def _exists(path) -> bool:
+    from pathlib import Path
+
+    return Path(path).exists()

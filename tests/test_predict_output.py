@@ -1,0 +1,86 @@
+"""Outputs: OME-NGFF metadata our reader reads back, chunks equal blocks, idempotent creation,
+value conversion, pyramid level and block checksums."""
+
+import numpy as np
+import zarr
+from funlib.geometry import Coordinate
+
+from dacapo_flow.data.arrays import open_array
+from dacapo_flow.predict.output import (
+    create_outputs,
+    dequantize,
+    downsample,
+    open_level,
+    quantize,
+    read_block_checksum,
+    write_block,
+)
+from dacapo_flow.predict.plan import SegmentationSpec
+from helpers_predict import OFFSET, VOXEL, hand_plan
+
+SPEC = SegmentationSpec("distance", {"threshold": 0.0}, 2, "uint64")
+
+
+def test_ome_zarr_round_trip(tmp_path):
+    plan = hand_plan(tmp_path / "o.zarr", SPEC, 2, (22, 17, 20), (8, 6, 8), pyramid=True)
+    for group, dtype, channels in [("prediction", np.float32, 2), ("segmentation", np.uint64, 2)]:
+        s0 = open_array(plan.zarr, f"{group}/s0")
+        assert s0.voxel_size == VOXEL and s0.offset == OFFSET and s0.roi == plan.roi
+        assert s0.num_channels == channels and s0.dtype == dtype
+        s1 = open_array(plan.zarr, f"{group}/s1")
+        assert s1.voxel_size == VOXEL * 2 and s1.offset == OFFSET
+        assert s1.shape == Coordinate(11, 8, 10)
+        handle = zarr.open_array(store=plan.zarr, path=f"{group}/s0", mode="r")
+        assert handle.chunks == (channels, 8, 6, 8)
+        attrs = dict(zarr.open_group(store=plan.zarr, path=group, mode="r").attrs)
+        (multiscale,) = attrs["multiscales"]
+        assert multiscale["version"] == "0.4"
+        assert [a["type"] for a in multiscale["axes"]] == ["channel", "space", "space", "space"]
+        assert [d["path"] for d in multiscale["datasets"]] == ["s0", "s1"]
+    assert open_array(plan.zarr, "fragments/s0").dtype == np.uint64
+
+
+def test_creation_is_idempotent_per_hash(tmp_path):
+    plan = hand_plan(tmp_path / "o.zarr", SPEC, 2)
+    array = open_level(plan, "prediction")
+    array.write(plan.grid.write_roi(0), np.ones((2, 8, 6, 7), np.float32))
+    assert create_outputs(plan) == plan.generations  # same hashes: kept, data and all
+    assert array.read(plan.grid.write_roi(0)).min() == 1
+    plan.segmentation_hash = "changed"
+    generations = create_outputs(plan)
+    assert generations["prediction"] == plan.generations["prediction"]
+    assert generations["segmentation"] != plan.generations["segmentation"]
+    plan.prediction_hash = "changed"
+    assert create_outputs(plan)["prediction"] != plan.generations["prediction"]
+    assert open_level(plan, "prediction").read(plan.grid.write_roi(0)).max() == 0
+
+
+def test_uint8_maps_the_activation_range():
+    values = np.array([-1.0, -0.5, 0.0, 1.0, 2.0], np.float32)
+    stored = quantize(values, (-1, 1), "uint8")
+    assert stored.tolist() == [0, 64, 128, 255, 255]
+    assert (
+        np.abs(dequantize(stored, (-1, 1))[:4] - values[:4]).max() <= 1 / 255 + 1e-6
+    )  # half a step
+    assert quantize(values, (0, 1), "float32") is values
+
+
+def test_downsample_means_values_and_picks_labels():
+    data = np.arange(2 * 4 * 4 * 5, dtype=np.float32).reshape(2, 4, 4, 5)
+    small = downsample(data, labels=False)
+    assert small.shape == (2, 2, 2, 2)
+    assert small[0, 0, 0, 0] == data[0, :2, :2, :2].mean()
+    labels = downsample(data.astype(np.uint64), labels=True)
+    assert labels[1, 1, 1, 1] == data[1, 2, 2, 2]
+
+
+def test_block_checksum_reads_back_what_was_written(tmp_path):
+    plan = hand_plan(tmp_path / "o.zarr", None, 2, (22, 17, 20), (8, 6, 8), pyramid=True)
+    levels = [open_level(plan, "prediction", level) for level in (0, 1)]
+    for block in range(plan.grid.num_blocks):
+        roi = plan.grid.write_roi(block)
+        data = np.random.default_rng(block).random((2, *(roi.shape / VOXEL)), dtype=np.float32)
+        assert write_block(levels, roi, data, labels=False) == read_block_checksum(levels, roi)
+    roi = plan.grid.write_roi(4)
+    levels[1].write(levels[1].roi, np.zeros((2, 11, 8, 10), np.float32))
+    assert read_block_checksum(levels, roi) != read_block_checksum([levels[0]], roi)

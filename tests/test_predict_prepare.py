@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.predict.config import PredictionTarget
+from dacapo_flow.predict.plan import Plan
+from dacapo_flow.predict.prepare import make_plan, prepare, read_best
+from dacapo_flow.store.weights import Weights, load_checkpoint, save_checkpoint
+from helpers_predict import target_dict, write_model, write_raw
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, data):
+    root = tmp_path_factory.mktemp("prepare")
+    found = write_model(root / "store", data, "distance")
+    found["raw"] = write_raw(root / "raw.zarr")
+    found["config"] = load_run_config(found["run_config"], verify=False)
+    return found
+
+
+def target(files, **fields):
+    return PredictionTarget.model_validate(
+        target_dict("t", files["run"].name, "distance", files["raw"], **fields)
+    )
+
+
+def plan_for(files, tmp_path, **fields):
+    return make_plan(
+        files["config"], files["weights"], files["best"], target(files, **fields), tmp_path / "z"
+    )
+
+
+def test_plan_of_a_distance_model(files, tmp_path):
+    plan = prepare(
+        files["config"],
+        files["weights"],
+        files["best"],
+        target(files, outputs=["prediction", "segmentation"]),
+        tmp_path / "out.zarr",
+        tmp_path / "prepared.json",
+    )
+    assert Plan.read(tmp_path / "prepared.json") == plan
+    assert plan.channels == ["nucleus", "mito"] and plan.value_range == [-1.0, 1.0]
+    assert plan.segmentation.mode == "distance" and plan.segmentation.channels == 2
+    assert plan.segmentation.parameters == {"threshold": 0.0}
+    assert plan.raw_range == [0.0, 255.0] and plan.weights["iteration"] == 4
+    assert (tmp_path / "out.zarr" / "fragments").is_dir()
+    semantic = plan_for(files, tmp_path, outputs=["prediction", "segmentation"], instances=False)
+    assert semantic.segmentation.mode == "semantic"
+    assert semantic.segmentation_hash != plan.segmentation_hash
+    assert semantic.prediction_hash == plan.prediction_hash
+
+
+def test_mismatches_are_named(files, tmp_path):
+    with pytest.raises(ConfigError, match="criterion 'nucleus__dice', target t asks for 'x'"):
+        read_best(files["best"], target(files, criterion="x"))
+    with pytest.raises(ConfigError, match="not inside"):
+        plan_for(files, tmp_path, roi={"offset": [0, 0, 0], "shape": [400, 40, 40]})
+    with pytest.raises(ConfigError, match="does not fit the network"):
+        plan_for(files, tmp_path, block_shape=[13, 12, 12])
+    with pytest.raises(ConfigError, match="must be even for pyramid"):
+        plan_for(files, tmp_path, pyramid=True, block_shape=[13, 12, 12])
+
+
+def test_foreign_weights_are_refused(files, tmp_path):
+    weights = load_checkpoint(files["weights"])
+    save_checkpoint(
+        Weights(weights.model, None, iteration=4, head_labels=["a", "b"]), tmp_path / "w.pt"
+    )
+    with pytest.raises(ConfigError, match="head labels"):
+        make_plan(files["config"], tmp_path / "w.pt", files["best"], target(files), tmp_path)
+    best = json.loads(files["best"].read_text())
+    (tmp_path / "b.json").write_text(json.dumps({**best, "iteration": 8}))
+    with pytest.raises(ConfigError, match="iteration 4, best JSON .* names iteration 8"):
+        make_plan(files["config"], files["weights"], tmp_path / "b.json", target(files), tmp_path)

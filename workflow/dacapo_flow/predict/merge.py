@@ -1,0 +1,197 @@
+"""Merging fragments across block faces: face records -> pairs -> union-find -> lookup table.
+
+Fragment ids are unique over the volume by construction: fragment `l` (1-based) of channel `c`
+in block `b` is `(c * num_blocks + b) * block_voxels + l` (`FragmentIds`). The merge joins the
+records two neighbouring blocks wrote for their shared edges (same key on both sides), takes
+connected components of the resulting fragment pairs, and maps every merged fragment to its
+component's smallest fragment. Final ids are compacted per channel (`compact`): fragment l of
+block b becomes `first[c, b] + l - 1` where `first` counts the fragments of earlier blocks, so
+ids stay small and a fragment that merged with nothing needs no table entry.
+
+Memory: the records of two blocks at a time plus the pairs (one per touching fragment pair).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..store.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FragmentIds:
+    num_blocks: int
+    block_voxels: int
+    channels: int
+
+    def __post_init__(self):
+        if self.channels * self.num_blocks * self.block_voxels >= 2**63:
+            raise ValueError("too many blocks x voxels per block for uint64 fragment ids")
+
+    def offset(self, channel: int, block: int) -> int:
+        return (channel * self.num_blocks + block) * self.block_voxels
+
+    def globalise(self, labels: np.ndarray, block: int) -> np.ndarray:
+        """Local labels [C, *s] (1..n per channel, 0 background) -> fragment ids."""
+        out = labels.astype(np.uint64, copy=True)
+        for c in range(out.shape[0]):
+            out[c][out[c] > 0] += np.uint64(self.offset(c, block))
+        return out
+
+    def decode(self, fragments: np.ndarray):
+        """(channel, block, local label) of fragment ids."""
+        cb, local = np.divmod(fragments.astype(np.uint64) - np.uint64(1), self.block_voxels)
+        channel, block = np.divmod(cb, self.num_blocks)
+        return channel.astype(np.int64), block.astype(np.int64), local.astype(np.int64) + 1
+
+
+def first_ids(counts: np.ndarray) -> np.ndarray:
+    """[C, blocks] fragment counts -> the final id of each block's fragment 1, per channel."""
+    ends = np.cumsum(counts, axis=1)
+    return (1 + ends - counts).astype(np.uint64)
+
+
+def compact(ids: FragmentIds, first: np.ndarray, fragments: np.ndarray) -> np.ndarray:
+    channel, block, local = ids.decode(fragments)
+    return first[channel, block] + local.astype(np.uint64) - np.uint64(1)
+
+
+def face_pairs(load_records, num_blocks: int) -> np.ndarray:
+    """[P, 2] unique fragment pairs joined by an edge across a block face.
+
+    `load_records(b)` gives block b's records as a dict of arrays (neighbour, key, fragment).
+    Every edge must be recorded by both of its blocks; a one-sided record means the blocks
+    were segmented under different settings, and is an error."""
+    load = lru_cache(maxsize=32)(load_records)
+    pairs = []
+    for block in range(num_blocks):
+        mine = load(block)
+        for other in np.unique(mine["neighbour"][mine["neighbour"] > block]):
+            theirs = load(int(other))
+            a = mine["neighbour"] == other
+            b = theirs["neighbour"] == block
+            keys, ia, ib = np.intersect1d(
+                mine["key"][a], theirs["key"][b], assume_unique=True, return_indices=True
+            )
+            if keys.size != a.sum() or keys.size != b.sum():
+                raise ValueError(
+                    f"blocks {block} and {int(other)} disagree about the edges between them "
+                    f"({int(a.sum())} vs {int(b.sum())} records, {keys.size} shared): were "
+                    "they segmented under different settings?"
+                )
+            pairs.append(np.stack([mine["fragment"][a][ia], theirs["fragment"][b][ib]], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), np.uint64)
+    return np.unique(np.concatenate(pairs), axis=0)
+
+
+def lookup_table(pairs: np.ndarray, ids: FragmentIds, first: np.ndarray):
+    """(fragments, final ids): every fragment in a pair -> its component's smallest fragment,
+    compacted. Sorted by fragment for `searchsorted`."""
+    if pairs.size == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    nodes, index = np.unique(pairs, return_inverse=True)
+    index = index.reshape(pairs.shape)
+    graph = coo_matrix(
+        (np.ones(len(index), np.int8), (index[:, 0], index[:, 1])), shape=(nodes.size,) * 2
+    )
+    _, component = connected_components(graph, directed=False)
+    smallest = np.full(component.max() + 1, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(smallest, component, nodes)  # nodes are sorted: this is each set's minimum
+    return nodes, compact(ids, first, smallest[component])
+
+
+def relabel(fragments: np.ndarray, table, ids: FragmentIds, first: np.ndarray) -> np.ndarray:
+    """Final ids of a block's fragments [C, *s] (0 stays 0)."""
+    keys, values = table
+    out = np.zeros(fragments.shape, np.uint64)
+    on = fragments > 0
+    found = fragments[on]
+    final = compact(ids, first, found)
+    if keys.size:
+        position = np.minimum(np.searchsorted(keys, found), keys.size - 1)
+        hit = keys[position] == found
+        final[hit] = values[position[hit]]
+    out[on] = final
+    return out
+
+
+def save_table(path, table, ids: FragmentIds, first: np.ndarray):
+    keys, values = table
+
+    def write(file):
+        np.savez_compressed(
+            file,
+            fragments=keys,
+            labels=values,
+            first=first,
+            fragment_ids=np.array([ids.num_blocks, ids.block_voxels, ids.channels], np.int64),
+        )
+
+    return atomic_write(path, write)
+
+
+def load_table(path):
+    """(table, FragmentIds, first) as `save_table` wrote them."""
+    with np.load(path) as data:
+        num_blocks, block_voxels, channels = (int(v) for v in data["fragment_ids"])
+        table = (data["fragments"], data["labels"])
+        return table, FragmentIds(num_blocks, block_voxels, channels), data["first"]
+
+
+def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
+    """The merge job: every block's records (found through the segment shard JSONs) ->
+    lookup table at `lut_path`, then `out_json` naming it (written last)."""
+    from ..store.atomic import atomic_write_json
+    from .progress import file_digest, read_shard_json
+
+    expected = plan.config_key("segment")
+    blocks = {}
+    for path in segment_jsons:
+        shard = read_shard_json(path, "segment")
+        if shard["config_hash"] != expected:
+            raise ValueError(
+                f"segment shard {path} was written for {shard['config_hash']}, the plan is "
+                f"{expected}: rerun its segment shard"
+            )
+        blocks.update(shard["blocks"])
+    missing = sorted(set(range(plan.grid.num_blocks)) - set(blocks))
+    if missing:
+        raise ValueError(f"blocks {missing[:20]} are in none of the segment shards {segment_jsons}")
+    spec = plan.segmentation
+    ids = FragmentIds(plan.grid.num_blocks, int(np.prod(plan.block_shape)), spec.channels)
+    counts = np.zeros((spec.channels, plan.grid.num_blocks), np.int64)
+    if spec.instances:
+        for block, record in blocks.items():
+            counts[:, block] = record["counts"]
+
+        def load_records(block):
+            with np.load(blocks[block]["records"]) as data:
+                return {name: data[name] for name in ("neighbour", "key", "fragment")}
+
+        pairs = face_pairs(load_records, plan.grid.num_blocks)
+    else:
+        pairs = np.zeros((0, 2), np.uint64)
+    first = first_ids(counts)
+    table = lookup_table(pairs, ids, first)
+    save_table(lut_path, table, ids, first)
+    summary = {
+        "format": "dacapo-flow-merge",
+        "config_hash": plan.config_key("relabel"),
+        "fragments": int(counts.sum()),
+        "pairs": len(pairs),
+        "merged": int(table[0].size),
+        "lut": str(lut_path),
+        "lut_sha256": file_digest(lut_path),
+    }
+    atomic_write_json(out_json, summary)
+    logger.info("merged %d fragments over %d face pairs", summary["fragments"], len(pairs))
+    return summary

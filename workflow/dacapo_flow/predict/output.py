@@ -1,0 +1,187 @@
+"""The OME-Zarr outputs: created once by the prepare job, then written block by block.
+
+Each output is a group (`prediction`, `segmentation`, `fragments`) holding level `s0` and, with
+`pyramid`, a 2x downsampled `s1`, described by one OME-NGFF 0.4 `multiscales` entry (the same
+entry `data.arrays` writes, so `open_array(zarr, "prediction/s0")` reads it back and napari /
+neuroglancer show it in register with the raw). Predictions have a leading channel axis; so do
+segmentations (one channel per distance label, one for affinities and one-hot).
+
+Chunks equal blocks (s1: half blocks), so every block is written by exactly one job.
+Translations follow the funlib convention of `data.arrays`: the world position of the first
+voxel's corner, for s1 too.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import zarr
+from funlib.geometry import Coordinate, Roi
+
+from ..data.arrays import ZarrArray, _ome_multiscale_entry, create_array, open_array
+from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
+from .progress import checksum
+
+logger = logging.getLogger(__name__)
+
+_STAMP = "dacapo_flow"  # group attribute: which config hash the arrays were made for
+
+
+def output_groups(plan: Plan) -> dict[str, tuple[str, int, str, str]]:
+    """group -> (dtype, channels, config hash, levels) of every array the plan writes."""
+    levels = 2 if plan.pyramid else 1
+    groups = {PREDICTION: (plan.target["dtype"], len(plan.channels), plan.prediction_hash, levels)}
+    spec = plan.segmentation
+    if spec is not None:
+        groups[SEGMENTATION] = (spec.dtype, spec.channels, plan.segmentation_hash, levels)
+        if spec.instances:
+            groups[FRAGMENTS] = ("uint64", spec.channels, plan.segmentation_hash, 1)
+    return groups
+
+
+def create_outputs(plan: Plan) -> dict[str, str]:
+    """Create the output arrays; a group already made for the same hash is kept as it is
+    (so a rerun of prepare does not throw away finished blocks). Returns each group's
+    generation: a token that changes whenever the group is (re)created."""
+    path = Path(plan.zarr)
+    generations = {}
+    voxel, offset = Coordinate(plan.output_voxel), plan.roi.offset
+    shape = plan.roi.shape / voxel
+    block = Coordinate(plan.block_shape)
+    for group_name, (dtype, channels, config_hash, levels) in output_groups(plan).items():
+        stamp = {"hash": config_hash, "shape": list(shape), "block": list(block), "dtype": dtype}
+        stamp["levels"] = levels
+        existing = _existing_stamp(path, group_name) or {}
+        if {k: v for k, v in existing.items() if k != "generation"} == stamp:
+            logger.info("%s/%s is up to date; kept", path, group_name)
+            generations[group_name] = existing["generation"]
+            continue
+        stamp["generation"] = generations[group_name] = uuid.uuid4().hex[:12]
+        if (path / group_name).exists():
+            shutil.rmtree(path / group_name)
+        for level in range(levels):
+            factor = 2**level
+            create_array(
+                path,
+                f"{group_name}/s{level}",
+                shape / factor,
+                dtype,
+                voxel * factor,
+                offset,
+                chunks=block / factor,
+                num_channels=channels,
+                ome_ngff=False,
+            )
+        group = zarr.open_group(store=str(path), path=group_name, mode="r+")
+        entry = _multiscale(plan.target["name"], voxel, offset, channels, levels)
+        attrs = {"multiscales": [entry], _STAMP: stamp}
+        if group_name == PREDICTION and dtype == "uint8":
+            attrs["value_range"] = list(plan.value_range)  # stored 0..255 <-> this range
+        group.update_attributes(attrs)  # last: an interrupted prepare leaves no stamp
+    return generations
+
+
+def _existing_stamp(path: Path, group_name: str):
+    try:
+        return dict(zarr.open_group(store=str(path), path=group_name, mode="r").attrs).get(_STAMP)
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
+def _multiscale(name, voxel, offset, channels, levels) -> dict:
+    """One OME-NGFF 0.4 multiscale over s0..s<levels-1> (data.arrays' entry, extended)."""
+    entry = _ome_multiscale_entry("s0", voxel, offset, channels, "0.4")
+    entry["name"] = name
+    lead = [1] if channels is not None else []
+    lead_zero = [0] if channels is not None else []
+    entry["datasets"] = [
+        {
+            "path": f"s{level}",
+            "coordinateTransformations": [
+                {"type": "scale", "scale": lead + list(voxel * 2**level)},
+                {"type": "translation", "translation": lead_zero + list(offset)},
+            ],
+        }
+        for level in range(levels)
+    ]
+    return entry
+
+
+def open_level(plan: Plan, group: str, level: int = 0) -> ZarrArray:
+    return open_array(plan.zarr, plan.dataset(group, level))
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def quantize(values: np.ndarray, value_range, dtype: str) -> np.ndarray:
+    """float32 as is; uint8 maps value_range linearly onto 0..255 (rounded, clipped)."""
+    if dtype == "float32":
+        return values.astype(np.float32, copy=False)
+    low, high = value_range
+    scaled = (values.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def dequantize(stored: np.ndarray, value_range) -> np.ndarray:
+    if stored.dtype != np.uint8:
+        return stored.astype(np.float32, copy=False)
+    low, high = value_range
+    return stored.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
+
+
+def downsample(data: np.ndarray, labels: bool) -> np.ndarray:
+    """[C, *s] -> [C, *s//2]: mean of 2^d voxels (values) or the first of them (labels, which
+    must not be averaged). Odd trailing voxels are dropped, matching the s1 shape."""
+    spatial = data.shape[1:]
+    cropped = data[(slice(None),) + tuple(slice(0, s - s % 2) for s in spatial)]
+    if labels:
+        return np.ascontiguousarray(
+            cropped[(slice(None),) + (slice(None, None, 2),) * len(spatial)]
+        )
+    shape = [data.shape[0]]
+    for s in cropped.shape[1:]:
+        shape += [s // 2, 2]
+    axes = tuple(range(2, 2 + 2 * len(spatial), 2))
+    mean = cropped.reshape(shape).astype(np.float32).mean(axis=axes)
+    return mean.astype(data.dtype) if data.dtype == np.float32 else np.rint(mean).astype(data.dtype)
+
+
+# -- one block ------------------------------------------------------------------------------
+
+
+def _s1_roi(roi: Roi, level0: ZarrArray) -> Roi:
+    """The s1 voxels whose 2x2x2 parents lie in roi (blocks start on even voxels)."""
+    voxel = level0.voxel_size * 2
+    begin = roi.begin
+    shape = (roi.shape / level0.voxel_size) // 2 * voxel
+    return Roi(begin, shape)
+
+
+def write_block(levels: list[ZarrArray], roi: Roi, data: np.ndarray, labels: bool) -> str:
+    """Write data ([C, *roi]) to s0 and its downsampling to s1; returns the block checksum."""
+    levels[0].write(roi, data)
+    stored = [data]
+    if len(levels) > 1:
+        small = downsample(data, labels)
+        if small.size:
+            levels[1].write(_s1_roi(roi, levels[0]), small)
+        stored.append(small)
+    return checksum(*stored)
+
+
+def read_block_checksum(levels: list[ZarrArray], roi: Roi) -> str:
+    """The checksum of what is stored for a block (what `write_block` returned)."""
+    stored = [levels[0].read(roi)]
+    if len(levels) > 1:
+        s1 = _s1_roi(roi, levels[0])
+        if s1.empty:  # a clipped block one voxel thick has nothing at s1
+            shape = stored[0].shape[:1] + tuple(s1.shape / levels[1].voxel_size)
+            stored.append(np.zeros(shape, levels[1].dtype))
+        else:
+            stored.append(levels[1].read(s1))
+    return checksum(*stored)

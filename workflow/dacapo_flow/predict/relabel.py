@@ -1,0 +1,51 @@
+"""One relabel shard: final ids per block from the merge's lookup table (instances), or a
+checksum of what the segment pass wrote (semantic outputs, nothing to relabel)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .blocks import shard_blocks
+from .merge import load_table, relabel
+from .output import open_level, read_block_checksum, write_block
+from .plan import FRAGMENTS, SEGMENTATION, Plan
+from .progress import Progress, file_digest, run_blocks
+
+
+def check_merge(plan: Plan, merge_json, lut_path) -> None:
+    merge = json.loads(Path(merge_json).read_text())
+    if merge.get("config_hash") != plan.config_key("relabel"):
+        raise ValueError(
+            f"merge {merge_json} was made for {merge.get('config_hash')}, the plan is "
+            f"{plan.config_key('relabel')}: rerun the merge"
+        )
+    if merge.get("lut_sha256") != file_digest(lut_path):
+        raise ValueError(f"lookup table {lut_path} is not the one {merge_json} wrote")
+
+
+def run_relabel_shard(
+    plan: Plan, merge_json, lut_path, shard, shards, out_json, manifest, max_blocks=None
+) -> bool:
+    check_merge(plan, merge_json, lut_path)
+    grid = plan.grid
+    levels = [open_level(plan, SEGMENTATION, level) for level in range(1 + plan.pyramid)]
+    if plan.segmentation.instances:
+        table, ids, first = load_table(lut_path)
+        fragments = open_level(plan, FRAGMENTS)
+
+        def work(block_id):
+            roi = grid.write_roi(block_id)
+            final = relabel(fragments.read(roi), table, ids, first)
+            return {"checksum": write_block(levels, roi, final, labels=True)}
+    else:
+
+        def work(block_id):
+            return {"checksum": read_block_checksum(levels, grid.write_roi(block_id))}
+
+    block_ids = shard_blocks(grid.num_blocks, shard, shards)
+    progress = Progress(manifest, "relabel", plan.config_key("relabel"))
+    if not run_blocks(block_ids, progress, work, max_blocks):
+        return False
+    progress.write_shard_json(out_json, shard, shards, block_ids)
+    return True

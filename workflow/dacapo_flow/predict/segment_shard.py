@@ -1,0 +1,89 @@
+"""One segmentation shard: per block, fragments and face records (instances) or the task's
+post-processing written directly (semantic outputs). Resumable block by block."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..store.atomic import atomic_write
+from .blocks import shard_blocks
+from .merge import FragmentIds
+from .output import dequantize, open_level, write_block
+from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
+from .progress import Progress, file_digest, run_blocks
+from .segment import segment_block, segment_context
+
+logger = logging.getLogger(__name__)
+
+
+class BlockSegmenter:
+    def __init__(self, plan: Plan, task, records_dir):
+        self.plan, self.task, self.spec = plan, task, plan.segmentation
+        self.grid = plan.grid
+        self.records_dir = Path(records_dir)
+        self.prediction = open_level(plan, PREDICTION)
+        self.voxel = self.prediction.voxel_size
+        if self.spec.instances:
+            self.levels = [open_level(plan, FRAGMENTS)]
+        else:
+            self.levels = [open_level(plan, SEGMENTATION, lv) for lv in range(1 + plan.pyramid)]
+        context = segment_context(self.spec, self.voxel.dims) * self.voxel
+        self.context = context
+        block_voxels = int(np.prod(plan.block_shape))
+        self.ids = FragmentIds(self.grid.num_blocks, block_voxels, self.spec.channels)
+
+    def _values(self, roi):
+        return dequantize(self.prediction.read(roi), self.plan.value_range)
+
+    def __call__(self, block_id: int) -> dict:
+        roi = self.grid.write_roi(block_id)
+        if not self.spec.instances:
+            labels = self.task.post_process(self._values(roi), self.spec.parameters)
+            return {"checksum": write_block(self.levels, roi, labels.astype(np.uint8), True)}
+        window = roi.grow(self.context, self.context).intersect(self.grid.roi)
+        origin = self.grid.roi.offset
+        found = segment_block(
+            self.task,
+            self._values(window),
+            self.spec,
+            (window.begin - origin) / self.voxel,
+            (roi.begin - origin) / self.voxel,
+            roi.shape / self.voxel,
+            self.grid.roi.shape / self.voxel,
+            self.grid.block_shape / self.voxel,
+            self.grid.counts,
+        )
+        fragments = self.ids.globalise(found.labels, block_id)
+        checksum = write_block(self.levels, roi, fragments, labels=True)
+        offsets = np.array([self.ids.offset(c, block_id) for c in range(self.spec.channels)])
+        records = {
+            "neighbour": found.neighbour,
+            "key": found.key,
+            "fragment": found.label + offsets[found.channel].astype(np.uint64),
+        }
+        path = self.records_dir / f"{block_id}.npz"
+        atomic_write(path, lambda file: np.savez_compressed(file, **records))
+        return {
+            "checksum": checksum,
+            "counts": found.counts,
+            "records": str(path),
+            "records_sha256": file_digest(path),
+        }
+
+
+def run_segment_shard(
+    plan: Plan, task, shard, shards, records_dir, out_json, manifest, max_blocks=None
+) -> bool:
+    """Shard `shard` of `shards`; writes its JSON and returns True once all blocks are done."""
+    if plan.segmentation is None:
+        raise ValueError(f"{plan.target['name']}: the target asks for no segmentation")
+    block_ids = shard_blocks(plan.grid.num_blocks, shard, shards)
+    progress = Progress(manifest, "segment", plan.config_key("segment"))
+    work = BlockSegmenter(plan, task, records_dir)
+    if not run_blocks(block_ids, progress, work, max_blocks):
+        return False
+    progress.write_shard_json(out_json, shard, shards, block_ids)
+    return True
