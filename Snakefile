@@ -17,6 +17,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/predict.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -25,4 +26,5 @@ rule all:
     input:
         all_targets(),
         export_targets(),
+        predict_targets(),
         rules.report_outputs.input,

@@ -31,6 +31,10 @@ from pathlib import Path
 # Names become directory and file names, and the workflow's wildcards must match them.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 NAME_REGEX = NAME_PATTERN[1:-1]
+# Store directories that are not runs; a run may not take these names.
+RESERVED_RUN_NAMES = ("predictions", "report")
+# A run wildcard: a name, but never a reserved directory (the lookahead sees the "/" after it).
+RUN_REGEX = "(?!(?:" + "|".join(RESERVED_RUN_NAMES) + ")/)" + NAME_REGEX
 
 
 def component(name: object, what: str = "name") -> str:
@@ -116,6 +120,10 @@ class Layout:
     def prediction_dir(self, target: str) -> str:
         return self._join("predictions", component(target, "prediction target"))
 
+    def prediction(self, target: str) -> PredictionPaths:
+        """The files of one prediction target (see `PredictionPaths`)."""
+        return PredictionPaths(self.prediction_dir(target))
+
     def sweep_metadata(self, run: str) -> str:
         """A run's grid point, repetition and start (for the report)."""
         return f"{self.run_dir(run)}/sweep.json"
@@ -137,6 +145,63 @@ class Layout:
         """`<store>/report/logs/<rule>/<parts...>.log` (or `<rule>.log` without parts)."""
         names = [component(rule), *(component(p, "log name") for p in parts)]
         return "/".join((self.report_dir(), "logs", *names)) + ".log"
+
+
+SHARD_KINDS = ("predict", "segment", "relabel")
+
+
+class PredictionPaths:
+    """Files inside one prediction target's directory:
+
+    <dir>/prepared.json                    the plan every later job reads
+    <dir>/output.zarr/                     OME-Zarr outputs
+    <dir>/shards/<kind>_<i>.json           a finished shard (predict, segment, relabel)
+    <dir>/records/, merge.json, lut.npz    face records and merged equivalences
+    <dir>/verified.json                    written only when every block checks out
+    <dir>/logs/<job>.log
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = str(directory).rstrip("/") or "."
+
+    def __repr__(self) -> str:
+        return f"PredictionPaths({self.dir!r})"
+
+    @property
+    def prepared(self) -> str:
+        return f"{self.dir}/prepared.json"
+
+    @property
+    def zarr(self) -> str:
+        return f"{self.dir}/output.zarr"
+
+    def shard(self, kind: str, shard: object) -> str:
+        if kind not in SHARD_KINDS:
+            raise ValueError(f"unknown shard kind {kind!r}; known: {SHARD_KINDS}")
+        return f"{self.dir}/shards/{kind}_{shard}.json"
+
+    def shards(self, kind: str, count: int) -> list[str]:
+        return [self.shard(kind, i) for i in range(count)]
+
+    @property
+    def records(self) -> str:
+        return f"{self.dir}/records"
+
+    @property
+    def merge(self) -> str:
+        return f"{self.dir}/merge.json"
+
+    @property
+    def lut(self) -> str:
+        return f"{self.dir}/lut.npz"
+
+    @property
+    def verified(self) -> str:
+        return f"{self.dir}/verified.json"
+
+    def log(self, job: str, shard: object | None = None) -> str:
+        suffix = "" if shard is None else f"_{shard}"
+        return f"{self.dir}/logs/{job}{suffix}.log"
 
 
 def iteration_of(path: str | os.PathLike) -> int:

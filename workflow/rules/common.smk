@@ -14,7 +14,8 @@ from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
 from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
 from dacapo_flow.interop.dacapo_store import resolve_external_start
-from dacapo_flow.layout import NAME_REGEX, Layout
+from dacapo_flow.predict.config import PredictionTarget
+from dacapo_flow.layout import NAME_REGEX, RUN_REGEX, Layout
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -29,6 +30,12 @@ try:
         ExportEntry.model_validate(entry) for entry in config.get("exports") or []
     ]
     check_exports(EXPORTS, PLAN)
+    PREDICTIONS = {
+        target.name: target
+        for target in map(
+            PredictionTarget.model_validate, config.get("predictions") or []
+        )
+    }
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}") from None
 if workflow.is_main_process:
@@ -37,7 +44,7 @@ if workflow.is_main_process:
 
 
 wildcard_constraints:
-    run=NAME_REGEX,
+    run=RUN_REGEX,
     iteration=r"\d+",
     dataset=NAME_REGEX,
     criterion=NAME_REGEX,

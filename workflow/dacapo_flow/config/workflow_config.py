@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field
 
 from ..export.targets import ExportEntry
+from ..layout import RESERVED_RUN_NAMES
+from ..predict.config import PredictionTarget, check_targets
 from .base import Config, ConfigError
 from .data_checks import check_run_data
 from .loading import load_run_config, parse_config
@@ -42,6 +44,10 @@ class WorkflowConfig(Config):
     exports: list[ExportEntry] = Field(
         default_factory=list,
         description="selected models to export to bioimage.io and cellmap-flow",
+    )
+    predictions: list[PredictionTarget] = Field(
+        default_factory=list,
+        description="apply selected models to whole volumes (see the prediction section)",
     )
 
 
@@ -105,6 +111,11 @@ def load_plan(
     plan: dict[str, PlannedRun] = {}
     for i, entry in enumerate(workflow.runs):
         for run in expand_entry(entry, f"{source}: runs[{i}]"):
+            if run.name in RESERVED_RUN_NAMES:
+                raise ConfigError(
+                    f"{source}: runs[{i}]: run name {run.name!r} is reserved for the store's "
+                    f"{run.name}/ directory; rename the run ({run.source}: name)"
+                )
             if run.name in plan:
                 raise ConfigError(
                     f"{source}: runs[{i}]: run name {run.name!r} is produced twice "
@@ -116,6 +127,7 @@ def load_plan(
     check_no_cycles(plan)
     for run in plan.values():
         check_finetune_fits(run, plan)
+    check_targets(workflow.predictions, plan, source, check_data)
     if check_data:
         check_plan_data(plan)
     return plan

@@ -19,8 +19,13 @@ STOPPED = 3  # exit status of a shard stopped early by --max-blocks
 
 def _run_config(args):
     from ..config.loading import load_run_config
+    from ..config.sweeps import load_swept_run_config
 
     # Not verified: prediction needs the task and network only, not the training arrays.
+    if args.grid:
+        return load_swept_run_config(
+            args.run_config, args.grid, args.run, args.repetition, verify=False
+        )
     return load_run_config(args.run_config, args.run, args.repetition, verify=False)
 
 
@@ -127,6 +132,7 @@ def _run_arguments(p):
     p.add_argument("--run-config", type=Path, required=True, help="run config YAML")
     p.add_argument("--run", help="run name (default: the config's name)")
     p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
+    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
 
 
 def _shard_arguments(p, kind):

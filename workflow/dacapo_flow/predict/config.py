@@ -179,3 +179,47 @@ def load_target(path, name: str | None = None) -> PredictionTarget:
     if name is not None and data.get("name") != name:
         raise ConfigError(f"{path}: name is {data.get('name')!r}, expected {name!r}")
     return parse_target(data, str(path))
+
+
+def check_targets(targets: list[PredictionTarget], plan: dict, source: str, check_data: bool):
+    """Every target names a planned run, a criterion it selects and one of its validation
+    datasets, unique names, and (with `check_data`) an input array that exists and fits.
+    Raises ConfigError naming `source` and the key."""
+    found, names = [], set()
+    for i, target in enumerate(targets):
+        where = f"{source}: predictions[{i}]"
+        if target.name in names:
+            found.append(f"{where}.name: {target.name!r} is used twice")
+        names.add(target.name)
+        run = plan.get(target.run)
+        if run is None:
+            found.append(f"{where}.run: unknown run {target.run!r}; known: {sorted(plan)}")
+            continue
+        selected = run.config.selected_criteria()
+        if target.criterion not in selected:
+            found.append(
+                f"{where}.criterion: {target.criterion!r} is not selected for run "
+                f"{target.run!r} ({selected})"
+            )
+        try:
+            resolve_dataset(target, run.config.validation_dataset_names())
+        except ConfigError as error:
+            found.append(f"{where}.dataset: {error}")
+        if check_data:
+            found += [f"{where}.{p}" for p in target.data_problems()]
+            if not found:
+                found += [f"{where}.{p}" for p in _input_problems(target)]
+    if found:
+        raise ConfigError("\n".join(found))
+
+
+def _input_problems(target: PredictionTarget) -> list[str]:
+    from ..config.datasplits import is_pending
+
+    if is_pending(target.input.path):
+        return []
+    try:
+        array = target.input.open()
+    except Exception as error:  # noqa: BLE001 - reported with the key, before any job
+        return [f"input: cannot open {target.input.path}/{target.input.dataset}: {error}"]
+    return verify_input(target, array)

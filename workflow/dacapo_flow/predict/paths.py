@@ -1,4 +1,4 @@
-"""File names inside one prediction target's directory. Pure strings, no I/O: the Snakefile
+"""File names inside one prediction target's directory (defined in `dacapo_flow.layout`). Pure strings, no I/O: the Snakefile
 builds its rules' inputs and outputs from these, and the library never invents a path itself.
 
     <dir>/prepared.json                 the plan every later job reads
@@ -16,51 +16,9 @@ from __future__ import annotations
 
 import os
 
-SHARD_KINDS = ("predict", "segment", "relabel")
+from dacapo_flow.layout import SHARD_KINDS, PredictionPaths
 
-
-class PredictionPaths:
-    def __init__(self, directory: str | os.PathLike):
-        self.dir = str(directory).rstrip("/") or "."
-
-    def __repr__(self) -> str:
-        return f"PredictionPaths({self.dir!r})"
-
-    @property
-    def prepared(self) -> str:
-        return f"{self.dir}/prepared.json"
-
-    @property
-    def zarr(self) -> str:
-        return f"{self.dir}/output.zarr"
-
-    def shard(self, kind: str, shard: object) -> str:
-        if kind not in SHARD_KINDS:
-            raise ValueError(f"unknown shard kind {kind!r}; known: {SHARD_KINDS}")
-        return f"{self.dir}/shards/{kind}_{shard}.json"
-
-    def shards(self, kind: str, count: int) -> list[str]:
-        return [self.shard(kind, i) for i in range(count)]
-
-    @property
-    def records(self) -> str:
-        return f"{self.dir}/records"
-
-    @property
-    def merge(self) -> str:
-        return f"{self.dir}/merge.json"
-
-    @property
-    def lut(self) -> str:
-        return f"{self.dir}/lut.npz"
-
-    @property
-    def verified(self) -> str:
-        return f"{self.dir}/verified.json"
-
-    def log(self, job: str, shard: object | None = None) -> str:
-        suffix = "" if shard is None else f"_{shard}"
-        return f"{self.dir}/logs/{job}{suffix}.log"
+__all__ = ["SHARD_KINDS", "PredictionPaths", "manifest_path"]
 
 
 def manifest_path(shard_json: str | os.PathLike) -> str:

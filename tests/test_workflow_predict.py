@@ -1,0 +1,98 @@
+"""Prediction targets in the real workflow (DESIGN §8): a target added to a completed workflow
+runs only its own jobs, from the winning weights, and ends verified; the output opens with
+its voxel size and offset; a lost shard and a reselected model redo what they must."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from dacapo_flow.data.arrays import open_array
+from dacapo_flow.layout import Layout
+from workflow_support import STORE, dry_run, edit_run_config, run_snakemake
+
+pytestmark = pytest.mark.workflow
+LAYOUT = Layout(STORE)
+TARGET = {
+    "name": "aff",
+    "run": "affinities",
+    "criterion": "voi",
+    "input": {"path": "data/synthetic/validate_0.zarr", "dataset": "raw"},
+    "outputs": ["prediction", "segmentation"],
+    "shards": 2,
+}
+PREDICT_RULES = (
+    "predict_prepare",
+    "predict_shard",
+    "segment_shard",
+    "segment_merge",
+    "relabel_shard",
+    "predict_verify",
+)
+
+
+def add_target(workdir, **changes):
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["predictions"] = [TARGET | changes]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def rules_planned(plan) -> dict:
+    return {rule: plan.count(rule) for rule in PREDICT_RULES if plan.count(rule)}
+
+
+@pytest.fixture(scope="module")
+def predicted(completed_workflow, tmp_path_factory):
+    """The completed tiny workflow plus one verified prediction target."""
+    workdir = tmp_path_factory.mktemp("predicted") / "work"
+    shutil.copytree(completed_workflow, workdir, symlinks=True)
+    add_target(workdir)
+    plan = dry_run(workdir).check()
+    run_snakemake(workdir).check()
+    return workdir, plan
+
+
+def test_a_new_target_runs_only_its_own_jobs_sharded(predicted):
+    _, plan = predicted
+    assert rules_planned(plan) == {
+        "predict_prepare": 1,
+        "predict_shard": 2,
+        "segment_shard": 2,
+        "segment_merge": 1,
+        "relabel_shard": 2,
+        "predict_verify": 1,
+    }
+    assert {job.rule for job in plan.jobs} <= {*PREDICT_RULES, "all"}, plan.describe()
+    (prepare,) = plan.select("predict_prepare")
+    assert LAYOUT.best_weights("affinities", "validate_0", "voi") in prepare.input
+
+
+def test_the_outputs_are_verified_and_open_in_register_with_the_raw(predicted):
+    workdir, _ = predicted
+    paths = LAYOUT.prediction("aff")
+    verified = json.loads((workdir / paths.verified).read_text())
+    assert verified["outputs"]["segmentation"] == ["segmentation/s0"]
+    raw = open_array(workdir / "data/synthetic/validate_0.zarr", "raw")
+    for name in ("prediction/s0", "segmentation/s0"):
+        array = open_array(workdir / paths.zarr, name)
+        assert array.voxel_size == raw.voxel_size and array.roi.offset == raw.roi.offset
+    segmentation = open_array(workdir / paths.zarr, "segmentation/s0").read(raw.roi)
+    assert segmentation.max() > 0 and np.unique(segmentation).size > 2
+    assert dry_run(workdir).check().jobs == []
+
+
+def test_a_lost_shard_is_redone_alone_and_a_retrained_run_redoes_everything(predicted, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(predicted[0], workdir, symlinks=True)
+    (workdir / LAYOUT.prediction("aff").shard("predict", 1)).unlink()
+    plan = dry_run(workdir).check()
+    assert plan.count("predict_shard") == 1 and plan.count("predict_prepare") == 0
+    assert plan.select("predict_shard")[0].wildcards["shard"] == "1"
+
+    edit_run_config(workdir, "affinities", lambda run: run["task_config"].update(thresholds=[0.7]))
+    plan = dry_run(workdir).check()
+    assert rules_planned(plan)["predict_prepare"] == 1, plan.describe()
+    assert plan.count("predict_shard") == 2 and plan.count("train_chunk") == 0
