@@ -27,6 +27,12 @@ SUBCOMMANDS = [
     "report-leaderboard",
     "report-curves",
     "report-lineage",
+    "predict-prepare",
+    "predict-shard",
+    "segment-shard",
+    "segment-merge",
+    "relabel-shard",
+    "predict-verify",
 ]
 
 

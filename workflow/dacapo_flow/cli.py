@@ -135,10 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synthetic_data)
 
     from .interop.cli import add_parsers as add_interop_parsers
+    from .predict.cli import add_parsers as add_predict_parsers
     from .report.cli import add_parsers as add_report_parsers
 
     add_interop_parsers(sub)
     add_report_parsers(sub)
+    add_predict_parsers(sub)
 
     p = sub.add_parser("check", help="verify a workflow config and all its run configs")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
