@@ -34,6 +34,7 @@ import pytest
 import torch
 import yaml
 
+from dacapo_flow.layout import Layout
 from dacapo_flow.stats.training_stats import TrainingStats
 from slurm_cluster import REPO, SlurmCluster, slurm_cluster_fixture
 from test_slurm_smoke import sacct_jobs
@@ -48,6 +49,7 @@ from workflow_support import (
     snakemake_env,
     tail,
     tiny_run_config,
+    tiny_workflow_config,
     wait_for,
 )
 
@@ -56,8 +58,27 @@ pytestmark = pytest.mark.slurm
 local_slurm = slurm_cluster_fixture(partition="debug", fake_gpus=2)
 
 RUN_TIMEOUT_S = 600  # a whole Snakemake run; killed (with its SLURM jobs) after that
-GPU_RULES = {"train_chunk", "validate"}
-LOCAL_RULES = {"collect_scores", "select_best", "all"}  # declared local by the workflow
+GPU_RULES = {"train_chunk", "validate", "predict_shard"}
+# declared local by the workflow: selection and the report
+LOCAL_RULES = {"collect_scores", "select_best", "all", "sweep_metadata", "curves", "leaderboard"}
+LOCAL_RULES |= {"lineage"}
+# the CPU jobs of a prediction target, each its own SLURM job without a GPU
+PREDICT_CPU_RULES = {
+    "predict_prepare",
+    "segment_shard",
+    "segment_merge",
+    "relabel_shard",
+    "predict_verify",
+}
+# One prediction target of the tiny distance run, in two shards, segmented.
+PREDICTION = {
+    "name": "mito",
+    "run": "distance",
+    "criterion": "mito__dice",
+    "input": {"path": "data/synthetic/validate_0.zarr", "dataset": "raw"},
+    "outputs": ["prediction", "segmentation"],
+    "shards": 2,
+}
 
 # What a test adds to the user's `snakemake --profile profiles/slurm`:
 # - the test node has 2 CPUs and ~23 GB, less than the profile asks for the GPU rules (8 CPUs,
@@ -73,6 +94,13 @@ TEST_ARGS = (
     "validate:gpu=1",
     "validate:cpus_per_task=1",
     "validate:mem_mb=1000*attempt",
+    "predict_shard:gpu=1",
+    "predict_shard:cpus_per_task=1",
+    "predict_shard:mem_mb=1000*attempt",
+    "segment_shard:cpus_per_task=1",
+    "segment_shard:mem_mb=1000*attempt",
+    "relabel_shard:cpus_per_task=1",
+    "relabel_shard:mem_mb=1000*attempt",
     "--slurm-init-seconds-before-status-checks",
     "2",
     "--slurm-keep-successful-logs",
@@ -287,7 +315,12 @@ def file_identity(path: Path) -> tuple[int, int, str]:
 def test_workflow_through_the_slurm_profile_matches_a_local_run(
     local_slurm: SlurmCluster, completed_workflow: Path, tmp_path: Path, capsys
 ):
-    workdir = install_workflow(tmp_path / "slurm", runs={"distance": tiny_run_config("distance")})
+    config = tiny_workflow_config()
+    config["runs"] = [{"config": "config/runs/distance.yaml"}]
+    config["predictions"] = [PREDICTION]
+    workdir = install_workflow(
+        tmp_path / "slurm", runs={"distance": tiny_run_config("distance")}, config=config
+    )
     planned = {job_key(job.rule, job.wildcards) for job in dry_run(workdir).check().jobs}
     started = time.monotonic()
 
@@ -303,7 +336,9 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(
     ran_in_slurm = {job: sub for sub in subs for job in sub.jobs()}
     assert sum(len(sub.jobs()) for sub in subs) == len(ran_in_slurm), ids
     assert {rule for rule, _ in ran_local} == LOCAL_RULES
-    assert {rule for rule, _ in ran_in_slurm} == {"synthetic_data"} | GPU_RULES, ids
+    in_slurm = {"synthetic_data"} | GPU_RULES | PREDICT_CPU_RULES
+    assert {rule for rule, _ in ran_in_slurm} == in_slurm, ids
+    assert sum(1 for rule, _ in ran_in_slurm if rule == "predict_shard") == 2, ids
     assert Counter(ran_local) + Counter(list(ran_in_slurm)) == Counter(planned), ids
 
     # A run's validations share one SLURM job (the profile's per-run bundle).
@@ -320,6 +355,10 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(
         has_gpu = "gres/gpu=1" in record["AllocTRES"].split(",")
         assert has_gpu == bool(rules & GPU_RULES), (rules, record)
         assert ("--gpus=1" in sub.sbatch.split()) == has_gpu, sub.sbatch
+
+    # The prediction target was verified: every block of both shards present and correct.
+    verified = json.loads((workdir / Layout(STORE).prediction("mito").verified).read_text())
+    assert verified["outputs"]["segmentation"] == ["segmentation/s0"]
 
     # The store is the one a local run writes: same files, weights and best checkpoints.
     slurm_run = workdir / STORE / "distance"
