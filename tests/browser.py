@@ -45,9 +45,28 @@ def find_chromium() -> str | None:
     return next((path for path in map(shutil.which, CANDIDATES) if path), None)
 
 
+def _install_chromium() -> str:
+    """Install Debian's chromium (CI, or LOCAL_CHROMIUM_INSTALL=1); '' or why it failed."""
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        try:
+            done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"{' '.join(command)}: {error}"
+        if done.returncode != 0:
+            return f"{' '.join(command)} exited {done.returncode}: {done.stderr[-300:]}"
+    return ""
+
+
 def require_chromium() -> str:
-    """The browser executable, or skip the calling test saying how to get one."""
+    """The browser executable, or skip the calling test saying how to get one. On CI (or with
+    LOCAL_CHROMIUM_INSTALL=1) a missing browser is installed first."""
     browser = find_chromium()
+    wanted = os.environ.get("CI") == "true" or os.environ.get("LOCAL_CHROMIUM_INSTALL") == "1"
+    if browser is None and wanted:
+        failure = _install_chromium()
+        browser = find_chromium()
+        if browser is None:
+            pytest.skip(f"headless Chromium could not be installed: {failure}")
     if browser is None:
         pytest.skip(
             "headless Chromium not found (tried $CHROMIUM and "
