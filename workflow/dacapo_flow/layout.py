@@ -204,6 +204,15 @@ class PredictionPaths:
         return f"{self.dir}/logs/{job}{suffix}.log"
 
 
+def export_paths(base: str) -> dict[str, str]:
+    """Output files of one export, in its directory `base` (`Layout.export_dir`)."""
+    return {
+        "bioimageio": f"{base}/bioimageio.zip",
+        "cellmap_flow": f"{base}/cellmap_flow.py",
+        "cellmap_flow_weights": f"{base}/cellmap_flow_weights.pt",
+    }
+
+
 def iteration_of(path: str | os.PathLike) -> int:
     """The iteration a per-iteration file is named after (`.../iterations/100`, `100.nc`)."""
     stem = Path(path).name.split(".")[0]

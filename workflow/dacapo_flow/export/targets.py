@@ -7,6 +7,9 @@ from pydantic import Field
 
 from dacapo_flow.config.base import Config, ConfigError
 from dacapo_flow.config.datasplits import NAME_PATTERN
+from dacapo_flow.layout import export_paths
+
+__all__ = ["ExportEntry", "check_exports", "export_paths"]
 
 
 class ExportEntry(Config):
@@ -36,12 +39,3 @@ def check_exports(exports: list[ExportEntry], plan: dict) -> None:
             )
     if problems:
         raise ConfigError("\n".join(problems))
-
-
-def export_paths(base: str) -> dict[str, str]:
-    """Output files of one export, in its directory `base` (`Layout.export_dir`)."""
-    return {
-        "bioimageio": f"{base}/bioimageio.zip",
-        "cellmap_flow": f"{base}/cellmap_flow.py",
-        "cellmap_flow_weights": f"{base}/cellmap_flow_weights.pt",
-    }
