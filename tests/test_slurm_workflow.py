@@ -367,7 +367,7 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(
     for name in sorted(store_files(local_run)):
         if name.startswith("checkpoints/"):
             assert_same_weights(slurm_run / name, local_run / name)
-        if name.endswith(".json"):
+        if name.endswith(".json") and name != "sweep.json":  # best records
             got = json.loads((slurm_run / name).read_text())
             want = json.loads((local_run / name).read_text())
             assert got.keys() == want.keys(), name
