@@ -207,3 +207,21 @@ def test_sparse_mask_windows_always_hold_annotated_voxels(tmp_path):
     assert len(seen) > 1  # the section lands at different depths of the window
     again = make_sampler([SamplerDataset(raw, gt, mask)], batch_size=8)
     np.testing.assert_array_equal(again.sample(3)["weight"], sampler.sample(3)["weight"])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_from_config_normalises_by_recorded_percentiles(tmp_path, dtype):
+    from dacapo_flow.config.datasplits import RawGTDatasetConfig
+
+    values = (np.arange(16**3) % 201).reshape((16,) * 3).astype(dtype)
+    write_array(tmp_path / "d.zarr", "raw", values, VOXEL, (0,) * 3)
+    write_array(tmp_path / "d.zarr", "gt", np.zeros((16,) * 3, np.uint8), VOXEL, (0,) * 3)
+    config = RawGTDatasetConfig(
+        name="d",
+        raw={"path": tmp_path / "d.zarr", "dataset": "raw", "percentiles": [0, 100]},
+        gt={"path": tmp_path / "d.zarr", "dataset": "gt"},
+    )
+    record = tmp_path / "normalisation.json"
+    dataset = SamplerDataset.from_config(config, record)
+    assert (dataset.raw_min, dataset.raw_max) == (0.0, 200.0) and record.is_file()
+    assert dataset.read_raw(dataset.raw.roi).max() == 1.0

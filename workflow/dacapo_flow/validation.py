@@ -70,13 +70,7 @@ def validation_roi(dataset: SamplerDataset) -> Roi | None:
 
 def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[list[float]]:
     """Scores [parameter][criterion] of one validation dataset."""
-    dataset = SamplerDataset(
-        raw=dataset_config.raw.open(),
-        gt=dataset_config.gt.open(),
-        mask=dataset_config.mask.open() if dataset_config.mask else None,
-        raw_min=dataset_config.raw.min,
-        raw_max=dataset_config.raw.max,
-    )
+    dataset = SamplerDataset.from_config(dataset_config)
     roi = validation_roi(dataset)
     if roi is None:
         logger.warning("%s: the mask marks no voxel of gt; every score is NaN", dataset_config.name)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag
 
 from ..layout import NAME_PATTERN
-from .base import Config, staged
+from .base import Config, added, staged
 
 # A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
 LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
@@ -46,11 +46,24 @@ class ArrayConfig(Config):
     dataset: str = Field(description="array path inside the container")
     min: float | None = Field(None, description="raw intensity mapped to 0 (default: dtype)")
     max: float | None = Field(None, description="raw intensity mapped to 1 (default: dtype)")
+    percentiles: list[float] | None = added(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[low, high]: map the raw's low..high percentiles to 0..1 (computed once "
+        "per array and recorded), instead of min/max",
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()
         if self.min is not None and self.max is not None and self.min >= self.max:
             found.append(f"max: {self.max} must exceed min {self.min} (raw maps min..max to 0..1)")
+        if self.percentiles is not None:
+            low, high = self.percentiles
+            if not 0 <= low < high <= 100:
+                found.append(f"percentiles: {self.percentiles} must satisfy 0 <= low < high <= 100")
+            if self.min is not None or self.max is not None:
+                found.append("percentiles: give either percentiles or min/max, not both")
         return found
 
     def open(self):

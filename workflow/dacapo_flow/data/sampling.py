@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from funlib.geometry import Coordinate, Roi
 
 from dacapo_flow.data.arrays import ZarrArray
+from dacapo_flow.data.intensity import recorded_range
 from dacapo_flow.data.mask_index import annotated_voxels, window_begin
 
 
@@ -59,6 +61,23 @@ class SamplerDataset:
         self.raw_min, self.raw_max = raw_range(self.raw.dtype, self.raw_min, self.raw_max)
         if self.raw_max == self.raw_min:
             raise ValueError(f"dataset {self.name}: raw_min == raw_max == {self.raw_min}")
+
+    @classmethod
+    def from_config(cls, config, record: Path | None = None) -> SamplerDataset:
+        """From a RawGTDatasetConfig: raw normalised by its min/max, or by its percentiles
+        (computed once and recorded in `record`, a JSON file, when given)."""
+        raw = config.raw.open()
+        raw_min, raw_max = config.raw.min, config.raw.max
+        if getattr(config.raw, "percentiles", None) is not None:
+            raw_min, raw_max = recorded_range(raw, config.raw.percentiles, record)
+        return cls(
+            raw=raw,
+            gt=config.gt.open(),
+            mask=config.mask.open() if config.mask else None,
+            weight=config.weight,
+            raw_min=raw_min,
+            raw_max=raw_max,
+        )
 
     @property
     def name(self) -> str:
