@@ -93,7 +93,7 @@ class RawGTDatasetConfig(Config):
                 found.append(f"{key}: cannot open {array.path}/{array.dataset}: {error}")
         sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
         if len(set(sizes.values())) > 1:
-            found.append(f"voxel sizes differ between arrays: {sizes}")
+            found.append(f"voxel sizes differ between arrays: {sizes}" + self._level_hints(opened))
         elif "raw" in opened:
             raw = opened["raw"]
             for key, array in opened.items():
@@ -114,6 +114,30 @@ class RawGTDatasetConfig(Config):
                     "integers (unsigned, up to uint64)"
                 )
         return found
+
+    def _level_hints(self, opened: dict) -> str:
+        """Which multiscale level to use instead, where another level has raw's voxel size
+        (or raw has one with the labels' voxel size): arrays are not resampled on read."""
+        from ..data.arrays import level_hint
+
+        if "raw" not in opened:
+            return ""
+        raw = opened["raw"]
+        hints = []
+        for key, array in opened.items():
+            if key == "raw" or array.voxel_size == raw.voxel_size:
+                continue
+            config = getattr(self, key)
+            level = level_hint(config.path, config.dataset, raw.voxel_size)
+            if level:
+                hints.append(f"use {key} dataset {level!r} (voxel size {tuple(raw.voxel_size)})")
+                continue
+            level = level_hint(self.raw.path, self.raw.dataset, array.voxel_size)
+            if level:
+                hints.append(
+                    f"use raw dataset {level!r} (voxel size {tuple(array.voxel_size)}, as {key})"
+                )
+        return ("; " + "; ".join(hints)) if hints else "; arrays are not resampled on read"
 
     def raw_voxel_size(self):
         return self.raw.open().voxel_size
