@@ -135,7 +135,7 @@ class RunConfig(Config):
         arch = self.architecture_config
         # A network that does not verify has no output shape; problems() reports it.
         output_shape = (
-            None if arch.problems() else arch.data_shape(arch.output_shape(arch.input_shape))
+            None if arch.problems() else tuple(arch.data_shape(arch.output_shape(arch.input_shape)))
         )
         for key, dataset in self.datasplit_config.datasets():
             if is_pending(dataset.raw.path):
