@@ -110,3 +110,16 @@ def test_every_integer_width_is_scanned(tmp_path, dtype):
     values = [1] if dtype is bool else [1, 2, 3]
     ids = gt_ids(gt_array(tmp_path, values, dtype))
     assert [int(i) for i in ids] == [0, *values]
+
+
+def test_nan_in_a_float_raw_is_a_problem_naming_the_array(data, tmp_path):
+    gt = gt_array(tmp_path, [1], np.uint8)
+    raw = np.ones((8, 8, 8), np.float32)
+    write_array(gt.path, "raw", raw, (8, 8, 8), (0, 0, 0))
+    assert check_run_data(run_on(data, gt, {"a": [1]})).problems == []
+    raw[3, 4, 5] = np.nan
+    write_array(gt.path, "raw", raw, (8, 8, 8), (0, 0, 0))
+    problems = check_run_data(run_on(data, gt, {"a": [1]})).problems
+    assert len(problems) == 1
+    assert "train_configs[0].raw" in problems[0] and "gt.zarr/raw" in problems[0]
+    assert "1 NaN voxels" in problems[0]

@@ -152,3 +152,14 @@ def test_a_float_gt_and_misaligned_or_multichannel_arrays_are_data_problems(data
     assert (
         problems[0] == "mask: offset (4, 0, 0) is a fraction of a voxel away from raw's (0, 0, 0)"
     )
+
+
+def test_percentiles_exclude_min_max_and_must_be_ordered():
+    from dacapo_flow.config.datasplits import ArrayConfig
+
+    ok = ArrayConfig(path="a.zarr", dataset="raw", percentiles=[0.5, 99.5])
+    assert ok.problems() == []
+    both = ArrayConfig(path="a.zarr", dataset="raw", percentiles=[1, 99], min=0)
+    assert any("not both" in p for p in both.problems())
+    reversed_ = ArrayConfig(path="a.zarr", dataset="raw", percentiles=[99, 1])
+    assert any("low < high" in p for p in reversed_.problems())

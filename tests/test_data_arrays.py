@@ -211,3 +211,59 @@ def test_crops_of_a_huge_lazily_chunked_array_read_only_the_crop(tmp_path):
     assert edge.max() == 0
     written_chunks = [p for p in (path / "raw").rglob("*") if p.is_file() and p.name[0] != "."]
     assert len(written_chunks) == 1
+
+
+def write_pyramid(path, name, base_voxel, levels, dtype="uint8", translation=(0, 0, 0)):
+    """An OME-NGFF v0.4 multiscales group `name` with levels s0.. (factor 2 each)."""
+    import zarr
+
+    datasets = []
+    for level in range(levels):
+        factor = 2**level
+        shape = (16 // factor,) * 3
+        voxel = [v * factor for v in base_voxel]
+        write_array(
+            path, f"{name}/s{level}", np.zeros(shape, dtype), (1, 1, 1), (0, 0, 0), ome_ngff=False
+        )
+        datasets.append(
+            {
+                "path": f"s{level}",
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": voxel},
+                    {"type": "translation", "translation": list(translation)},
+                ],
+            }
+        )
+    group = zarr.open_group(store=str(path), path=name, mode="r+")
+    # Plain attrs written by write_array would win over nothing; drop them so OME decides.
+    for level in range(levels):
+        zarr.open_array(store=str(path), path=f"{name}/s{level}", mode="r+").attrs.clear()
+    axes = [{"name": n, "type": "space", "unit": "nanometer"} for n in "zyx"]
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": datasets}]
+
+
+def test_one_level_of_a_multiscales_group_and_which_level_to_use(tmp_path):
+    from dacapo_flow.config.datasplits import RawGTDatasetConfig
+    from dacapo_flow.data.arrays import multiscale_levels, open_array
+
+    path = tmp_path / "pyramid.zarr"
+    write_pyramid(path, "raw", (4, 4, 4), 3, translation=(40, 0, 0))
+    write_pyramid(path, "labels", (8, 8, 8), 2, dtype="uint32", translation=(40, 0, 0))
+    s1 = open_array(path, "raw/s1")
+    assert s1.voxel_size == (8, 8, 8) and s1.offset == (40, 0, 0) and s1.shape == (8, 8, 8)
+    assert multiscale_levels(path, "raw/s0") == [
+        ("raw/s0", (4, 4, 4)),
+        ("raw/s1", (8, 8, 8)),
+        ("raw/s2", (16, 16, 16)),
+    ]
+
+    def problems(raw, gt):
+        return RawGTDatasetConfig(
+            name="d", raw={"path": path, "dataset": raw}, gt={"path": path, "dataset": gt}
+        ).data_problems()
+
+    assert problems("raw/s1", "labels/s0") == []
+    (problem,) = problems("raw/s0", "labels/s0")
+    assert "voxel sizes differ" in problem and "use raw dataset 'raw/s1'" in problem
+    (problem,) = problems("raw/s2", "labels/s0")
+    assert "use gt dataset 'labels/s1'" in problem

@@ -186,3 +186,15 @@ def test_elastic_keeps_uint64_ids_exact_and_matches_nearest_interpolation():
     ).astype(np.float32)
     expected = ndimage.map_coordinates(small, coords, order=0, mode="mirror")
     np.testing.assert_array_equal(small[_nearest_mirrored(coords, small.shape)], expected)
+
+
+def test_transpose_keeps_the_section_axis_of_anisotropic_voxels():
+    """A 8^3 crop of 40 x 8 x 8 nm voxels: z never swaps with y or x, y and x still do."""
+    augment = build_augment([{"type": "transpose", "p": 1.0}])
+    raw = np.arange(8**3, dtype=np.float32).reshape(8, 8, 8)
+    swapped = False
+    for seed in range(20):
+        out, _, _ = augment(raw, None, None, np.random.default_rng(seed), (40, 8, 8))
+        np.testing.assert_array_equal(np.sort(out[0].ravel()), np.sort(raw[0].ravel()))
+        swapped |= not np.array_equal(out, raw)
+    assert swapped

@@ -61,7 +61,7 @@ def test_batch_shapes_and_dtypes(volume):
     assert 0 <= batch["raw"].min() and batch["raw"].max() <= 1
 
 
-def test_windows_are_aligned_inside_gt_and_centred_on_the_mask(volume):
+def test_windows_are_aligned_inside_gt_and_overlap_the_mask(volume):
     sampler = make_sampler([SamplerDataset(volume["raw"], volume["gt"], volume["mask"])])
     gt_codes = set(np.unique(volume["gt"].read(volume["gt"].roi)))
     masked_x = set()
@@ -71,7 +71,7 @@ def test_windows_are_aligned_inside_gt_and_centred_on_the_mask(volume):
             codes = raw_codes(raw[0])
             check_alignment(codes, target[0])
             assert set(np.unique(target)) <= gt_codes  # output window inside gt
-            assert weight[0, 4, 4, 4] == 1  # centre voxel inside the mask
+            assert weight[0].max() == 1  # the window holds an annotated voxel
             masked_x.add(int(weight[0].sum(axis=(0, 1)).min() == 0))
     assert masked_x == {0, 1}  # windows do reach into the unmasked region
 
@@ -125,7 +125,7 @@ def test_geometric_augments_keep_raw_and_target_aligned(volume):
             check_alignment(raw_codes(raw[0]), target[0])
             first = int(target[0, 0, 0, 0])
             assert first > int(target[0, -1, -1, -1])  # every axis mirrored
-            assert weight[0, 4, 4, 4] == 1 or weight[0, 3, 3, 3] == 1  # centre, mirrored
+            assert weight[0].max() == 1  # an annotated voxel, wherever mirroring put it
 
 
 def test_datasets_are_chosen_by_weight(volume, tmp_path):
@@ -154,9 +154,8 @@ def test_clear_errors(volume, tmp_path):
     empty_mask = write_array(
         tmp_path / "m.zarr", "mask", np.zeros((24,) * 3, np.uint8), VOXEL, (20,) * 3
     )
-    sampler = make_sampler([SamplerDataset(volume["raw"], volume["gt"], empty_mask)], max_tries=20)
     with pytest.raises(RuntimeError, match=r"v\.zarr/gt.*no output window.*m\.zarr/mask"):
-        sampler.sample(0)
+        make_sampler([SamplerDataset(volume["raw"], volume["gt"], empty_mask)])
 
     coarse = write_array(
         tmp_path / "c.zarr", "gt", np.zeros((4,) * 3, np.uint32), (4, 4, 4), (20,) * 3
@@ -180,11 +179,49 @@ def test_memory_stays_flat_on_huge_lazily_chunked_volumes(tmp_path):
     shape, chunks = (4096,) * 3, (64,) * 3
     raw = create_array(path, "raw", shape, "uint8", (8, 8, 8), (0, 0, 0), chunks, fill_value=128)
     gt = create_array(path, "gt", shape, "uint32", (8, 8, 8), (0, 0, 0), chunks, fill_value=5)
-    mask = create_array(path, "mask", shape, "uint8", (8, 8, 8), (0, 0, 0), chunks, fill_value=1)
-    sampler = make_sampler([SamplerDataset(raw, gt, mask)], batch_size=2)
+    # No mask: indexing a mask scans it once, which a 4096^3 one would take minutes to do.
+    sampler = make_sampler([SamplerDataset(raw, gt)], batch_size=2)
 
     batch = sampler.sample(0)
 
     assert batch["raw"].shape == (2, 1, *INPUT)
     assert batch["target"].min() == 5 and batch["weight"].min() == 1
     assert Coordinate(batch["raw"].shape[2:]) == Coordinate(INPUT)
+
+
+def test_sparse_mask_windows_always_hold_annotated_voxels(tmp_path):
+    """One annotated section of 1 % of a volume: every window trains on it, no rejection."""
+    shape = (100, 40, 40)
+    raw = write_array(tmp_path / "s.zarr", "raw", np.zeros(shape, np.uint8), VOXEL, (0,) * 3)
+    gt = write_array(tmp_path / "s.zarr", "gt", np.zeros(shape, np.uint32), VOXEL, (0,) * 3)
+    mask_data = np.zeros(shape, np.uint8)
+    mask_data[37, 5:30, 10:12] = 1
+    mask = write_array(tmp_path / "s.zarr", "mask", mask_data, VOXEL, (0,) * 3)
+    sampler = make_sampler([SamplerDataset(raw, gt, mask)], batch_size=8)
+    assert len(sampler.annotated[0]) == 50
+    seen = set()
+    for iteration in range(10):
+        weight = sampler.sample(iteration)["weight"]
+        assert (weight.reshape(8, -1).max(axis=1) == 1).all()
+        seen.update(int(z) for z in np.argwhere(weight[:, 0].max(axis=(2, 3)) > 0)[:, 1])
+    assert len(seen) > 1  # the section lands at different depths of the window
+    again = make_sampler([SamplerDataset(raw, gt, mask)], batch_size=8)
+    np.testing.assert_array_equal(again.sample(3)["weight"], sampler.sample(3)["weight"])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_from_config_normalises_by_recorded_percentiles(tmp_path, dtype):
+    from dacapo_flow.config.datasplits import RawGTDatasetConfig
+
+    values = (np.arange(16**3) % 201).reshape((16,) * 3).astype(dtype)
+    write_array(tmp_path / "d.zarr", "raw", values, VOXEL, (0,) * 3)
+    write_array(tmp_path / "d.zarr", "gt", np.zeros((16,) * 3, np.uint8), VOXEL, (0,) * 3)
+    config = RawGTDatasetConfig(
+        name="d",
+        raw={"path": tmp_path / "d.zarr", "dataset": "raw", "percentiles": [0, 100]},
+        gt={"path": tmp_path / "d.zarr", "dataset": "gt"},
+    )
+    record = tmp_path / "normalisation.json"
+    dataset = SamplerDataset.from_config(config, record)
+    assert (dataset.raw_min, dataset.raw_max) == (0.0, 200.0) and record.is_file()
+    assert dataset.read_raw(dataset.raw.roi).max() == 1.0

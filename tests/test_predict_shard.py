@@ -102,3 +102,36 @@ def test_resume_keeps_finished_blocks(model_files, tmp_path):
 
 def test_autocast_only_on_cuda():
     assert isinstance(autocast(torch.device("cpu"), "bfloat16"), contextlib.nullcontext)
+
+
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        {
+            "input_shape": [20, 20],
+            "downsample_factors": [[2, 2]],
+            "eval_shape_increase": [8, 8],
+            "section_axis": 0,
+        },
+        {
+            "input_shape": [4, 20, 20],
+            "downsample_factors": [[1, 2, 2]],
+            "kernel_size_down": [[[1, 3, 3], [1, 3, 3]], [[1, 3, 3], [1, 3, 3]]],
+            "kernel_size_up": [[[1, 3, 3], [1, 3, 3]]],
+            "eval_shape_increase": [2, 8, 8],
+        },
+    ],
+    ids=["2d-sections", "anisotropic"],
+)
+def test_sectionwise_and_anisotropic_networks_predict_like_one_pass(
+    tmp_path_factory, data, tmp_path, architecture
+):
+    root = tmp_path_factory.mktemp("sections")
+    files = write_model(root / "store", data, "affinities", architecture_config=architecture)
+    files["raw"] = write_raw(root / "raw.zarr")
+    files["run_config"] = load_run_config(files["run_config"], verify=False)
+    plan = planned(files, tmp_path, roi={"offset": [40, 0, 80], "shape": [40, 72, 64]})
+    model, _ = load_model(files["run_config"], files["weights"])
+    run_all(plan, model, tmp_path, shards=2)
+    stored = open_level(plan, "prediction").read(plan.roi)
+    np.testing.assert_allclose(stored, whole_volume(plan, model), atol=1e-5)

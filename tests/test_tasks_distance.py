@@ -230,3 +230,20 @@ def test_from_config_and_keywords_build_the_same_task():
     built = DistanceTask.from_config(config, {"a": [1]})
     assert built.config == DistanceTask(["a"], {"a": [1]}, scale_factor=4.0).config == config
     assert built.tol_distance == DistanceTaskConfig.model_fields["tol_distance"].default
+
+
+def test_mask_distances_drops_voxels_whose_distance_is_unknown():
+    """A 1D-like row: object at x 0..3, annotated x 0..7; x >= 8 unknown (voxels 8 nm)."""
+    gt = np.zeros((1, 1, 12), np.uint8)
+    gt[..., :4] = 1
+    mask = np.zeros(gt.shape, np.float32)
+    mask[..., :8] = 1
+    plain = DistanceTask(["a"], {"a": [1]}, scale_factor=10.0)
+    masked = DistanceTask(["a"], {"a": [1]}, scale_factor=10.0, mask_distances=True)
+    _, weight = plain.target(gt, mask, (8, 8, 8))
+    _, known = masked.target(gt, mask, (8, 8, 8))
+    assert (weight[0, 0, 0, :8] > 0).all() and (weight[0, 0, 0, 8:] == 0).all()
+    # x = 4, 5 are nearer the boundary (4, 12 nm) than the unknown voxel x = 8 (32, 24 nm);
+    # x = 6, 7 are not (20, 28 nm vs 16, 8 nm); inside the object, x = 0..3 are 4..28 nm
+    # from the boundary and 64..40 nm from unknown: known.
+    np.testing.assert_array_equal(known[0, 0, 0] > 0, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])

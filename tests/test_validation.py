@@ -179,3 +179,101 @@ def test_validating_a_missing_checkpoint_names_it(data, tmp_path):
     config = tiny_run_config(data)
     with pytest.raises(FileNotFoundError, match="checkpoints/iterations/2"):
         validate_at(config, tmp_path, 2)
+
+
+# -- sparse annotations, anisotropic voxels, 2D networks on 3D volumes -----------------------
+
+ANISOTROPIC = (24, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def anisotropic(data, tmp_path_factory):
+    """The synthetic volumes relabelled with 24 x 8 x 8 nm voxels; validate_0's mask marks
+    one section only (a crop with one labelled section)."""
+    from dacapo_flow.data.arrays import open_array
+
+    root = tmp_path_factory.mktemp("anisotropic")
+    for volume in ("train_0", "train_1", "validate_0"):
+        for name in ("raw", "labels", "instances", "mask"):
+            array = open_array(Path(data) / f"{volume}.zarr", name)
+            values = array.read(array.roi)
+            if volume == "validate_0" and name == "mask":
+                values[:] = 0
+                values[13] = 1
+            write_array(root / f"{volume}.zarr", name, values, ANISOTROPIC, (0, 0, 0))
+    return root
+
+
+ANISOTROPIC_UNET = {
+    "input_shape": [4, 28, 28],
+    "downsample_factors": [[1, 2, 2]],
+    "kernel_size_down": [[[1, 3, 3], [1, 3, 3]], [[1, 3, 3], [1, 3, 3]]],
+    "kernel_size_up": [[[1, 3, 3], [1, 3, 3]]],
+    "eval_shape_increase": [4, 8, 8],
+}
+SECTION_UNET = {
+    "input_shape": [28, 28],
+    "downsample_factors": [[2, 2]],
+    "eval_shape_increase": [8, 8],
+    "section_axis": 0,
+}
+
+
+@pytest.mark.parametrize("architecture", [ANISOTROPIC_UNET, SECTION_UNET], ids=["aniso", "2d"])
+def test_anisotropic_and_sectionwise_networks_train_and_validate_one_section(
+    anisotropic, architecture, tmp_path
+):
+    spec = run_config_dict(anisotropic, name="aniso", num_iterations=2, validation_interval=2)
+    spec["architecture_config"] = {
+        "type": "cnnectome_unet",
+        "fmaps_out": 4,
+        "num_fmaps": 4,
+        "fmap_inc_factor": 2,
+        **architecture,
+    }
+    config = RunConfig.model_validate(spec)
+    ok, message = config.verify()
+    assert ok, message
+    with torch_threads(1):
+        train_to(config, tmp_path, 2, progress=False)
+        path = validate_at(config, tmp_path, 2)
+    values = ValidationScores.from_netcdf(path).to_array()
+    dice = values[..., config.criteria().index("nucleus__dice")]
+    assert np.all(np.isfinite(dice) | np.isnan(dice))
+
+    # The scores are those of section 13 alone, predicted and post-processed on its own.
+    from dacapo_flow.validation import validation_roi
+
+    run = Run(config)
+    run.model.load_state_dict(LocalWeightsStore(tmp_path).retrieve_weights("aniso", 2).model)
+    dataset_config = config.datasplit_config.validate_configs[0]
+    dataset = SamplerDataset(
+        raw=dataset_config.raw.open(),
+        gt=dataset_config.gt.open(),
+        mask=dataset_config.mask.open(),
+        raw_min=dataset_config.raw.min,
+        raw_max=dataset_config.raw.max,
+    )
+    roi = validation_roi(dataset)
+    assert roi == Roi((13 * 24, 0, 0), (24, 32 * 8, 32 * 8))
+    prediction = np.zeros((2, *(roi.shape / dataset.gt.voxel_size)), np.float32)
+    predict_blockwise(run.model, dataset, roi, torch.device("cpu"), prediction)
+    params = run.task.parameters[1]
+    expected = run.task.evaluate(
+        run.task.post_process(prediction, params),
+        dataset.gt.read(roi),
+        None,
+        ANISOTROPIC,
+    )
+    row = values[0, 0, 1]
+    for c, criterion in enumerate(run.task.criteria):
+        np.testing.assert_allclose(row[c], expected[criterion], rtol=1e-6, equal_nan=True)
+
+
+def test_a_2d_network_on_3d_data_without_a_section_axis_is_a_check_error(anisotropic):
+    spec = run_config_dict(anisotropic, name="flat")
+    spec["architecture_config"].update(
+        input_shape=[28, 28], downsample_factors=[[2, 2]], eval_shape_increase=[8, 8]
+    )
+    problems = RunConfig.model_validate(spec).data_problems()
+    assert any("section_axis" in p and "validate_configs[0].raw" in p for p in problems)

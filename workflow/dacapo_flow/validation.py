@@ -12,6 +12,7 @@ import torch
 from funlib.geometry import Coordinate, Roi
 
 from .config.run_config import RunConfig
+from .data.mask_index import annotated_roi
 from .data.sampling import SamplerDataset
 from .run import Run
 from .stats.validation_scores import ValidationIterationScores
@@ -58,16 +59,22 @@ def predict_blockwise(model, dataset: SamplerDataset, roi: Roi, device, out: np.
             ]
 
 
+def validation_roi(dataset: SamplerDataset) -> Roi | None:
+    """The gt ROI, cut down to the bounding box of its annotated voxels where a mask is
+    given: a crop with one labelled section is predicted, post-processed and scored on that
+    section alone (None: nothing is annotated)."""
+    if dataset.mask is None:
+        return dataset.gt.roi
+    return annotated_roi(dataset.mask, dataset.gt.roi)
+
+
 def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[list[float]]:
     """Scores [parameter][criterion] of one validation dataset."""
-    dataset = SamplerDataset(
-        raw=dataset_config.raw.open(),
-        gt=dataset_config.gt.open(),
-        mask=dataset_config.mask.open() if dataset_config.mask else None,
-        raw_min=dataset_config.raw.min,
-        raw_max=dataset_config.raw.max,
-    )
-    roi = dataset.gt.roi
+    dataset = SamplerDataset.from_config(dataset_config)
+    roi = validation_roi(dataset)
+    if roi is None:
+        logger.warning("%s: the mask marks no voxel of gt; every score is NaN", dataset_config.name)
+        return [[float("nan")] * len(run.task.criteria) for _ in run.task.parameters]
     voxel = dataset.gt.voxel_size
     shape = (run.model.num_out_channels, *(roi.shape / voxel))
     # The prediction lives in a temporary file, not in memory, and is deleted afterwards.

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Config, staged
+from .base import Config, added, staged
 from .unet_shapes import ShapeError, kernel_lists, trace_output_shape
 
 # Bounds far above any real network: beyond them a job would exhaust memory or never finish.
@@ -42,11 +42,31 @@ class CNNectomeUNetConfig(ArchitectureConfig):
     constant_upsample: bool = Field(True, description="nearest (true) or transposed conv")
     padding: Literal["valid", "same"] = Field("valid", description="convolution padding")
     batch_norm: bool = Field(False, description="BatchNorm after each convolution")
+    section_axis: int | None = added(
+        None,
+        ge=0,
+        le=2,
+        description="2D network on 3D data: the axis (0 = z) across which it runs section "
+        "by section; shapes and factors are then 2D, over the other two axes",
+    )
 
     # -- derived facts, torch-free ----------------------------------------------------------
     @property
     def dims(self) -> int:
+        """Dimensions of the network (2 for a sectioning network)."""
         return len(self.input_shape)
+
+    @property
+    def data_dims(self) -> int:
+        """Dimensions of the data it runs on: 3 for a 2D network with a section_axis."""
+        return 3 if self.section_axis is not None else self.dims
+
+    def data_shape(self, shape, sections: int = 1) -> list[int]:
+        """A network shape as the data sees it: `sections` inserted at the section axis."""
+        shape = list(shape)
+        if self.section_axis is not None:
+            shape.insert(self.section_axis, sections)
+        return shape
 
     def eval_input_shape(self) -> list[int]:
         increase = self.eval_shape_increase or [0] * self.dims
@@ -93,6 +113,11 @@ class CNNectomeUNetConfig(ArchitectureConfig):
     def problems(self) -> list[str]:
         found = super().problems()
         dims = self.dims
+        if self.section_axis is not None and dims != 2:
+            found.append(
+                f"section_axis: {self.section_axis} is for a 2D network on 3D data; "
+                f"input_shape {self.input_shape} is {dims}D"
+            )
         for name in ("downsample_factors", "upsample_factors"):
             for i, factor in enumerate(getattr(self, name) or []):
                 if len(factor) != dims:

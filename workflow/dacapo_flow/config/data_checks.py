@@ -147,10 +147,34 @@ def _contains(ids: np.ndarray, value: int) -> bool:
     return bool(index < ids.size and ids[index] == value)
 
 
+_NAN_CACHE: dict[tuple, str | None] = {}
+
+
+def raw_findings(run_config) -> Findings:
+    """NaN in a float raw array (a problem: it would give a NaN loss at step 0), one scan per
+    array, cached like the gt ids."""
+    from ..data.intensity import nan_problem  # lazy: reads the raw voxels
+
+    findings = Findings()
+    for key, dataset in run_config.datasplit_config.datasets():
+        raw = dataset.raw
+        if is_pending(raw.path):
+            continue
+        array = raw.open()
+        cache_key = (str(Path(raw.path).resolve()), raw.dataset.strip("/"))
+        cache_key += _signature(raw.path, raw.dataset)
+        if cache_key not in _NAN_CACHE:
+            _NAN_CACHE[cache_key] = nan_problem(array, "raw")
+        if _NAN_CACHE[cache_key]:
+            findings.problems.append(f"datasplit_config.{key}.{_NAN_CACHE[cache_key]}")
+    return findings
+
+
 def check_run_data(run_config) -> Findings:
-    """Everything about the data of one run: array metadata (`data_problems`) and the gt
-    contents (`label_findings`)."""
+    """Everything about the data of one run: array metadata (`data_problems`), the gt
+    contents (`label_findings`) and NaN in raw (`raw_findings`)."""
     findings = Findings(problems=run_config.data_problems())
     if not findings.problems:
         findings.extend(label_findings(run_config))
+        findings.extend(raw_findings(run_config))
     return findings

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag
 
 from ..layout import NAME_PATTERN
-from .base import Config, staged
+from .base import Config, added, staged
 
 # A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
 LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
@@ -46,11 +46,24 @@ class ArrayConfig(Config):
     dataset: str = Field(description="array path inside the container")
     min: float | None = Field(None, description="raw intensity mapped to 0 (default: dtype)")
     max: float | None = Field(None, description="raw intensity mapped to 1 (default: dtype)")
+    percentiles: list[float] | None = added(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[low, high]: map the raw's low..high percentiles to 0..1 (computed once "
+        "per array and recorded), instead of min/max",
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()
         if self.min is not None and self.max is not None and self.min >= self.max:
             found.append(f"max: {self.max} must exceed min {self.min} (raw maps min..max to 0..1)")
+        if self.percentiles is not None:
+            low, high = self.percentiles
+            if not 0 <= low < high <= 100:
+                found.append(f"percentiles: {self.percentiles} must satisfy 0 <= low < high <= 100")
+            if self.min is not None or self.max is not None:
+                found.append("percentiles: give either percentiles or min/max, not both")
         return found
 
     def open(self):
@@ -80,7 +93,7 @@ class RawGTDatasetConfig(Config):
                 found.append(f"{key}: cannot open {array.path}/{array.dataset}: {error}")
         sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
         if len(set(sizes.values())) > 1:
-            found.append(f"voxel sizes differ between arrays: {sizes}")
+            found.append(f"voxel sizes differ between arrays: {sizes}" + self._level_hints(opened))
         elif "raw" in opened:
             raw = opened["raw"]
             for key, array in opened.items():
@@ -101,6 +114,30 @@ class RawGTDatasetConfig(Config):
                     "integers (unsigned, up to uint64)"
                 )
         return found
+
+    def _level_hints(self, opened: dict) -> str:
+        """Which multiscale level to use instead, where another level has raw's voxel size
+        (or raw has one with the labels' voxel size): arrays are not resampled on read."""
+        from ..data.arrays import level_hint
+
+        if "raw" not in opened:
+            return ""
+        raw = opened["raw"]
+        hints = []
+        for key, array in opened.items():
+            if key == "raw" or array.voxel_size == raw.voxel_size:
+                continue
+            config = getattr(self, key)
+            level = level_hint(config.path, config.dataset, raw.voxel_size)
+            if level:
+                hints.append(f"use {key} dataset {level!r} (voxel size {tuple(raw.voxel_size)})")
+                continue
+            level = level_hint(self.raw.path, self.raw.dataset, array.voxel_size)
+            if level:
+                hints.append(
+                    f"use raw dataset {level!r} (voxel size {tuple(array.voxel_size)}, as {key})"
+                )
+        return ("; " + "; ".join(hints)) if hints else "; arrays are not resampled on read"
 
     def raw_voxel_size(self):
         return self.raw.open().voxel_size

@@ -95,7 +95,7 @@ class RunConfig(Config):
             found.append("start_config.run: a run cannot start from itself")
         if arch.fmaps_in != 1:
             found.append("architecture_config.fmaps_in: raw arrays have one channel; use 1")
-        dims = arch.dims
+        dims = arch.data_dims
         if task.spatial_dims() not in (None, dims):
             found.append(
                 f"task_config: configured for {task.spatial_dims()}D, "
@@ -134,16 +134,31 @@ class RunConfig(Config):
             return found
         arch = self.architecture_config
         # A network that does not verify has no output shape; problems() reports it.
-        output_shape = None if arch.problems() else arch.output_shape(arch.input_shape)
+        output_shape = (
+            None if arch.problems() else tuple(arch.data_shape(arch.output_shape(arch.input_shape)))
+        )
         for key, dataset in self.datasplit_config.datasets():
             if is_pending(dataset.raw.path):
                 continue
             raw = dataset.raw.open()
             where = f"datasplit_config.{key}"
-            if raw.voxel_size.dims != arch.dims:
+            if raw.voxel_size.dims != arch.data_dims:
+                hint = (
+                    "; set architecture_config.section_axis (e.g. 0) to run the 2D network "
+                    "section by section"
+                    if (raw.voxel_size.dims, arch.dims, arch.section_axis) == (3, 2, None)
+                    else ""
+                )
                 found.append(
                     f"{where}.raw: {dataset.raw.path}/{dataset.raw.dataset} is "
-                    f"{raw.voxel_size.dims}D, architecture_config.input_shape is {arch.dims}D"
+                    f"{raw.voxel_size.dims}D, the network runs on {arch.data_dims}D data "
+                    f"(architecture_config.input_shape {arch.input_shape}"
+                    + (
+                        f", section_axis {arch.section_axis}"
+                        if arch.section_axis is not None
+                        else ""
+                    )
+                    + f"){hint}"
                 )
                 continue
             if output_shape is None or not key.startswith("train_configs"):

@@ -110,6 +110,11 @@ class DistanceTaskConfig(TaskConfig):
     tol_distance: float = staged(
         "validate", 40.0, gt=0, description="world units; tolerance of f1_with_tolerance"
     )
+    mask_distances: bool = added(
+        False,
+        description="sparse masks: weigh 0 where an unannotated voxel is nearer than the "
+        "boundary, whose distance is then unknown (DaCapo's mask_distances)",
+    )
 
     def head_labels(self) -> list[str]:
         return list(self.channels)

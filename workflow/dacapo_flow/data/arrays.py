@@ -210,6 +210,39 @@ def open_array(path, dataset: str) -> ZarrArray:
     return ZarrArray(path, dataset, voxel_size, offset, shape, num_channels, array.dtype)
 
 
+def multiscale_levels(path, dataset: str) -> list[tuple[str, Coordinate]]:
+    """(dataset, voxel size) of every level of the OME-NGFF multiscales that `dataset` is one
+    level of (in the order listed), or [] if it is not part of one."""
+    dataset = dataset.strip("/")
+    parent, name = _split_dataset(dataset)
+    try:
+        attrs = dict(zarr.open_group(store=str(path), path=parent, mode="r").attrs)
+    except (FileNotFoundError, KeyError):
+        return []
+    ndim = open_array(path, dataset).voxel_size.dims
+    for multiscale in _ome_multiscales(attrs):
+        names = [str(e.get("path", "")).strip("/") for e in multiscale.get("datasets", [])]
+        if name not in names:
+            continue
+        levels = []
+        for level in names:
+            full = f"{parent}/{level}" if parent else level
+            try:
+                levels.append((full, open_array(path, full).voxel_size))
+            except (FileNotFoundError, ValueError):
+                continue  # a listed level that is missing cannot be suggested
+        return [(d, v) for d, v in levels if v.dims == ndim]
+    return []
+
+
+def level_hint(path, dataset: str, voxel_size) -> str | None:
+    """The level of `dataset`'s multiscales that has `voxel_size`, if there is one."""
+    for level, size in multiscale_levels(path, dataset):
+        if size == Coordinate(voxel_size):
+            return level
+    return None
+
+
 def _open_container(path: Path, zarr_format: int | None):
     """Open (creating if needed) the root group; an existing container keeps its format."""
     if path.is_dir():

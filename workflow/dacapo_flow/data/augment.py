@@ -38,13 +38,13 @@ class _Augment:
     def configure(self, config) -> None:
         pass
 
-    def __call__(self, raw, gt, mask, rng):
+    def __call__(self, raw, gt, mask, rng, voxel_size=None):
         # Always draw the coin, so that the number of draws does not depend on earlier outcomes.
         if rng.random() >= self.p:
             return raw, gt, mask
-        return self.apply(raw, gt, mask, rng)
+        return self.apply(raw, gt, mask, rng, voxel_size)
 
-    def apply(self, raw, gt, mask, rng):
+    def apply(self, raw, gt, mask, rng, voxel_size=None):
         raise NotImplementedError
 
 
@@ -55,7 +55,7 @@ def _geometric(fn, raw, gt, mask):
 class Mirror(_Augment):
     config_class = configs.MirrorAugment
 
-    def __call__(self, raw, gt, mask, rng):
+    def __call__(self, raw, gt, mask, rng, voxel_size=None):
         flips = rng.random(raw.ndim) < self.p  # each axis on its own coin
         axes = tuple(int(a) for a in np.flatnonzero(flips))
         if not axes:
@@ -66,10 +66,13 @@ class Mirror(_Augment):
 class Transpose(_Augment):
     config_class = configs.TransposeAugment
 
-    def apply(self, raw, gt, mask, rng):
+    def apply(self, raw, gt, mask, rng, voxel_size=None):
+        # Only axes of equal extent and equal voxel size swap: with anisotropic voxels
+        # (40 x 4 x 4 nm) the section axis stays where it is.
+        voxel_size = tuple(voxel_size) if voxel_size is not None else (1,) * raw.ndim
         permutation = list(range(raw.ndim))
-        for size in sorted(set(raw.shape)):
-            axes = [a for a in range(raw.ndim) if raw.shape[a] == size]
+        for key in sorted(set(zip(raw.shape, voxel_size))):
+            axes = [a for a in range(raw.ndim) if (raw.shape[a], voxel_size[a]) == key]
             for a, b in zip(axes, rng.permutation(axes)):
                 permutation[a] = int(b)
         if permutation == list(range(raw.ndim)):
@@ -83,7 +86,7 @@ class Intensity(_Augment):
     def configure(self, config):
         self.scale, self.shift, self.clip = config.scale, config.shift, config.clip
 
-    def apply(self, raw, gt, mask, rng):
+    def apply(self, raw, gt, mask, rng, voxel_size=None):
         scale, shift = rng.uniform(*self.scale), rng.uniform(*self.shift)
         raw = raw * np.float32(scale) + np.float32(shift)
         return (np.clip(raw, 0, 1) if self.clip else raw), gt, mask
@@ -95,7 +98,7 @@ class Gamma(_Augment):
     def configure(self, config):
         self.range = config.range
 
-    def apply(self, raw, gt, mask, rng):
+    def apply(self, raw, gt, mask, rng, voxel_size=None):
         gamma = np.float32(rng.uniform(*self.range))
         return np.clip(raw, 0, 1) ** gamma, gt, mask
 
@@ -106,7 +109,7 @@ class Noise(_Augment):
     def configure(self, config):
         self.sigma, self.clip = config.sigma, config.clip
 
-    def apply(self, raw, gt, mask, rng):
+    def apply(self, raw, gt, mask, rng, voxel_size=None):
         raw = raw + rng.normal(scale=self.sigma, size=raw.shape).astype(np.float32)
         return (np.clip(raw, 0, 1) if self.clip else raw), gt, mask
 
@@ -146,7 +149,7 @@ class Elastic(_Augment):
             fields.append(field.astype(np.float32))
         return np.stack(fields)
 
-    def apply(self, raw, gt, mask, rng):
+    def apply(self, raw, gt, mask, rng, voxel_size=None):
         if raw.ndim != len(self.spacing):
             raise ValueError(
                 f"augment 'elastic': configured for {len(self.spacing)} dims, raw has {raw.ndim}"
@@ -186,12 +189,13 @@ AUGMENTS = {
 
 
 class AugmentPipeline:
-    """Applies augments in config order; callable as (raw, gt, mask, rng) -> (raw, gt, mask)."""
+    """Applies augments in config order; callable as (raw, gt, mask, rng, voxel_size=None)
+    -> (raw, gt, mask). voxel_size keeps transposes to axes of equal voxel size."""
 
     def __init__(self, augments: list[_Augment]):
         self.augments = augments
 
-    def __call__(self, raw, gt, mask, rng: np.random.Generator):
+    def __call__(self, raw, gt, mask, rng: np.random.Generator, voxel_size=None):
         if gt is not None and gt.shape != raw.shape or mask is not None and mask.shape != raw.shape:
             raise ValueError(
                 f"augment: raw {raw.shape}, gt {None if gt is None else gt.shape} and mask "
@@ -199,7 +203,7 @@ class AugmentPipeline:
             )
         raw = raw.astype(np.float32, copy=False)
         for augment in self.augments:
-            raw, gt, mask = augment(raw, gt, mask, rng)
+            raw, gt, mask = augment(raw, gt, mask, rng, voxel_size)
         return raw.astype(np.float32, copy=False), gt, mask
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from funlib.geometry import Coordinate, Roi
 
 from dacapo_flow.data.arrays import ZarrArray
+from dacapo_flow.data.intensity import recorded_range
+from dacapo_flow.data.mask_index import annotated_voxels, window_begin
 
 
 @dataclass
@@ -58,6 +61,23 @@ class SamplerDataset:
         self.raw_min, self.raw_max = raw_range(self.raw.dtype, self.raw_min, self.raw_max)
         if self.raw_max == self.raw_min:
             raise ValueError(f"dataset {self.name}: raw_min == raw_max == {self.raw_min}")
+
+    @classmethod
+    def from_config(cls, config, record: Path | None = None) -> SamplerDataset:
+        """From a RawGTDatasetConfig: raw normalised by its min/max, or by its percentiles
+        (computed once and recorded in `record`, a JSON file, when given)."""
+        raw = config.raw.open()
+        raw_min, raw_max = config.raw.min, config.raw.max
+        if getattr(config.raw, "percentiles", None) is not None:
+            raw_min, raw_max = recorded_range(raw, config.raw.percentiles, record)
+        return cls(
+            raw=raw,
+            gt=config.gt.open(),
+            mask=config.mask.open() if config.mask else None,
+            weight=config.weight,
+            raw_min=raw_min,
+            raw_max=raw_max,
+        )
 
     @property
     def name(self) -> str:
@@ -115,7 +135,9 @@ class BatchSampler:
     """Batches of raw [B,1,*input_shape], target and weight [B,C,*output_shape] (float32).
 
     Each sample picks a dataset by weight, then an output window (output_shape voxels) inside
-    the gt ROI, uniformly among positions whose centre voxel lies in the mask. The input window
+    the gt ROI: without a mask uniformly; with one, a window containing an annotated voxel
+    drawn uniformly from the mask's coordinates (computed once, here), so sparse annotations
+    cost no rejection sampling and every window trains on some annotated voxel. The input window
     is the output window grown by (input_shape - output_shape) / 2 on each side; raw outside
     its array is 0 (after normalisation). gt and mask are read over the input window when
     augmenting (so that geometric augments see context) and cropped to the output window for
@@ -130,7 +152,6 @@ class BatchSampler:
         seed: int,
         target_fn: Callable,
         augment: Callable | None = None,
-        max_tries: int = 1000,
     ):
         if not datasets:
             raise ValueError("BatchSampler needs at least one dataset")
@@ -141,7 +162,6 @@ class BatchSampler:
         self.seed = int(seed)
         self.target_fn = target_fn
         self.augment = augment
-        self.max_tries = int(max_tries)
         growth = self.input_shape - self.output_shape
         if len(self.input_shape) != len(self.output_shape) or any(g < 0 or g % 2 for g in growth):
             raise ValueError(
@@ -157,6 +177,20 @@ class BatchSampler:
                 )
         weights = np.array([d.weight for d in self.datasets], dtype=float)
         self.probabilities = weights / weights.sum()
+        self.annotated = [self._annotated(d) for d in self.datasets]
+
+    def _annotated(self, dataset: SamplerDataset) -> np.ndarray | None:
+        """Annotated voxels of gt (relative to its offset), or None without a mask."""
+        if dataset.mask is None:
+            return None
+        coords = annotated_voxels(dataset.mask, dataset.gt.roi)
+        if len(coords) == 0:
+            raise RuntimeError(
+                f"dataset {dataset.name}: no output window can train: the mask "
+                f"{dataset.mask.path}/{dataset.mask.dataset} marks no voxel inside gt "
+                f"{dataset.gt.roi}"
+            )
+        return coords
 
     def sample(self, iteration: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, int(iteration)])
@@ -167,9 +201,10 @@ class BatchSampler:
         }
 
     def _sample_one(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.probabilities))]
+        index = int(rng.choice(len(self.datasets), p=self.probabilities))
+        dataset = self.datasets[index]
         voxel_size = dataset.raw.voxel_size
-        output_roi = self._random_output_roi(dataset, rng)
+        output_roi = self._random_output_roi(dataset, self.annotated[index], rng)
         input_roi = output_roi.grow(self.context * voxel_size, self.context * voxel_size)
         raw = self._read_raw(dataset, input_roi)
         if self.augment is None:
@@ -178,7 +213,7 @@ class BatchSampler:
         else:
             gt = dataset.gt.read(input_roi)
             mask = self._read_mask(dataset, input_roi)
-            raw, gt, mask = self.augment(raw, gt, mask, rng)
+            raw, gt, mask = self.augment(raw, gt, mask, rng, voxel_size)
             crop = tuple(slice(c, c + s) for c, s in zip(self.context, self.output_shape))
             gt = gt[crop]
             mask = None if mask is None else mask[crop]
@@ -191,8 +226,11 @@ class BatchSampler:
             )
         return {"raw": raw[np.newaxis], "target": target, "weight": weight}
 
-    def _random_output_roi(self, dataset: SamplerDataset, rng: np.random.Generator) -> Roi:
-        """Uniform output window inside the gt ROI whose centre voxel is inside the mask."""
+    def _random_output_roi(
+        self, dataset: SamplerDataset, annotated: np.ndarray | None, rng: np.random.Generator
+    ) -> Roi:
+        """Output window inside the gt ROI: uniform without a mask, else one containing a
+        uniformly drawn annotated voxel."""
         voxel_size = dataset.gt.voxel_size
         free = dataset.gt.shape - self.output_shape  # possible begins per axis, minus one
         if any(f < 0 for f in free):
@@ -200,20 +238,12 @@ class BatchSampler:
                 f"dataset {dataset.name}: gt shape {dataset.gt.shape} is smaller than the "
                 f"output shape {self.output_shape}"
             )
-        output_size = self.output_shape * voxel_size
-        centre = (self.output_shape / 2) * voxel_size  # offset of the centre voxel's corner
-        for _ in range(self.max_tries):
+        if annotated is None:
             begin = Coordinate(tuple(int(rng.integers(0, f + 1)) for f in free))
-            roi = Roi(dataset.gt.offset + begin * voxel_size, output_size)
-            if dataset.mask is None:
-                return roi
-            centre_voxel = Roi(roi.begin + centre, voxel_size)
-            if dataset.mask.read(centre_voxel).item() > 0:
-                return roi
-        raise RuntimeError(
-            f"dataset {dataset.name}: no output window with its centre inside the mask "
-            f"{dataset.mask.path}/{dataset.mask.dataset} after {self.max_tries} tries"
-        )
+        else:
+            voxel = annotated[int(rng.integers(len(annotated)))]
+            begin = window_begin(rng, voxel, self.output_shape, free)
+        return Roi(dataset.gt.offset + begin * voxel_size, self.output_shape * voxel_size)
 
     @staticmethod
     def _read_raw(dataset: SamplerDataset, roi: Roi) -> np.ndarray:

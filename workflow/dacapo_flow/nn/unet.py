@@ -136,6 +136,7 @@ class CNNectomeUNet(nn.Module):
         constant_upsample=True,
         padding="valid",
         batch_norm=False,
+        section_axis=None,
     ):
         super().__init__()
         self._input_shape = Coordinate(input_shape)
@@ -145,6 +146,12 @@ class CNNectomeUNet(nn.Module):
         if padding not in ("valid", "same"):
             raise ValueError(f"CNNectomeUNet: padding must be 'valid' or 'same', got {padding!r}")
         self.dims = dims
+        if section_axis is not None and (dims != 2 or not 0 <= int(section_axis) <= 2):
+            raise ValueError(
+                f"CNNectomeUNet: section_axis {section_axis} needs a 2D input_shape and an "
+                "axis 0, 1 or 2 of the 3D data"
+            )
+        self.section_axis = None if section_axis is None else int(section_axis)
         self.fmaps_in = int(fmaps_in)
         self.fmaps_out = int(fmaps_out)
         self.padding = padding
@@ -215,13 +222,22 @@ class CNNectomeUNet(nn.Module):
         except ShapeError as error:
             raise ValueError(f"CNNectomeUNet: {error}") from None
 
+    def _data_shape(self, shape, value: int) -> Coordinate:
+        """A 2D shape as the 3D data sees it (`value` on the section axis) when sectioning."""
+        if self.section_axis is None:
+            return Coordinate(shape)
+        shape = list(shape)
+        shape.insert(self.section_axis, value)
+        return Coordinate(shape)
+
     @property
     def input_shape(self) -> Coordinate:
-        return self._input_shape
+        """Input window in data voxels: 3D, one section thick, for a sectioning 2D network."""
+        return self._data_shape(self._input_shape, 1)
 
     @property
     def eval_shape_increase(self) -> Coordinate:
-        return self._eval_shape_increase
+        return self._data_shape(self._eval_shape_increase, 0)
 
     @property
     def num_in_channels(self) -> int:
@@ -235,6 +251,7 @@ class CNNectomeUNet(nn.Module):
         """Output voxel size for input `voxel_size` (divided by every upsample factor)."""
         voxel_size = Coordinate(voxel_size)
         for factor in self.upsample_factors:
+            factor = self._data_shape(factor, 1)
             if any(v % f for v, f in zip(voxel_size, factor)):
                 raise ValueError(
                     f"CNNectomeUNet: voxel size {tuple(voxel_size)} is not divisible by "
@@ -250,6 +267,10 @@ class CNNectomeUNet(nn.Module):
         Raises ValueError naming the level and shape where pooling, cropping or a convolution fails.
         """
         shape = tuple(int(s) for s in spatial_shape)
+        if self.section_axis is not None and len(shape) == 3:
+            sections = shape[self.section_axis]
+            plane = shape[: self.section_axis] + shape[self.section_axis + 1 :]
+            return self._data_shape(self.output_shape_for(plane), sections)
         if len(shape) != self.dims:
             raise ValueError(f"CNNectomeUNet: input shape {shape} is not {self.dims}D")
         try:
@@ -271,4 +292,11 @@ class CNNectomeUNet(nn.Module):
         return self.unet[0] if isinstance(self.unet, nn.Sequential) else self.unet
 
     def forward(self, x):
-        return self.unet(x)
+        if self.section_axis is None or x.dim() == 4:
+            return self.unet(x)
+        # [B, C, *3D] -> every section a 2D sample [B * D, C, *2D] -> back.
+        axis = 2 + self.section_axis
+        moved = x.movedim(axis, 1)
+        batch, sections = moved.shape[:2]
+        y = self.unet(moved.reshape(batch * sections, *moved.shape[2:]))
+        return y.reshape(batch, sections, *y.shape[1:]).movedim(1, axis)

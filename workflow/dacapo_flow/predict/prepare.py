@@ -12,6 +12,7 @@ from funlib.geometry import Coordinate
 
 from ..config.base import ConfigError
 from ..config.run_config import RunConfig
+from ..data.intensity import percentile_range
 from ..data.sampling import raw_range
 from ..factory import create_architecture, create_task
 from ..store.weights import load_checkpoint
@@ -145,7 +146,10 @@ def make_plan(
             f"prediction {target.name}: pyramid needs an even block shape, got "
             f"{tuple(network.block_shape)} (set block_shape)"
         )
-    low, high = raw_range(array.dtype, target.input.min, target.input.max)
+    if target.input.percentiles is not None:  # computed once, here; the plan records it
+        low, high = percentile_range(array, *target.input.percentiles)
+    else:
+        low, high = raw_range(array.dtype, target.input.min, target.input.max)
     digest = file_digest(weights_path)
     prediction_hash = short_hash(
         {

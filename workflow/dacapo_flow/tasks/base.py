@@ -83,7 +83,14 @@ class Task(ABC):
         k = self.head_kernel_size
         # A 'same'-padded architecture keeps input == output shape; keep that for k > 1 heads.
         pad = k // 2 if getattr(architecture, "padding", "valid") == "same" else 0
-        head = _CONV[dims](architecture.num_out_channels, self.num_out_channels, k, padding=pad)
+        kernel, padding = (k,) * dims, (pad,) * dims
+        section_axis = getattr(architecture, "section_axis", None)
+        if section_axis is not None:  # a 2D network on 3D data: the head stays in-plane
+            kernel = tuple(1 if a == section_axis else k for a in range(dims))
+            padding = tuple(0 if a == section_axis else pad for a in range(dims))
+        head = _CONV[dims](
+            architecture.num_out_channels, self.num_out_channels, kernel, padding=padding
+        )
         return Model(architecture, head, self.eval_activation())
 
     # -- training -----------------------------------------------------------------------------

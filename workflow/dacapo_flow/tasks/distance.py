@@ -58,6 +58,7 @@ class DistanceTask(Task):
         self.clipmin, self.clipmax = config.clipmin, config.clipmax
         self.thresholds = tuple(config.thresholds)
         self.tol_distance = config.tol_distance
+        self.mask_distances = config.mask_distances
 
     def regions(self, gt: np.ndarray) -> np.ndarray:
         """Boolean [C, *gt.shape]: channel c is gt in label_ids[channels[c]]."""
@@ -75,7 +76,17 @@ class DistanceTask(Task):
         weight = np.stack(
             [balanced_weights(r, 2, mask, self.clipmin, self.clipmax) for r in regions]
         )
+        if self.mask_distances and not mask.all():
+            weight *= self.known_distances(regions, mask, voxel_size)
         return target, weight.astype(np.float32)
+
+    def known_distances(self, regions, mask, voxel_size) -> np.ndarray:
+        """0/1 [C, *s]: 1 where the boundary is nearer than every unannotated voxel, so that
+        the distance seen in the window is the true one (an object could hide in unknown
+        voxels). Distances in world units, anisotropic voxels included."""
+        to_unknown = ndimage.distance_transform_edt(mask > 0, sampling=tuple(voxel_size))
+        known = [np.abs(signed_distance(r, voxel_size)) <= to_unknown for r in regions]
+        return np.stack(known).astype(np.float32)
 
     def loss(self, prediction, target, weight):
         """Weighted MSE: mean over all voxels of weight * (prediction - target)^2."""
