@@ -33,6 +33,7 @@ SUBCOMMANDS = [
     "segment-merge",
     "relabel-shard",
     "predict-verify",
+    "fetch-cremi",
 ]
 
 

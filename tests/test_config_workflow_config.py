@@ -197,7 +197,13 @@ def test_the_committed_json_schema_is_the_generated_one():
 
 def test_the_schema_describes_the_parsed_keys():
     schema = workflow_schema()
-    assert set(schema["properties"]) == {"store", "runs", "synthetic_data", "exports"}
+    assert set(schema["properties"]) == {
+        "store",
+        "runs",
+        "synthetic_data",
+        "exports",
+        "predictions",
+    }
     assert schema["required"] == ["runs"]
     assert schema["additionalProperties"] is False
     committed = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synthetic_data)
 
+    from .data.cremi import add_parsers as add_cremi_parsers
     from .interop.cli import add_parsers as add_interop_parsers
     from .predict.cli import add_parsers as add_predict_parsers
     from .report.cli import add_parsers as add_report_parsers
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_interop_parsers(sub)
     add_report_parsers(sub)
     add_predict_parsers(sub)
+    add_cremi_parsers(sub)
 
     p = sub.add_parser("check", help="verify a workflow config and all its run configs")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
