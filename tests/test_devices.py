@@ -111,6 +111,7 @@ def test_deterministic_switches_torch_to_deterministic_algorithms():
         trainer = SimpleNamespace(deterministic=True, cudnn_benchmark=True)
         configure_backends(trainer, torch.device("cpu"))
         assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
         assert not torch.backends.cudnn.benchmark
     finally:
         torch.use_deterministic_algorithms(before)

@@ -38,7 +38,9 @@ def configure_backends(trainer, device: torch.device) -> None:
     if trainer.deterministic:
         # cuBLAS needs a fixed workspace to be deterministic; it is read at CUDA init.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+        # warn_only: the U-Net's MaxPool3d / nearest-Upsample backward have no deterministic
+        # CUDA kernel; torch names them in a warning instead of stopping the training.
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
