@@ -207,7 +207,9 @@ def train_chunk(
         stepper = Stepper(run, device)
         sampler = build_sampler(run)
         workers = data_workers(trainer.num_data_fetchers, device=device)
-        with Prefetcher(sampler, reached, iteration, num_workers=workers) as batches:
+        # Two batches in flight per worker, so that every worker stays busy.
+        depth = max(4, 2 * workers)
+        with Prefetcher(sampler, reached, iteration, num_workers=workers, depth=depth) as batches:
             stats = run_iterations(
                 run, batches, device, iteration - reached, progress, previous, stepper, stop
             )
