@@ -59,9 +59,10 @@ def sampler_for(config, data_dir: Path, input_shape=None, output_shape=None, bat
 
 
 def batches_per_second(sampler, workers: int, count: int) -> float:
-    """Steady-state rate: the first `workers` batches (process start-up) are not timed."""
+    """Steady-state rate over `count` batches. One batch in flight per worker, and the first
+    `workers` batches (process start-up, and what was computed before timing) not timed."""
     warmup = max(workers, 1)
-    with Prefetcher(sampler, 0, warmup + count, num_workers=workers, depth=2 * workers + 2) as it:
+    with Prefetcher(sampler, 0, warmup + count, num_workers=workers, depth=warmup) as it:
         for _ in range(warmup):
             next(it)
         start = time.perf_counter()
@@ -74,7 +75,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4])
-    parser.add_argument("--batches", type=int, default=12, help="timed batches per setting")
+    parser.add_argument("--batches", type=int, default=16, help="timed batches, example")
+    parser.add_argument("--large-batches", type=int, default=8, help="timed batches, 196³")
     parser.add_argument("--step-ms", nargs="+", type=float, default=[16.0, 35.0])
     parser.add_argument("--skip-large", action="store_true", help="example shapes only")
     args = parser.parse_args()
@@ -90,14 +92,14 @@ def main():
     )
     for path in args.configs:
         config = load_run_config(path, check_data=False)
-        settings = [("example", EXAMPLE_DATA, None, None, None)]
+        settings = [(args.batches, EXAMPLE_DATA, None, None, None)]
         if not args.skip_large:
-            settings.append(("dacapo", LARGE_DATA, (196,) * 3, (104,) * 3, 2))
-        for _, data, in_shape, out_shape, batch in settings:
+            settings.append((args.large_batches, LARGE_DATA, (196,) * 3, (104,) * 3, 2))
+        for count, data, in_shape, out_shape, batch in settings:
             sampler = sampler_for(config, data, in_shape, out_shape, batch)
             per_worker = []
             for workers in args.workers:
-                rate = batches_per_second(sampler, workers, args.batches)
+                rate = batches_per_second(sampler, workers, count)
                 per_worker.append(rate / workers)
                 shape = f"{sampler.input_shape[0]}³->{sampler.output_shape[0]}³"
                 print(

@@ -117,3 +117,19 @@ def test_empty_range_and_bad_arguments():
     assert list(Prefetcher(FailingSampler(fail_at=-1), 5, 5, num_workers=2)) == []
     with pytest.raises(ValueError, match="depth"):
         Prefetcher(FailingSampler(fail_at=-1), 0, 5, depth=0)
+
+
+def test_workers_leave_stop_signals_to_the_parent():
+    """A preemption's SIGTERM/SIGUSR1 reach the whole job step: workers ignore them, so the
+    parent can finish its step and save its state while they keep serving batches."""
+    prefetcher = Prefetcher(FailingSampler(fail_at=None), 0, 6, num_workers=1, depth=1)
+    try:
+        assert next(prefetcher)[0] == 0  # the worker is up and in its loop
+        pid = prefetcher.worker_pids[0]
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            os.kill(pid, sig)
+        time.sleep(0.3)
+        assert [next(prefetcher)[0] for _ in range(5)] == [1, 2, 3, 4, 5]
+    finally:
+        prefetcher.close()
+    assert is_gone(pid)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .config.run_config import RunConfig
 from .config.starts import StartConfig
 from .data.augment import build_augment
-from .data.prefetch import Prefetcher
+from .data.prefetch import Prefetcher, PrefetchWorkerError
 from .data.sampling import BatchSampler, SamplerDataset
 from .devices import autocast, configure_backends, data_workers, memory_format, to_device
 from .interop.dacapo_store import resolve_external_start
@@ -256,7 +256,12 @@ def run_iterations(
         if stop:
             break
         ready = time.perf_counter()
-        step, batch = next(batches)
+        try:
+            step, batch = next(batches)
+        except PrefetchWorkerError:
+            if stop:  # a worker still starting up was hit by the stop signal too
+                break
+            raise
         started = time.perf_counter()
         learning_rate = run.optimizer.param_groups[0]["lr"]
         loss = stepper.step(batch)
