@@ -1,6 +1,8 @@
 import gc
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +35,13 @@ class FailingSampler:
                 os.kill(os.getpid(), signal.SIGKILL)
             raise ValueError(f"broken crop at iteration {iteration}")
         return {"raw": np.full((1, 1, 2, 2, 2), iteration, np.float32)}
+
+
+class BigSampler:
+    """Batches larger than a pipe's buffer: a worker's last one can block its exit."""
+
+    def sample(self, iteration):
+        return {"raw": np.full((1, 1, 64, 64, 64), iteration, np.float32)}
 
 
 def is_gone(pid):
@@ -133,3 +142,44 @@ def test_workers_leave_stop_signals_to_the_parent():
     finally:
         prefetcher.close()
     assert is_gone(pid)
+
+
+def test_workers_of_a_killed_parent_exit(tmp_path):
+    """A parent killed outright (SIGKILL after the grace time) leaves no workers behind,
+    even with batches nobody will read."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "sys.path[:0] = sys.argv[1:]\n"
+        "from test_data_prefetch import BigSampler\n"
+        "from dacapo_flow.data.prefetch import Prefetcher\n"
+        "if __name__ == '__main__':\n"
+        "    p = Prefetcher(BigSampler(), 0, 100, num_workers=2, depth=8)\n"
+        "    next(p)\n"
+        "    print(*p.worker_pids, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    tests_dir = str(Path(__file__).parent)
+    workflow_dir = str(Path(__file__).parents[1] / "workflow")
+    parent = subprocess.Popen(
+        [sys.executable, str(script), tests_dir, workflow_dir], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+    finally:
+        parent.kill()
+        parent.wait()
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(orphan_gone(pid) for pid in pids):
+        time.sleep(0.1)
+    assert all(orphan_gone(pid) for pid in pids)
+
+
+def orphan_gone(pid):
+    """Exited (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in state

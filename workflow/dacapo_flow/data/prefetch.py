@@ -43,6 +43,8 @@ def _worker_loop(sampler, tasks, results, stop, parent: int) -> None:
             iteration = tasks.get(timeout=WAIT_POLL_S * 10)
         except queue.Empty:
             if os.getppid() != parent:  # parent gone (killed): nobody will stop us
+                # nor read our last batch: exit without waiting to flush it into the pipe.
+                results.cancel_join_thread()
                 return
             continue
         if iteration is None or stop.is_set():
