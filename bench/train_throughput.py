@@ -6,10 +6,15 @@ model, batch and optimizer. Validation: voxels/s of our blockwise prediction (re
 vs. pure forward passes over the same blocks on ready tensors. Prints `ratio <x>` for training
 and `validation ratio <y>`; goals: >= 0.9 and >= 0.8.
 
+By default it runs at the settings of a `train_chunk` job: the rule's `threads` (read from
+workflow/rules/train.smk, as `--threads` of train-chunk) and the data workers train_chunk
+derives from them and the config's num_data_fetchers.
+
     python bench/train_throughput.py [--config config/runs/distance.yaml] [--iterations 60]
 """
 
 import argparse
+import re
 import statistics
 import time
 from pathlib import Path
@@ -21,10 +26,20 @@ from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.data.prefetch import Prefetcher
 from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.data.synthetic import write_synthetic_dataset
-from dacapo_flow.devices import select_device
+from dacapo_flow.devices import configure_backends, data_workers, select_device
 from dacapo_flow.run import Run
 from dacapo_flow.training import build_sampler, run_iterations
 from dacapo_flow.validation import block_rois, predict_blockwise
+
+RULE = Path(__file__).resolve().parents[1] / "workflow/rules/train.smk"
+
+
+def rule_threads() -> int:
+    """The `threads:` of the train_chunk rule, i.e. train-chunk's --threads in a local run."""
+    found = re.search(r"rule train_chunk:.*?\n\s*threads:\s*(\d+)", RULE.read_text(), re.DOTALL)
+    if not found:
+        raise SystemExit(f"no threads: in rule train_chunk of {RULE}")
+    return int(found.group(1))
 
 
 def synchronize(device):
@@ -101,19 +116,22 @@ def main():
     parser.add_argument("--iterations", type=int, default=40, help="per round and loop")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--workers", type=int, help="data workers (default: the config's)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--workers", type=int, help="data workers (default: as train_chunk)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the rule's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--validation-repeats", type=int, default=2)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or rule_threads()
+    torch.set_num_threads(threads)
     device = select_device(args.device)
 
     if not Path("data/synthetic/manifest.json").exists():
         write_synthetic_dataset(Path("data/synthetic"))
     config = load_run_config(args.config)
-    workers = config.trainer_config.num_data_fetchers if args.workers is None else args.workers
+    workers = args.workers
+    if workers is None:
+        workers = data_workers(config.trainer_config.num_data_fetchers, threads, device)
+    configure_backends(config.trainer_config, device)
     run = Run(config)
     run.model.to(device)
     sampler = build_sampler(run)

@@ -101,3 +101,47 @@ def test_stage_tags_of_trainer_fields():
     for changed in (TrainerConfig(num_data_fetchers=4), TrainerConfig(name="other")):
         for stage in ("train", "validate", "select"):
             assert changed.stage_hash(stage) == base.stage_hash(stage)
+
+
+def test_the_gpu_knobs_keep_existing_hashes():
+    # The training hash of a config that sets none of them covers the old fields only.
+    payload = TrainerConfig().stage_payload("train")
+    assert set(payload) == {
+        "type",
+        "batch_size",
+        "learning_rate",
+        "weight_decay",
+        "warmup_iterations",
+        "augments",
+        "seed",
+    }
+
+
+@pytest.mark.parametrize(
+    "changes", [{"precision": "bfloat16"}, {"channels_last": True}, {"compile": True}]
+)
+def test_knobs_that_change_the_numbers_retrain(changes):
+    assert TrainerConfig(**changes).stage_hash("train") != TrainerConfig().stage_hash("train")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"deterministic": True},
+        {"cudnn_benchmark": True},
+        {"num_data_fetchers": "auto"},
+        {"num_data_fetchers": 0},
+    ],
+)
+def test_knobs_that_do_not_change_the_numbers_keep_every_hash(changes):
+    for stage in ("train", "validate", "select"):
+        assert TrainerConfig(**changes).stage_hash(stage) == TrainerConfig().stage_hash(stage)
+
+
+def test_data_fetchers_are_a_count_or_auto():
+    assert TrainerConfig().num_data_fetchers == "auto"
+    assert "num_data_fetchers: must be >= 0" in TrainerConfig(num_data_fetchers=-1).verify()[1]
+    with pytest.raises(ValidationError):
+        TrainerConfig(num_data_fetchers="many")
+    with pytest.raises(ValidationError):
+        TrainerConfig(precision="float64")

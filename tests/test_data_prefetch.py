@@ -1,6 +1,8 @@
 import gc
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +35,13 @@ class FailingSampler:
                 os.kill(os.getpid(), signal.SIGKILL)
             raise ValueError(f"broken crop at iteration {iteration}")
         return {"raw": np.full((1, 1, 2, 2, 2), iteration, np.float32)}
+
+
+class BigSampler:
+    """Batches larger than a pipe's buffer: a worker's last one can block its exit."""
+
+    def sample(self, iteration):
+        return {"raw": np.full((1, 1, 64, 64, 64), iteration, np.float32)}
 
 
 def is_gone(pid):
@@ -117,3 +126,60 @@ def test_empty_range_and_bad_arguments():
     assert list(Prefetcher(FailingSampler(fail_at=-1), 5, 5, num_workers=2)) == []
     with pytest.raises(ValueError, match="depth"):
         Prefetcher(FailingSampler(fail_at=-1), 0, 5, depth=0)
+
+
+def test_workers_leave_stop_signals_to_the_parent():
+    """A preemption's SIGTERM/SIGUSR1 reach the whole job step: workers ignore them, so the
+    parent can finish its step and save its state while they keep serving batches."""
+    prefetcher = Prefetcher(FailingSampler(fail_at=None), 0, 6, num_workers=1, depth=1)
+    try:
+        assert next(prefetcher)[0] == 0  # the worker is up and in its loop
+        pid = prefetcher.worker_pids[0]
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            os.kill(pid, sig)
+        time.sleep(0.3)
+        assert [next(prefetcher)[0] for _ in range(5)] == [1, 2, 3, 4, 5]
+    finally:
+        prefetcher.close()
+    assert is_gone(pid)
+
+
+def test_workers_of_a_killed_parent_exit(tmp_path):
+    """A parent killed outright (SIGKILL after the grace time) leaves no workers behind,
+    even with batches nobody will read."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "sys.path[:0] = sys.argv[1:]\n"
+        "from test_data_prefetch import BigSampler\n"
+        "from dacapo_flow.data.prefetch import Prefetcher\n"
+        "if __name__ == '__main__':\n"
+        "    p = Prefetcher(BigSampler(), 0, 100, num_workers=2, depth=8)\n"
+        "    next(p)\n"
+        "    print(*p.worker_pids, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    tests_dir = str(Path(__file__).parent)
+    workflow_dir = str(Path(__file__).parents[1] / "workflow")
+    parent = subprocess.Popen(
+        [sys.executable, str(script), tests_dir, workflow_dir], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+    finally:
+        parent.kill()
+        parent.wait()
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(orphan_gone(pid) for pid in pids):
+        time.sleep(0.1)
+    assert all(orphan_gone(pid) for pid in pids)
+
+
+def orphan_gone(pid):
+    """Exited (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in state

@@ -83,7 +83,8 @@ PREDICTION = {
 # What a test adds to the user's `snakemake --profile profiles/slurm`:
 # - the test node has 2 CPUs and ~23 GB, less than the profile asks for the GPU rules (8 CPUs,
 #   32 GB). --set-resources replaces the profile's whole set-resources block, so gpu=1 is
-#   repeated; memory keeps growing with `attempt` as in the profile.
+#   repeated; memory keeps growing with `attempt` as in the profile; the walltime warning
+#   signal is kept (sbatch must accept it), the threads follow the 1 CPU.
 # - first status check after 2 s instead of 40 s; keep the SLURM logs of successful jobs (they
 #   show which jobs ran inside each SLURM job); --verbose logs every sbatch call.
 TEST_ARGS = (
@@ -91,6 +92,7 @@ TEST_ARGS = (
     "train_chunk:gpu=1",
     "train_chunk:cpus_per_task=1",
     "train_chunk:mem_mb=1000*attempt",
+    "train_chunk:slurm_extra='--signal=USR1@120'",
     "validate:gpu=1",
     "validate:cpus_per_task=1",
     "validate:mem_mb=1000*attempt",
@@ -101,6 +103,8 @@ TEST_ARGS = (
     "segment_shard:mem_mb=1000*attempt",
     "relabel_shard:cpus_per_task=1",
     "relabel_shard:mem_mb=1000*attempt",
+    "--set-threads",
+    "train_chunk=1",
     "--slurm-init-seconds-before-status-checks",
     "2",
     "--slurm-keep-successful-logs",

@@ -219,3 +219,9 @@ def iteration_of(path: str | os.PathLike) -> int:
     if not (stem.isdigit() and stem.isascii()):
         raise ValueError(f"{path} is not named after an iteration")
     return int(stem)
+
+
+def emergency_state(checkpoint: str | os.PathLike) -> str:
+    """Where a chunk interrupted on its way to `checkpoint` leaves its state: beside it, never
+    a Snakemake output (the chunk's retry reads and removes it)."""
+    return f"{os.fspath(checkpoint)}.emergency"

@@ -3,6 +3,7 @@
 import logging
 import math
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -13,10 +14,18 @@ from tqdm import tqdm
 from .config.run_config import RunConfig
 from .config.starts import StartConfig
 from .data.augment import build_augment
-from .data.prefetch import Prefetcher
+from .data.prefetch import Prefetcher, PrefetchWorkerError
 from .data.sampling import BatchSampler, SamplerDataset
+from .devices import autocast, configure_backends, data_workers, memory_format, to_device
 from .interop.dacapo_store import resolve_external_start
-from .layout import Layout
+from .layout import Layout, emergency_state
+from .preemption import (
+    ChunkIdentity,
+    StopRequest,
+    fingerprint,
+    save_emergency,
+    take_emergency,
+)
 from .run import Run
 from .start import load_start_weights
 from .stats.training_stats import TrainingIterationStats, TrainingStats
@@ -28,6 +37,20 @@ logger = logging.getLogger(__name__)
 
 class TrainingError(RuntimeError):
     """Training cannot continue; nothing is written for the chunk."""
+
+
+class ChunkPreempted(TrainingError):
+    """A stop signal ended the chunk early; its state is in `path` (None when no step was
+    done). `exit_code` follows the shell's 128 + signal number convention."""
+
+    def __init__(self, signum: int, path: Path | None, reached: int):
+        self.signum, self.path, self.reached = signum, path, reached
+        self.exit_code = 128 + signum
+        where = f"state saved to {path}" if path else "no step done, nothing saved"
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} after step {reached}; {where}; "
+            "rerun the same command to continue"
+        )
 
 
 def build_sampler(run: Run) -> BatchSampler:
@@ -123,6 +146,7 @@ def resume(run: Run, previous: Path, expected_iteration: int) -> int:
     LocalWeightsStore.restore(run, weights, str(previous))
     if weights.rng:
         restore_rng_states(weights.rng)
+    run.sampler_state = weights.sampler  # carries the gradient scaler's state, if any
     return expected_iteration
 
 
@@ -139,7 +163,11 @@ def train_chunk(
     """Train `run_config` up to `iteration`; write the checkpoint to `out` and the chunk's
     training stats to `stats_out`. `previous` is the checkpoint the chunk continues from
     (None for the first chunk), `start` the starter weights file of a finetune's first chunk.
-    Returns `out`."""
+    Returns `out`.
+
+    A SIGTERM or SIGUSR1 stops the chunk after its current step: the state reached is saved
+    to `emergency_state(out)` and ChunkPreempted is raised; the same call again continues
+    from there (preemption.py)."""
     iterations = run_config.iterations()
     if iteration not in iterations:
         raise TrainingError(f"run {run_config.name!r} has no checkpoint {iteration}: {iterations}")
@@ -152,43 +180,91 @@ def train_chunk(
         )
 
     device = device or torch.device("cpu")
-    run = Run(run_config)
-    if previous is not None:
-        resume(run, Path(previous), first)
-    else:
-        seed_everything(run.seed)
-        check_start_input(run_config, start)
-        if start is not None:
-            initialize_start(run, start)
+    trainer = run_config.trainer_config
+    configure_backends(trainer, device)
+    with StopRequest() as stop:
+        run = Run(run_config)
+        chunk = ChunkIdentity(run.config_hash, first, iteration, fingerprint(previous or start))
+        emergency_path = Path(emergency_state(out))
+        emergency = take_emergency(emergency_path, chunk)
+        done = TrainingStats()
+        if emergency is not None:
+            restore_emergency(run, emergency)
+            done, reached = emergency.stats, emergency.reached
+        elif previous is not None:
+            resume(run, Path(previous), first)
+            reached = first
+        else:
+            seed_everything(run.seed)
+            check_start_input(run_config, start)
+            if start is not None:
+                initialize_start(run, start)
+            reached = first
 
-    run.model.to(device)
-    run.move_optimizer(device)
-    run.model.train()
-    sampler = build_sampler(run)
-    workers = run_config.trainer_config.num_data_fetchers
-    with Prefetcher(sampler, first, iteration, num_workers=workers) as batches:
-        stats = run_iterations(run, batches, device, iteration - first, progress, previous)
-    run.sampler_state = {"seed": run.seed, "iteration": iteration}
+        run.model.to(device)
+        run.move_optimizer(device)
+        run.model.train()
+        stepper = Stepper(run, device)
+        sampler = build_sampler(run)
+        workers = data_workers(trainer.num_data_fetchers, device=device)
+        # Two batches in flight per worker, so that every worker stays busy.
+        depth = max(4, 2 * workers)
+        with Prefetcher(sampler, reached, iteration, num_workers=workers, depth=depth) as batches:
+            stats = run_iterations(
+                run, batches, device, iteration - reached, progress, previous, stepper, stop
+            )
+        stats = TrainingStats.concat([done, stats])
+        reached = stats.trained_until() if len(stats) else reached
+        run.sampler_state = stepper.sampler_state(reached)
+        if reached < iteration:
+            raise preempted(run, stop.signum, emergency_path, chunk, reached, stats)
     # Stats first, checkpoint last: the checkpoint is the chunk's commit.
     stats.to_netcdf(stats_out)
     save_checkpoint(capture_weights(run, iteration), out)
+    emergency_path.unlink(missing_ok=True)
     logger.info("wrote %s", out)
     return Path(out)
 
 
-def run_iterations(run: Run, batches, device, total: int, progress=True, previous=None):
+def restore_emergency(run: Run, state) -> None:
+    LocalWeightsStore.restore(run, state.weights, "emergency state")
+    restore_rng_states(state.weights.rng)
+    run.sampler_state = state.weights.sampler
+
+
+def preempted(run, signum, path: Path, chunk, reached: int, stats) -> ChunkPreempted:
+    """Save the state reached (if any step was done) and the error that ends the job."""
+    if reached == chunk.first:
+        return ChunkPreempted(signum, None, reached)
+    save_emergency(path, capture_weights(run, reached), chunk, reached, stats)
+    logger.warning("stopped at step %d of %d: state saved to %s", reached, chunk.target, path)
+    return ChunkPreempted(signum, path, reached)
+
+
+def run_iterations(
+    run: Run, batches, device, total: int, progress=True, previous=None, stepper=None, stop=()
+):
     """The training loop proper: one optimizer step per batch, stats per step (compute time,
-    time spent waiting for the batch, learning rate), it/s and data-wait % in the log."""
+    time spent waiting for the batch, learning rate), it/s and data-wait % in the log. Ends
+    early, at a step boundary, once `stop` is truthy (a StopRequest)."""
+    stepper = stepper or Stepper(run, device)
     stats = TrainingStats()
     bar = tqdm(total=total, desc=f"{run.name}", disable=not progress, mininterval=2.0)
     waited = computed = 0.0
     batches = iter(batches)
     for _ in range(total):
+        if stop:
+            break
         ready = time.perf_counter()
-        step, batch = next(batches)
+        try:
+            step, batch = next(batches)
+        except PrefetchWorkerError:
+            if stop:  # a worker still starting up was hit by the stop signal too
+                break
+            raise
         started = time.perf_counter()
         learning_rate = run.optimizer.param_groups[0]["lr"]
-        loss = train_step(run, batch, device)
+        loss = stepper.step(batch)
         if not math.isfinite(loss):
             raise TrainingError(
                 f"run {run.name!r}: loss is {loss} at iteration {step}; no checkpoint "
@@ -207,15 +283,58 @@ def run_iterations(run: Run, batches, device, total: int, progress=True, previou
     return stats
 
 
+class Stepper:
+    """One optimizer step on a batch, with the trainer's GPU knobs: autocast precision (and a
+    gradient scaler for float16), channels-last memory format, torch.compile. With the
+    defaults it is the plain float32 step."""
+
+    def __init__(self, run: Run, device: torch.device):
+        trainer = run.config.trainer_config
+        self.run, self.device = run, device
+        self.precision = trainer.precision
+        self.channels_last = trainer.channels_last
+        if self.channels_last:
+            # A conv weight has the batch's number of dims (5 for 3D, 4 for 2D).
+            ndim = max(p.ndim for p in run.model.parameters())
+            run.model.to(memory_format=memory_format(ndim))
+        # Compiled for the steps only: run.model (and its state-dict keys) stay as they are.
+        self.forward = torch.compile(run.model) if trainer.compile else run.model
+        self.scaler = None
+        if self.precision == "float16":
+            self.scaler = torch.amp.GradScaler(device.type)
+            saved = (getattr(run, "sampler_state", None) or {}).get("grad_scaler")
+            if saved:
+                self.scaler.load_state_dict(saved)
+
+    def sampler_state(self, iteration: int) -> dict:
+        """The checkpoint's "sampler" entry; it also carries the gradient scaler's state."""
+        state = {"seed": self.run.seed, "iteration": iteration}
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
+        return state
+
+    def step(self, batch: dict) -> float:
+        run = self.run
+        raw, target, weight = (
+            to_device(batch[key], self.device, self.channels_last)
+            for key in ("raw", "target", "weight")
+        )
+        run.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.precision):
+            prediction = self.forward(raw)
+        # The loss in float32: reductions over a whole batch lose too much in half precision.
+        loss = run.task.loss(prediction.float(), target, weight)
+        if self.scaler is None:
+            loss.backward()
+            run.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(run.optimizer)
+            self.scaler.update()
+        run.lr_scheduler.step()
+        return loss.item()
+
+
 def train_step(run: Run, batch: dict, device: torch.device) -> float:
-    raw, target, weight = (
-        torch.as_tensor(batch[key]).to(device, non_blocking=True)
-        for key in ("raw", "target", "weight")
-    )
-    run.optimizer.zero_grad(set_to_none=True)
-    prediction = run.model(raw)
-    loss = run.task.loss(prediction, target, weight)
-    loss.backward()
-    run.optimizer.step()
-    run.lr_scheduler.step()
-    return loss.item()
+    """One plain float32 step (the trainer's knobs are applied by Stepper)."""
+    return Stepper(run, device).step(batch)

@@ -12,7 +12,10 @@ rule train_chunk:
         LAYOUT.log("{run}", "train_chunk", "{iteration}"),
     conda:
         "../../envs/dacapo-flow.yaml"
-    threads: 1
+    # The job's cores: torch's threads (--threads) and, by default (num_data_fetchers: auto),
+    # threads - 1 processes preparing batches. Snakemake caps it at --cores; a profile's
+    # set-threads overrides it (the SLURM profile gives 8, as many as cpus_per_task).
+    threads: 2
     params:
         config_file=run_config_file,
         repetition=repetition,

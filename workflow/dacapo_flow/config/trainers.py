@@ -13,7 +13,7 @@ from .augments import (  # noqa: F401  (re-exported: the augment configs' former
     NoiseAugment,
     TransposeAugment,
 )
-from .base import Config, staged
+from .base import Config, added, staged
 
 # Bounds far above any real training: beyond them a job exhausts memory or never finishes.
 MAX_BATCH_SIZE = 4096
@@ -36,8 +36,30 @@ class TrainerConfig(Config):
     augments: list[AnyAugmentConfig] = Field(
         default_factory=list, description="applied in order; see the augment sections"
     )
-    num_data_fetchers: int = staged(
-        "none", 1, ge=0, description="background processes preparing batches (0: inline)"
+    num_data_fetchers: int | Literal["auto"] = staged(
+        "none",
+        "auto",
+        description="background processes preparing batches (0: inline); auto: one fewer "
+        "than the job's threads (`--threads`, the rule's `threads`), at least 1 on a GPU",
+    )
+    # GPU knobs. Those that change the numbers are in the training hash, but only when set
+    # (added): configs written before they existed keep their hashes and checkpoints.
+    precision: Literal["float32", "bfloat16", "float16"] = added(
+        "float32",
+        description="autocast dtype of the forward pass; float16 adds a gradient scaler",
+    )
+    channels_last: bool = added(
+        False, description="model and inputs in channels-last (channels_last_3d) memory format"
+    )
+    compile: bool = added(False, description="torch.compile the model for the training steps")
+    cudnn_benchmark: bool = staged(
+        "none", False, description="let cuDNN time its algorithms for the fixed training shape"
+    )
+    deterministic: bool = staged(
+        "none",
+        False,
+        description="torch.use_deterministic_algorithms: chunked == uninterrupted on CUDA too "
+        "(on the CPU training is bit-exact anyway)",
     )
     seed: int = Field(0, description="base seed, combined with the repetition")
 
@@ -61,7 +83,9 @@ class TrainerConfig(Config):
             )
         if not 0 <= self.seed < 2**32:
             found.append(f"seed: must be in [0, 2**32), got {self.seed} (numpy and torch seeds)")
-        if self.num_data_fetchers > MAX_DATA_FETCHERS:
+        if self.num_data_fetchers != "auto" and self.num_data_fetchers < 0:
+            found.append(f"num_data_fetchers: must be >= 0 or auto, got {self.num_data_fetchers}")
+        if self.num_data_fetchers != "auto" and self.num_data_fetchers > MAX_DATA_FETCHERS:
             found.append(
                 f"num_data_fetchers: {self.num_data_fetchers} processes; at most {MAX_DATA_FETCHERS}"
             )

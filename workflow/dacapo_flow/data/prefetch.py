@@ -10,6 +10,7 @@ most ``depth`` ahead of the consumer and yields results in iteration order.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
 import time
@@ -17,18 +18,35 @@ import traceback
 import weakref
 
 WAIT_POLL_S = 0.1  # how often a waiting parent checks that its workers are still alive
-SHUTDOWN_GRACE_S = 2.0  # time given to workers to exit on their own before terminate()
+SHUTDOWN_GRACE_S = 2.0  # time given to workers to exit on their own before kill()
 
 
 class PrefetchWorkerError(RuntimeError):
     """A prefetch worker failed; the message carries the worker's traceback text."""
 
 
-def _worker_loop(sampler, tasks, results, stop) -> None:
-    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_loop(sampler, tasks, results, stop, parent: int) -> None:
+    # Ctrl-C, and the SIGTERM/SIGUSR1 of a preemption, reach the whole process group (or
+    # job step); the parent decides when workers stop: it finishes its step, saves its state
+    # and shuts them down (a worker killed first would look like a crash).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    # One thread each: the processes share the job's cores with the training threads.
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
     while True:
-        iteration = tasks.get()
+        try:
+            iteration = tasks.get(timeout=WAIT_POLL_S * 10)
+        except queue.Empty:
+            if os.getppid() != parent:  # parent gone (killed): nobody will stop us
+                # nor read our last batch: exit without waiting to flush it into the pipe.
+                results.cancel_join_thread()
+                return
+            continue
         if iteration is None or stop.is_set():
             return
         try:
@@ -56,7 +74,7 @@ def _shutdown(workers, tasks, results, stop) -> None:
             pass
     for worker in workers:
         if worker.is_alive():
-            worker.terminate()
+            worker.kill()  # SIGTERM is ignored by workers
     for worker in workers:
         worker.join()
     for q in (tasks, results):
@@ -99,7 +117,7 @@ class Prefetcher:
         for index in range(num_workers):
             worker = ctx.Process(
                 target=_worker_loop,
-                args=(sampler, self._tasks, self._results, self._stop),
+                args=(sampler, self._tasks, self._results, self._stop, os.getpid()),
                 name=f"dacapo-flow-prefetch-{index}",
                 daemon=True,
             )
