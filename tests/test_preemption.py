@@ -21,7 +21,9 @@ from test_training import cli_command
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-STEPS = 240  # long enough for the progress bar to show progress before the signal
+# Long enough (several seconds even on a fast idle CPU) for the progress bar, which redraws
+# every 2 s, to show progress before the signal.
+STEPS = 240
 
 
 def long_config(data, **trainer) -> dict:
@@ -29,8 +31,8 @@ def long_config(data, **trainer) -> dict:
         data,
         num_iterations=STEPS,
         validation_interval=STEPS,
-        input_shape=20,
-        fmaps=2,
+        input_shape=36,
+        fmaps=4,
         trainer_config={"augments": [{"type": "mirror"}, {"type": "noise", "sigma": 0.02}]}
         | trainer,
     )

@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         if args.verbose or not isinstance(error, _expected_errors()):
             logging.getLogger("dacapo_flow").exception("%s failed", args.command)
         print(f"dacapo-flow {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_code", 1)  # 128 + signal for a preempted chunk
     return 0
 
 

@@ -55,17 +55,8 @@ class ChunkPreempted(TrainingError):
 
 def build_sampler(run: Run) -> BatchSampler:
     config = run.config
-    datasets = [
-        SamplerDataset(
-            raw=d.raw.open(),
-            gt=d.gt.open(),
-            mask=d.mask.open() if d.mask else None,
-            weight=d.weight,
-            raw_min=d.raw.min,
-            raw_max=d.raw.max,
-        )
-        for d in config.datasplit_config.train_configs
-    ]
+    # The same normalisation as validation and prediction (min/max, or percentiles).
+    datasets = [SamplerDataset.from_config(d) for d in config.datasplit_config.train_configs]
     trainer = config.trainer_config
     return BatchSampler(
         datasets,
