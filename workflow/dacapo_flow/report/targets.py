@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 
+from ..config.starts import StartConfig
 from ..layout import Layout
 
 LEADERBOARD_FORMATS = ("csv", "md", "tex", "html")
@@ -80,9 +81,10 @@ def curves_inputs(layout: Layout, run) -> dict:
 
 
 def start_of(run, plan: dict) -> dict | None:
-    """Where a run starts from: {run, criterion, dataset} (dataset resolved when implicit)."""
+    """Where a run starts from: {run, criterion, dataset} (dataset resolved when implicit);
+    None for a fresh run or one that starts outside this workflow (DaCapo run, file)."""
     start = run.config.start_config
-    if start is None:
+    if not isinstance(start, StartConfig):
         return None
     dataset = start.dataset
     if dataset is None and not start.criterion.isdigit() and start.run in plan:
