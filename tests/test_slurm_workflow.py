@@ -416,8 +416,9 @@ def test_cancelled_training_chunk_reruns_from_the_last_checkpoint(
     checkpoint_k = checkpoint_path(slurm_dir, "resume", k)
     started = time.monotonic()
 
-    # The uninterrupted local reference runs meanwhile: SLURM jobs here use one core.
-    reference = BackgroundSnakemake(local_dir, target)
+    # The uninterrupted local reference runs meanwhile, with the one thread the SLURM jobs
+    # have here: CPU results are bit-exact for one thread count, not across thread counts.
+    reference = BackgroundSnakemake(local_dir, "--set-threads", "train_chunk=1", target)
     try:
         with profile_run(slurm_dir, target, log_name="snakemake-first.log") as run:
             run.wait_until(checkpoint_k.exists, f"checkpoint {k} of the SLURM run", 0.5)
