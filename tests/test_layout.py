@@ -53,3 +53,12 @@ def test_a_run_wildcard_never_matches_the_stores_own_directories():
     assert not pattern.fullmatch("store/predictions/x")
     assert not pattern.fullmatch("store/report/x")
     assert pattern.fullmatch("store/reports/x")
+
+
+def test_a_dataset_wildcard_never_matches_a_runs_own_directories():
+    from dacapo_flow.layout import DATASET_REGEX
+
+    pattern = re.compile(rf"run/(?P<dataset>{DATASET_REGEX})/c\.json")
+    assert pattern.fullmatch("run/validate_0/c.json")
+    assert not pattern.fullmatch("run/normalisation/c.json")
+    assert not pattern.fullmatch("run/logs/c.json")

@@ -418,7 +418,7 @@ def test_cancelled_training_chunk_reruns_from_the_last_checkpoint(
 
     # The uninterrupted local reference runs meanwhile, with the one thread the SLURM jobs
     # have here: CPU results are bit-exact for one thread count, not across thread counts.
-    reference = BackgroundSnakemake(local_dir, "--set-threads", "train_chunk=1", target)
+    reference = BackgroundSnakemake(local_dir, target, "--set-threads", "train_chunk=1")
     try:
         with profile_run(slurm_dir, target, log_name="snakemake-first.log") as run:
             run.wait_until(checkpoint_k.exists, f"checkpoint {k} of the SLURM run", 0.5)

@@ -26,6 +26,9 @@ def _add_run_arguments(parser):
     parser.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:<i>")
+    parser.add_argument(
+        "--normalisation", type=Path, nargs="*", help="recorded ranges (<dataset>.json)"
+    )
 
 
 def cmd_train_chunk(args):
@@ -43,6 +46,7 @@ def cmd_train_chunk(args):
         start=args.start,
         device=select_device(args.device),
         progress=not args.no_progress,
+        normalisation=_records(args.normalisation),
     )
 
 
@@ -52,7 +56,36 @@ def cmd_validate(args):
 
     config = _run_config(args)
     set_threads(args.threads)
-    validate_checkpoint(config, args.checkpoint, args.out, args.scratch, select_device(args.device))
+    validate_checkpoint(
+        config,
+        args.checkpoint,
+        args.out,
+        args.scratch,
+        select_device(args.device),
+        normalisation=_records(args.normalisation),
+    )
+
+
+def _records(paths) -> dict:
+    """Recorded normalisation files by dataset name (their file names)."""
+    return {Path(p).stem: Path(p) for p in paths or []}
+
+
+def cmd_normalisation(args):
+    from .data.intensity import recorded_range
+
+    config = _run_config(args)
+    split = config.datasplit_config
+    datasets = {d.name: d for d in [*split.train_configs, *split.validate_configs]}
+    if args.dataset not in datasets or datasets[args.dataset].raw.percentiles is None:
+        raise ValueError(
+            f"{args.run_config}: no dataset {args.dataset!r} normalised by percentiles"
+        )
+    raw = datasets[args.dataset].raw
+    low, high = recorded_range(raw.open(), raw.percentiles, args.out)
+    print(
+        f"{args.dataset}: percentiles {raw.percentiles} of {raw.path}/{raw.dataset}: {low}..{high}"
+    )
 
 
 def cmd_collect_scores(args):
@@ -110,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="scores file to write")
     p.add_argument("--scratch", type=Path, required=True, help="directory for temp predictions")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("normalisation", help="record a dataset's raw percentile range")
+    _add_run_arguments(p)
+    p.add_argument("--dataset", required=True, help="the dataset (train or validate)")
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    p.set_defaults(func=cmd_normalisation)
 
     p = sub.add_parser("collect-scores", help="merge per-iteration scores and stats")
     p.add_argument("--scores", type=Path, nargs="*", default=[])

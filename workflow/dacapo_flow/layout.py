@@ -12,6 +12,7 @@ parses the workflow.
     <store>/<run>/<dataset>/<criterion>.json       best iteration for that criterion
     <store>/<run>/<dataset>/<criterion>.pt         the winning model weights (a copy)
     <store>/<run>/exports/<dataset>/<criterion>/   bioimage.io package, cellmap-flow script
+    <store>/<run>/normalisation/<dataset>.json     percentile range of a dataset's raw
     <store>/<run>/logs/<rule>/...                  one log per job
     <store>/<run>/tmp/                             scratch (validation predictions)
     <store>/predictions/<target>/...               applied models (see `prediction_dir`)
@@ -35,6 +36,17 @@ NAME_REGEX = NAME_PATTERN[1:-1]
 RESERVED_RUN_NAMES = ("predictions", "report")
 # A run wildcard: a name, but never a reserved directory (the lookahead sees the "/" after it).
 RUN_REGEX = "(?!(?:" + "|".join(RESERVED_RUN_NAMES) + ")/)" + NAME_REGEX
+# Directories of a run that are not validation datasets; a dataset may not take these names.
+RESERVED_DATASET_NAMES = (
+    "checkpoints",
+    "exports",
+    "logs",
+    "normalisation",
+    "tmp",
+    "training_stats",
+    "validation_scores",
+)
+DATASET_REGEX = "(?!(?:" + "|".join(RESERVED_DATASET_NAMES) + ")/)" + NAME_REGEX
 
 
 def component(name: object, what: str = "name") -> str:
@@ -105,6 +117,10 @@ class Layout:
         dataset = component(dataset, "dataset name")
         criterion = component(criterion, "criterion")
         return f"{self.run_dir(run)}/exports/{dataset}/{criterion}"
+
+    def normalisation(self, run: str, dataset: str) -> str:
+        """The raw intensity range of a dataset normalised by percentiles, computed once."""
+        return f"{self.run_dir(run)}/normalisation/{component(dataset, 'dataset name')}.json"
 
     def scratch(self, run: str) -> str:
         return f"{self.run_dir(run)}/tmp"

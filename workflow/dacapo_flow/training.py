@@ -53,10 +53,14 @@ class ChunkPreempted(TrainingError):
         )
 
 
-def build_sampler(run: Run) -> BatchSampler:
+def build_sampler(run: Run, normalisation: dict | None = None) -> BatchSampler:
     config = run.config
     # The same normalisation as validation and prediction (min/max, or percentiles).
-    datasets = [SamplerDataset.from_config(d) for d in config.datasplit_config.train_configs]
+    records = normalisation or {}
+    datasets = [
+        SamplerDataset.from_config(d, record=records.get(d.name))
+        for d in config.datasplit_config.train_configs
+    ]
     trainer = config.trainer_config
     return BatchSampler(
         datasets,
@@ -150,6 +154,7 @@ def train_chunk(
     start: Path | None = None,
     device: torch.device | None = None,
     progress: bool = True,
+    normalisation: dict | None = None,
 ) -> Path:
     """Train `run_config` up to `iteration`; write the checkpoint to `out` and the chunk's
     training stats to `stats_out`. `previous` is the checkpoint the chunk continues from
@@ -196,7 +201,7 @@ def train_chunk(
         run.move_optimizer(device)
         run.model.train()
         stepper = Stepper(run, device)
-        sampler = build_sampler(run)
+        sampler = build_sampler(run, normalisation)
         workers = data_workers(trainer.num_data_fetchers, device=device)
         # Two batches in flight per worker, so that every worker stays busy.
         depth = max(4, 2 * workers)

@@ -68,9 +68,12 @@ def validation_roi(dataset: SamplerDataset) -> Roi | None:
     return annotated_roi(dataset.mask, dataset.gt.roi)
 
 
-def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[list[float]]:
-    """Scores [parameter][criterion] of one validation dataset."""
-    dataset = SamplerDataset.from_config(dataset_config)
+def validate_dataset(
+    run: Run, dataset_config, device, scratch: Path, record: Path | None = None
+) -> list[list[float]]:
+    """Scores [parameter][criterion] of one validation dataset (`record`: its recorded
+    percentile range, when its raw is normalised by percentiles)."""
+    dataset = SamplerDataset.from_config(dataset_config, record=record)
     roi = validation_roi(dataset)
     if roi is None:
         logger.warning("%s: the mask marks no voxel of gt; every score is NaN", dataset_config.name)
@@ -95,7 +98,12 @@ def validate_dataset(run: Run, dataset_config, device, scratch: Path) -> list[li
 
 
 def validate_checkpoint(
-    run_config: RunConfig, checkpoint: Path, out: Path, scratch: Path, device=None
+    run_config: RunConfig,
+    checkpoint: Path,
+    out: Path,
+    scratch: Path,
+    device=None,
+    normalisation: dict | None = None,
 ) -> Path:
     """Validate `checkpoint` on every validation dataset and write its scores to `out`.
     Predictions live in a temporary directory under `scratch`, removed afterwards."""
@@ -111,7 +119,7 @@ def validate_checkpoint(
     prefix = f"validate_{weights.iteration}_"
     with tempfile.TemporaryDirectory(dir=scratch, prefix=prefix) as tmp:
         per_dataset = [
-            validate_dataset(run, d, device, Path(tmp))
+            validate_dataset(run, d, device, Path(tmp), (normalisation or {}).get(d.name))
             for d in run_config.datasplit_config.validate_configs
         ]
     scores.add_iteration_scores(ValidationIterationScores(weights.iteration, per_dataset))

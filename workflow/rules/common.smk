@@ -15,7 +15,7 @@ from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_d
 from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
 from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.predict.config import PredictionTarget
-from dacapo_flow.layout import NAME_REGEX, RUN_REGEX, Layout
+from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -46,7 +46,7 @@ if workflow.is_main_process:
 wildcard_constraints:
     run=RUN_REGEX,
     iteration=r"\d+",
-    dataset=NAME_REGEX,
+    dataset=DATASET_REGEX,
     criterion=NAME_REGEX,
 
 
@@ -148,6 +148,21 @@ def checkpoint_files(wildcards):
     A param, not an input: a deleted old checkpoint must not retrain the run."""
     run = run_of(wildcards)
     return [LAYOUT.checkpoint(run.name, i) for i in run.config.iterations()]
+
+
+def normalisation_files(group):
+    """Recorded percentile ranges of a run's train or validate datasets that use them."""
+
+    def files(wildcards):
+        run = run_of(wildcards)
+        datasets = getattr(run.config.datasplit_config, f"{group}_configs")
+        return [
+            LAYOUT.normalisation(run.name, d.name)
+            for d in datasets
+            if d.raw.percentiles is not None
+        ]
+
+    return files
 
 
 def run_targets(run):

@@ -12,3 +12,23 @@ if SYNTHETIC:
             directory=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
             "dacapo-flow synthetic-data --out {params.directory:q} > {log:q} 2>&1"
+
+
+# A dataset normalised by percentiles: its range, computed once per run and recorded.
+rule normalisation:
+    input:
+        unpack(data_inputs),
+    output:
+        LAYOUT.normalisation("{run}", "{dataset}"),
+    log:
+        LAYOUT.log("{run}", "normalisation", "{dataset}"),
+    conda:
+        "../../envs/dacapo-flow.yaml"
+    params:
+        config_file=run_config_file,
+        repetition=repetition,
+        grid=grid_point,
+    shell:
+        "dacapo-flow normalisation --run-config {params.config_file:q} --run {wildcards.run:q} "
+        "--repetition {params.repetition} --grid {params.grid:q} "
+        "--dataset {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"

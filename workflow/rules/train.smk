@@ -5,6 +5,7 @@
 rule train_chunk:
     input:
         unpack(train_chunk_inputs),
+        normalisation=normalisation_files("train"),
     output:
         checkpoint=LAYOUT.checkpoint("{run}", "{iteration}"),
         stats=LAYOUT.chunk_stats("{run}", "{iteration}"),
@@ -26,5 +27,5 @@ rule train_chunk:
     shell:
         "dacapo-flow train-chunk --run-config {params.config_file:q} --run {wildcards.run:q} "
         "--repetition {params.repetition} --grid {params.grid:q} --iteration {wildcards.iteration} {params.init} "
-        "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} "
+        "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} --normalisation {input.normalisation:q} "
         "> {log:q} 2>&1"

@@ -5,6 +5,7 @@ rule validate:
     input:
         unpack(data_inputs),
         checkpoint=LAYOUT.checkpoint("{run}", "{iteration}"),
+        normalisation=normalisation_files("validate"),
     output:
         LAYOUT.checkpoint_scores("{run}", "{iteration}"),
     log:
@@ -21,4 +22,4 @@ rule validate:
     shell:
         "dacapo-flow validate --run-config {params.config_file:q} --run {wildcards.run:q} "
         "--repetition {params.repetition} --grid {params.grid:q} --checkpoint {input.checkpoint:q} --out {output:q} "
-        "--scratch {params.scratch:q} --threads {threads} > {log:q} 2>&1"
+        "--scratch {params.scratch:q} --threads {threads} --normalisation {input.normalisation:q} > {log:q} 2>&1"

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from ..export.targets import ExportEntry
-from ..layout import RESERVED_RUN_NAMES
+from ..layout import RESERVED_DATASET_NAMES, RESERVED_RUN_NAMES
 from ..predict.config import PredictionTarget, check_targets
 from .base import Config, ConfigError
 from .data_checks import check_run_data
@@ -123,6 +123,7 @@ def load_plan(
                 )
             plan[run.name] = run
     for run in plan.values():
+        check_dataset_names(run)
         check_upstream(run, plan)
     check_no_cycles(plan)
     for run in plan.values():
@@ -200,6 +201,16 @@ def _data_findings(plan: dict[str, PlannedRun]) -> list:
             seen.add(key)
             result.append((run.source, check_run_data(run.config)))
     return result
+
+
+def check_dataset_names(run: PlannedRun) -> None:
+    """Validation datasets name directories beside a run's own (checkpoints, logs, ...)."""
+    for i, name in enumerate(run.config.validation_dataset_names()):
+        if name in RESERVED_DATASET_NAMES:
+            raise ConfigError(
+                f"{run.source}: datasplit_config.validate_configs[{i}].name: {name!r} is "
+                f"reserved for the run's {name}/ directory; rename the dataset"
+            )
 
 
 def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
