@@ -34,6 +34,7 @@ SUBCOMMANDS = [
     "relabel-shard",
     "predict-verify",
     "fetch-cremi",
+    "normalisation",
 ]
 
 
