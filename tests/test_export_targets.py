@@ -1,5 +1,5 @@
-"""export.smk and its parse-time checks (dacapo_flow.export.targets), with a stub of what
-common.smk provides (PLAN, LAYOUT, run_of): the rule is not included by the Snakefile yet."""
+"""The parse-time checks of `exports:` (dacapo_flow.export.targets); the rule itself runs in
+tests/test_workflow_export.py."""
 
 from pathlib import Path
 from types import SimpleNamespace

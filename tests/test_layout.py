@@ -2,7 +2,14 @@ import re
 
 import pytest
 
-from dacapo_flow.layout import RUN_REGEX, Layout, component, iteration_name, iteration_of
+from dacapo_flow.layout import (
+    RUN_REGEX,
+    Layout,
+    component,
+    iteration_name,
+    iteration_of,
+    manifest_path,
+)
 
 LAYOUT = Layout("results/my store/")
 
@@ -62,3 +69,21 @@ def test_a_dataset_wildcard_never_matches_a_runs_own_directories():
     assert pattern.fullmatch("run/validate_0/c.json")
     assert not pattern.fullmatch("run/normalisation/c.json")
     assert not pattern.fullmatch("run/logs/c.json")
+
+
+def test_prediction_files_live_in_the_target_directory():
+    paths = Layout("store").prediction("em")
+    assert paths.prepared == "store/predictions/em/prepared.json"
+    assert paths.zarr == "store/predictions/em/output.zarr"
+    assert paths.shards("predict", 2) == [
+        "store/predictions/em/shards/predict_0.json",
+        "store/predictions/em/shards/predict_1.json",
+    ]
+    assert paths.shard("relabel", "{shard}") == "store/predictions/em/shards/relabel_{shard}.json"
+    assert paths.log("predict_shard", 3) == "store/predictions/em/logs/predict_shard_3.log"
+    with pytest.raises(ValueError):
+        paths.shard("train", 0)
+
+
+def test_manifest_sits_beside_the_shard_json():
+    assert manifest_path("a/predict_0.json") == "a/predict_0.progress.json"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dacapo_flow.data.arrays import open_array
+from dacapo_flow.layout import PredictionPaths, manifest_path
 from dacapo_flow.predict import shard as shard_module
 from dacapo_flow.predict.cli import STOPPED, add_parsers
-from dacapo_flow.predict.paths import PredictionPaths, manifest_path
 from dacapo_flow.predict.plan import Plan
 from dacapo_flow.predict.prepare import build_task
 from dacapo_flow.predict.segment import whole_volume_segmentation

@@ -11,7 +11,6 @@ from dacapo_flow.report.targets import (
     leaderboard_pairs,
     leaderboard_runs,
     lineage_inputs,
-    report_log,
     report_targets,
     sweep_metadata_args,
 )
@@ -87,4 +86,4 @@ def test_report_targets_and_logs(plan):
     assert "results/store/report/curves/s_lr1e-3_rep0.svg" in targets
     assert "results/store/report/lineage.svg" in targets
     assert len(targets) == 2 * 4 + 6 * 2 + 4
-    assert report_log(LAYOUT, "curves", "up") == "results/store/report/logs/curves/up.log"
+    assert LAYOUT.report_log("curves", "up") == "results/store/report/logs/curves/up.log"

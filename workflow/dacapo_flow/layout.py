@@ -220,6 +220,11 @@ class PredictionPaths:
         return f"{self.dir}/logs/{job}{suffix}.log"
 
 
+def manifest_path(shard_json: str | os.PathLike) -> str:
+    """The resume manifest kept beside a shard's final JSON: `x.json` -> `x.progress.json`."""
+    return f"{os.fspath(shard_json).removesuffix('.json')}.progress.json"
+
+
 def export_paths(base: str) -> dict[str, str]:
     """Output files of one export, in its directory `base` (`Layout.export_dir`)."""
     return {

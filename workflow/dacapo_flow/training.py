@@ -73,27 +73,30 @@ def build_sampler(run: Run, normalisation: dict | None = None) -> BatchSampler:
     )
 
 
-def check_start_input(run_config: RunConfig, start: Path | None) -> None:
+def check_start_input(run_config: RunConfig, start: Path | None):
     """The file the workflow made this chunk depend on must be the one the start config
     names (by its place in the store layout), so that the DAG's dependency and the weights
-    actually loaded never disagree."""
+    actually loaded never disagree. Returns the resolved start of an external start config
+    (a DaCapo run or a file), else None."""
     config = run_config.start_config
     if config is None:
         if start is not None:
             raise TrainingError(
                 f"--start {start} given, but run {run_config.name!r} has no start_config"
             )
-        return
+        return None
     if start is None:
         raise TrainingError(
-            f"run {run_config.name!r} starts from {config.run!r} ({config.criterion}): its "
-            "first chunk needs the starter weights file (--start)"
+            f"run {run_config.name!r} starts from {config!r}: its first chunk needs the "
+            "starter weights file (--start)"
         )
     if not isinstance(config, StartConfig):
-        expected = str(resolve_external_start(config).checkpoint)
-        if Path(start).resolve() != Path(expected).resolve():
-            raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
-        return
+        resolved = resolve_external_start(config)
+        if Path(start).resolve() != Path(resolved.checkpoint).resolve():
+            raise TrainingError(
+                f"--start {start} is not the file start_config names ({resolved.checkpoint})"
+            )
+        return resolved
     layout = Layout("<store>")
     if config.criterion.isdigit():
         expected = layout.checkpoint(config.run, config.criterion)
@@ -103,18 +106,19 @@ def check_start_input(run_config: RunConfig, start: Path | None) -> None:
     tail = Path(expected).relative_to("<store>").parts
     if Path(start).parts[-len(tail) :] != tail:
         raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
+    return None
 
 
-def initialize_start(run: Run, start: Path) -> None:
-    """Load the starter weights `start` into the run's model, heads matched by label."""
-    config = run.config.start_config
-    logger.info("initialising from %s (%s)", config, start)
-    if isinstance(config, StartConfig):
+def initialize_start(run: Run, start: Path, external=None) -> None:
+    """Load the starter weights `start` into the run's model, heads matched by label
+    (`external`: the resolved start of a DaCapo run or file, from `check_start_input`)."""
+    logger.info("initialising from %s (%s)", run.config.start_config, start)
+    if external is None:
         load_start_weights(run.model, start, new_head=run.head_labels)
     else:
         from .interop.external_start import initialize_from_checkpoint
 
-        initialize_from_checkpoint(run.model, resolve_external_start(config), run.head_labels)
+        initialize_from_checkpoint(run.model, external, run.head_labels)
 
 
 def seed_everything(seed: int) -> None:
@@ -192,9 +196,9 @@ def train_chunk(
             reached = first
         else:
             seed_everything(run.seed)
-            check_start_input(run_config, start)
+            external = check_start_input(run_config, start)
             if start is not None:
-                initialize_start(run, start)
+                initialize_start(run, start, external)
             reached = first
 
         run.model.to(device)

@@ -217,8 +217,7 @@ def export_repetition(wildcards):
 
 
 def export_upstream(wildcards):
-    upstream = run_of(wildcards).upstream
-    return f"--upstream {shlex.quote(upstream)}" if upstream else ""
+    return run_of(wildcards).upstream or ""  # "" for a run that starts from nothing
 
 
 _EXPORT = export_paths(LAYOUT.export_dir("{run}", "{dataset}", "{criterion}"))

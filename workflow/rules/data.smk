@@ -30,5 +30,5 @@ rule normalisation:
         grid=grid_point,
     shell:
         "dacapo-flow normalisation --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --grid {params.grid:q} "
+        "--repetition {params.repetition:q} --grid {params.grid:q} "
         "--dataset {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"

@@ -24,6 +24,6 @@ rule export:
         upstream=export_upstream,
     shell:
         "dacapo-flow export --run-config {params.run_config:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --grid {params.grid:q} --weights {input.weights:q} --best {input.best:q} "
+        "--repetition {params.repetition:q} --grid {params.grid:q} --weights {input.weights:q} --best {input.best:q} "
         "--bioimageio-zip {output.bioimageio:q} --cellmap-flow {output.cellmap_flow:q} "
-        "{params.upstream} > {log:q} 2>&1"
+        "--upstream {params.upstream:q} > {log:q} 2>&1"

@@ -26,6 +26,6 @@ rule train_chunk:
         upstream_hash=upstream_hash,
     shell:
         "dacapo-flow train-chunk --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --grid {params.grid:q} --iteration {wildcards.iteration} {params.init} "
+        "--repetition {params.repetition:q} --grid {params.grid:q} --iteration {wildcards.iteration} {params.init} "
         "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} --normalisation {input.normalisation:q} "
         "> {log:q} 2>&1"

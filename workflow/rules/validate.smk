@@ -21,5 +21,5 @@ rule validate:
         validate_hash=stage_hash("validate"),
     shell:
         "dacapo-flow validate --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition} --grid {params.grid:q} --checkpoint {input.checkpoint:q} --out {output:q} "
+        "--repetition {params.repetition:q} --grid {params.grid:q} --checkpoint {input.checkpoint:q} --out {output:q} "
         "--scratch {params.scratch:q} --threads {threads} --normalisation {input.normalisation:q} > {log:q} 2>&1"

@@ -62,7 +62,7 @@ def cmd_export(args) -> None:
         out_dir=args.out_dir,
         bioimageio_zip=args.bioimageio_zip,
         cellmap_flow=args.cellmap_flow,
-        upstream=args.upstream,
+        upstream=args.upstream or None,
         voxel_size=args.voxel_size,
         authors=args.author,
         license=args.license,
@@ -86,7 +86,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")
     p.add_argument("--bioimageio-zip", type=Path, help="bioimage.io package zip to write")
     p.add_argument("--cellmap-flow", type=Path, help="cellmap-flow script file to write")
-    p.add_argument("--upstream", help="run this one was finetuned from (provenance)")
+    p.add_argument("--upstream", help="run this one was finetuned from (provenance; '': none)")
     p.add_argument("--voxel-size", type=int, nargs="+", help="default: the training raw's")
     p.add_argument("--author", action="append", help="bioimage.io author name (repeatable)")
     p.add_argument("--license", default="CC-BY-4.0", help="bioimage.io license (SPDX id)")

@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from .paths import manifest_path
+from ..layout import manifest_path
 
 logger = logging.getLogger(__name__)
 

@@ -23,27 +23,6 @@ CURVE_FORMATS = ("png", "svg")
 LINEAGE_FORMATS = ("json", "md", "png", "svg")
 
 
-# Paths are the layout's (dacapo_flow.layout); these names keep the report code short.
-def sweep_metadata_path(layout: Layout, run: str) -> str:
-    return layout.sweep_metadata(run)
-
-
-def leaderboard_path(layout: Layout, dataset: str, criterion: str, ext: str) -> str:
-    return layout.leaderboard(dataset, criterion, ext)
-
-
-def curves_path(layout: Layout, run: str, ext: str) -> str:
-    return layout.curves(run, ext)
-
-
-def lineage_path(layout: Layout, ext: str) -> str:
-    return layout.lineage(ext)
-
-
-def report_log(layout: Layout, rule: str, *parts: str) -> str:
-    return layout.report_log(rule, *parts)
-
-
 # --- which runs go where ------------------------------------------------------------------
 
 
@@ -68,7 +47,7 @@ def leaderboard_inputs(layout: Layout, plan: dict, dataset: str, criterion: str)
     runs = leaderboard_runs(plan, dataset, criterion)
     return {
         "best": [layout.best_record(run, dataset, criterion) for run in runs],
-        "sweep": [sweep_metadata_path(layout, run) for run in runs],
+        "sweep": [layout.sweep_metadata(run) for run in runs],
     }
 
 
@@ -97,7 +76,7 @@ def lineage_inputs(layout: Layout, plan: dict) -> dict:
     starts = {name: start_of(run, plan) for name, run in sorted(plan.items())}
     finetunes = [name for name, s in starts.items() if s and not s["criterion"].isdigit()]
     return {
-        "sweep": [sweep_metadata_path(layout, name) for name in sorted(plan)],
+        "sweep": [layout.sweep_metadata(name) for name in sorted(plan)],
         "start_best": [
             layout.best_record(starts[n]["run"], starts[n]["dataset"], starts[n]["criterion"])
             for n in finetunes
@@ -125,10 +104,10 @@ def sweep_metadata_args(run, plan: dict) -> list[str]:
 def report_targets(layout: Layout, plan: dict) -> list[str]:
     """Every output of the report stage (what `rule report` asks for)."""
     targets = [
-        leaderboard_path(layout, d, c, ext)
+        layout.leaderboard(d, c, ext)
         for d, c in leaderboard_pairs(plan)
         for ext in LEADERBOARD_FORMATS
     ]
-    targets += [curves_path(layout, name, ext) for name in sorted(plan) for ext in CURVE_FORMATS]
-    targets += [lineage_path(layout, ext) for ext in LINEAGE_FORMATS]
+    targets += [layout.curves(name, ext) for name in sorted(plan) for ext in CURVE_FORMATS]
+    targets += [layout.lineage(ext) for ext in LINEAGE_FORMATS]
     return targets
