@@ -21,6 +21,7 @@ rule train_chunk:
         config_file=run_config_file,
         repetition=repetition,
         grid=grid_point,
+        # "--previous FILE", "--start FILE" or "": the path is shell-quoted by init_args.
         init=init_args,
         train_hash=stage_hash("train"),
         upstream_hash=upstream_hash,
