@@ -267,3 +267,17 @@ def test_one_level_of_a_multiscales_group_and_which_level_to_use(tmp_path):
     assert "voxel sizes differ" in problem and "use raw dataset 'raw/s1'" in problem
     (problem,) = problems("raw/s2", "labels/s0")
     assert "use gt dataset 'labels/s1'" in problem
+
+
+def test_an_array_kept_in_memory_reads_the_same_crops_and_pickles_without_its_data(
+    tmp_path, volume
+):
+    array = write_array(tmp_path / "c.zarr", "raw", volume, (4, 2, 2), (40, 20, 10))
+    resident = array.kept_in_memory()
+    assert resident.nbytes == volume.nbytes == array.nbytes
+    for roi in [Roi((44, 22, 12), (8, 4, 6)), Roi((32, 16, 6), (16, 12, 16)), array.roi]:
+        np.testing.assert_array_equal(resident.read(roi, fill_value=9), array.read(roi, 9))
+    assert resident._data is not None  # loaded once, by the first read
+    clone = pickle.loads(pickle.dumps(resident))
+    assert clone._data is None and clone.resident  # each worker loads its own copy
+    np.testing.assert_array_equal(clone.read(array.roi), volume)

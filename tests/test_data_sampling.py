@@ -225,3 +225,18 @@ def test_from_config_normalises_by_recorded_percentiles(tmp_path, dtype):
     dataset = SamplerDataset.from_config(config, record)
     assert (dataset.raw_min, dataset.raw_max) == (0.0, 200.0) and record.is_file()
     assert dataset.read_raw(dataset.raw.roi).max() == 1.0
+
+
+def test_small_arrays_are_kept_in_memory_smallest_first_within_the_budget(volume):
+    dataset = SamplerDataset(volume["raw"], volume["gt"], volume["mask"])
+    budget = volume["mask"].nbytes + volume["gt"].nbytes  # raw (the largest) does not fit
+    sampler = make_sampler([dataset], memory_budget=budget)
+    kept = sampler.datasets[0]
+    assert (kept.mask.resident, kept.gt.resident, kept.raw.resident) == (True, True, False)
+    assert not dataset.gt.resident  # the caller's arrays are left as they were
+    on_disk = make_sampler([dataset], memory_budget=0)
+    assert not on_disk.datasets[0].mask.resident
+    for i in range(3):
+        a, b = sampler.sample(i), on_disk.sample(i)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dacapo_flow.nn.unet import CNNectomeUNet
-from dacapo_flow.tasks.distance import DistanceTask, signed_distance
+from dacapo_flow.tasks.distance import DistanceTask
 from helpers_tasks import fit_decreases_loss
 
 
@@ -17,23 +17,6 @@ def two_objects():
     gt[1:6, 1:6, 1:6] = 3
     gt[7:11, 2:10, 2:10] = 7
     return gt
-
-
-def test_signed_distance_puts_the_boundary_half_way_between_voxels():
-    region = np.zeros((1, 8), dtype=bool)
-    region[0, 3:6] = True
-    # voxel size 4 along x: neighbours of the boundary are 2 away, positive inside
-    expected = [-10, -6, -2, 2, 6, 2, -2, -6]
-    np.testing.assert_allclose(signed_distance(region, (1, 4))[0], expected)
-
-
-def test_signed_distance_uses_world_units_per_axis():
-    region = np.zeros((5, 5), dtype=bool)
-    region[2, 2] = True
-    d = signed_distance(region, (10, 2))
-    assert d[2, 2] == pytest.approx(1.0)  # nearest face is along the 2-unit axis
-    assert d[2, 0] == pytest.approx(-3.0)  # two voxels along x: 4 - 1
-    assert d[0, 2] == pytest.approx(-15.0)  # two voxels along y: 20 - 5
 
 
 def test_target_is_tanh_of_signed_distance_over_scale_factor():

@@ -117,6 +117,8 @@ class ZarrArray:
         self.roi = Roi(self.offset, self.shape * self.voxel_size)
         self._reader = None
         self._writer = None
+        self.resident = False  # read() serves crops from a copy of the whole array
+        self._data = None
 
     def __repr__(self) -> str:
         return (
@@ -125,8 +127,35 @@ class ZarrArray:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_reader"] = state["_writer"] = None
+        state["_reader"] = state["_writer"] = state["_data"] = None
         return state
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self._channel_shape() + tuple(self.shape))) * self.dtype.itemsize
+
+    def kept_in_memory(self) -> ZarrArray:
+        """A copy whose reads load the whole array once (per process, on first use) and then
+        slice memory: for small arrays read many times, where each zarr read costs more
+        than the voxels it returns."""
+        copy = ZarrArray(
+            self.path,
+            self.dataset,
+            self.voxel_size,
+            self.offset,
+            self.shape,
+            self.num_channels,
+            self.dtype,
+        )
+        copy.resident = True
+        return copy
+
+    def _source(self):
+        if not self.resident:
+            return self._handle(writable=False)
+        if self._data is None:
+            self._data = self._handle(writable=False)[...]
+        return self._data
 
     def _handle(self, writable: bool):
         if writable:
@@ -166,7 +195,7 @@ class ZarrArray:
         src = tuple(slice(b, b + s) for b, s in zip(src_begin, src_shape))
         dst = tuple(slice(b - o, b - o + s) for b, o, s in zip(src_begin, begin, src_shape))
         channels = (slice(None),) * len(self._channel_shape())
-        out[channels + dst] = self._handle(writable=False)[channels + src]
+        out[channels + dst] = self._source()[channels + src]
         return out
 
     def write(self, roi: Roi, data: np.ndarray) -> None:
@@ -180,6 +209,7 @@ class ZarrArray:
         channels = (slice(None),) * len(self._channel_shape())
         index = channels + tuple(slice(b, b + s) for b, s in zip(begin, shape))
         self._handle(writable=True)[index] = data
+        self._data = None
 
 
 def open_array(path, dataset: str) -> ZarrArray:

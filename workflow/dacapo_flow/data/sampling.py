@@ -2,14 +2,15 @@
 
 The batch of iteration i is drawn from ``np.random.default_rng([seed, i])`` alone, so the
 sampler carries no state: resuming at iteration i gives bit-identical batches, and workers can
-compute any iteration in any order. Only crops are read (one voxel per mask test, the input
-window per sample), so memory does not grow with the volume size.
+compute any iteration in any order. Arrays are read crop by crop (the input window per
+sample), except the smallest, which are kept in memory up to MEMORY_BUDGET bytes per process;
+so memory is bounded whatever the volume size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,30 @@ def _dtype_range(dtype) -> tuple[float, float]:
     return 0.0, 1.0
 
 
+# Per process (each loader worker holds its own copy): the smallest arrays up to this many
+# bytes are read once and cropped from memory. Typical gt and mask crops fit; whole raw
+# volumes do not, and are read crop by crop.
+MEMORY_BUDGET = 256 * 2**20
+
+
+def kept_in_memory(datasets: list[SamplerDataset], budget: int) -> list[SamplerDataset]:
+    """The datasets, with their smallest arrays (raw, gt, mask), in total at most `budget`
+    bytes, switched to whole-array reads from memory."""
+    arrays = [
+        (getattr(d, role).nbytes, i, role)
+        for i, d in enumerate(datasets)
+        for role in ("raw", "gt", "mask")
+        if getattr(d, role) is not None
+    ]
+    changes: list[dict] = [{} for _ in datasets]
+    for nbytes, i, role in sorted(arrays):
+        if nbytes > budget:
+            break
+        budget -= nbytes
+        changes[i][role] = getattr(datasets[i], role).kept_in_memory()
+    return [replace(d, **c) if c else d for d, c in zip(datasets, changes)]
+
+
 class BatchSampler:
     """Batches of raw [B,1,*input_shape], target and weight [B,C,*output_shape] (float32).
 
@@ -152,10 +177,11 @@ class BatchSampler:
         seed: int,
         target_fn: Callable,
         augment: Callable | None = None,
+        memory_budget: int = MEMORY_BUDGET,
     ):
         if not datasets:
             raise ValueError("BatchSampler needs at least one dataset")
-        self.datasets = list(datasets)
+        self.datasets = kept_in_memory(list(datasets), memory_budget)
         self.input_shape = Coordinate(input_shape)
         self.output_shape = Coordinate(output_shape)
         self.batch_size = int(batch_size)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .distance_transform import distance_to_background
 from .instance_metrics import voi
 
 
@@ -81,7 +82,7 @@ def _surface(region: np.ndarray) -> np.ndarray:
 
 def _distance_to(region: np.ndarray, voxel_size) -> np.ndarray:
     """World distance of every voxel to the nearest voxel of a non-empty `region`."""
-    return ndimage.distance_transform_edt(~region, sampling=tuple(float(v) for v in voxel_size))
+    return distance_to_background(~region, voxel_size)
 
 
 def hausdorff_distance(pred, truth, voxel_size, mask=None, percentile: float = 95.0) -> float:

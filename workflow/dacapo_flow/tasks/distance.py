@@ -12,32 +12,12 @@ thresholded these float predictions at 127 and got empty segmentations, hence th
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..config.tasks import DistanceTaskConfig
 from . import binary_metrics as bm
 from .balance import balanced_weights
 from .base import Task
-
-
-def signed_distance(region: np.ndarray, voxel_size) -> np.ndarray:
-    """Signed world distance to the boundary of a boolean `region` (positive inside), float32."""
-    region = np.asarray(region, dtype=bool)
-    if region.all():
-        return np.full(region.shape, np.inf, dtype=np.float32)
-    if not region.any():
-        return np.full(region.shape, -np.inf, dtype=np.float32)
-    dims = region.ndim
-    # Grid at half-voxel spacing: voxel centres on even indices, faces between voxels on odd.
-    boundary = np.zeros(tuple(2 * s - 1 for s in region.shape), dtype=bool)
-    for axis in range(dims):
-        faces = [slice(0, None, 2)] * dims
-        faces[axis] = slice(1, None, 2)
-        boundary[tuple(faces)] |= np.diff(region, axis=axis)
-    sampling = tuple(float(v) / 2 for v in voxel_size)
-    distance = ndimage.distance_transform_edt(~boundary, sampling=sampling)
-    distance = distance[(slice(0, None, 2),) * dims].astype(np.float32)
-    return np.where(region, distance, -distance)
+from .distance_transform import distance_to_background, signed_distance_to_faces
 
 
 class DistanceTask(Task):
@@ -71,7 +51,7 @@ class DistanceTask(Task):
         mask = self._mask(mask, gt.shape)
         regions = self.regions(gt)
         target = np.stack(
-            [np.tanh(signed_distance(r, voxel_size) / self.scale_factor) for r in regions]
+            [np.tanh(signed_distance_to_faces(r, voxel_size) / self.scale_factor) for r in regions]
         ).astype(np.float32)
         weight = np.stack(
             [balanced_weights(r, 2, mask, self.clipmin, self.clipmax) for r in regions]
@@ -84,8 +64,8 @@ class DistanceTask(Task):
         """0/1 [C, *s]: 1 where the boundary is nearer than every unannotated voxel, so that
         the distance seen in the window is the true one (an object could hide in unknown
         voxels). Distances in world units, anisotropic voxels included."""
-        to_unknown = ndimage.distance_transform_edt(mask > 0, sampling=tuple(voxel_size))
-        known = [np.abs(signed_distance(r, voxel_size)) <= to_unknown for r in regions]
+        to_unknown = distance_to_background(mask > 0, voxel_size)
+        known = [np.abs(signed_distance_to_faces(r, voxel_size)) <= to_unknown for r in regions]
         return np.stack(known).astype(np.float32)
 
     def loss(self, prediction, target, weight):
