@@ -17,6 +17,8 @@ import time
 import traceback
 import weakref
 
+from dacapo_flow.data.batch_transport import discard, pack, unpack
+
 WAIT_POLL_S = 0.1  # how often a waiting parent checks that its workers are still alive
 SHUTDOWN_GRACE_S = 2.0  # time given to workers to exit on their own before kill()
 
@@ -54,7 +56,7 @@ def _worker_loop(sampler, tasks, results, stop, parent: int) -> None:
         except Exception:  # noqa: BLE001 - any failure goes to the parent, with its traceback
             results.put((iteration, None, traceback.format_exc()))
         else:
-            results.put((iteration, batch, None))
+            results.put((iteration, pack(batch), None))
 
 
 def _shutdown(workers, tasks, results, stop) -> None:
@@ -69,14 +71,21 @@ def _shutdown(workers, tasks, results, stop) -> None:
     while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
         # A worker cannot exit while its last batch is stuck in the pipe: drain it.
         try:
-            results.get(timeout=0.02)
+            _, packed, _ = results.get(timeout=0.02)
         except (queue.Empty, ValueError, OSError, EOFError):
-            pass
+            continue
+        discard(packed)
     for worker in workers:
         if worker.is_alive():
             worker.kill()  # SIGTERM is ignored by workers
     for worker in workers:
         worker.join()
+    while True:  # batches that arrived after the last worker exited
+        try:
+            _, packed, _ = results.get(timeout=0.02)
+        except (queue.Empty, ValueError, OSError, EOFError):
+            break
+        discard(packed)
     for q in (tasks, results):
         q.cancel_join_thread()  # never block interpreter exit on unsent items
         q.close()
@@ -165,7 +174,7 @@ class Prefetcher:
 
     def _receive(self) -> None:
         try:
-            iteration, batch, error = self._results.get(timeout=WAIT_POLL_S)
+            iteration, packed, error = self._results.get(timeout=WAIT_POLL_S)
         except queue.Empty:
             dead = [w for w in self._workers if not w.is_alive()]
             if dead:
@@ -173,7 +182,7 @@ class Prefetcher:
                 codes = ", ".join(f"pid {w.pid} exit code {w.exitcode}" for w in dead)
                 raise PrefetchWorkerError(f"prefetch worker(s) died unexpectedly: {codes}")
             return
-        self._ready[iteration] = (batch, error)
+        self._ready[iteration] = (None if packed is None else unpack(packed), error)
 
     def close(self) -> None:
         if self._finalizer is not None:
