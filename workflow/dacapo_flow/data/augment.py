@@ -49,6 +49,8 @@ class _Augment:
 
 
 def _geometric(fn, raw, gt, mask):
+    # Views, not copies: the sampler crops gt and mask to the output window and stacks raw
+    # into the batch, so a copy of the whole input window here would be thrown away.
     return fn(raw), None if gt is None else fn(gt), None if mask is None else fn(mask)
 
 
@@ -60,7 +62,7 @@ class Mirror(_Augment):
         axes = tuple(int(a) for a in np.flatnonzero(flips))
         if not axes:
             return raw, gt, mask
-        return _geometric(lambda x: np.ascontiguousarray(np.flip(x, axes)), raw, gt, mask)
+        return _geometric(lambda x: np.flip(x, axes), raw, gt, mask)
 
 
 class Transpose(_Augment):
@@ -77,7 +79,7 @@ class Transpose(_Augment):
                 permutation[a] = int(b)
         if permutation == list(range(raw.ndim)):
             return raw, gt, mask
-        return _geometric(lambda x: np.ascontiguousarray(x.transpose(permutation)), raw, gt, mask)
+        return _geometric(lambda x: x.transpose(permutation), raw, gt, mask)
 
 
 class Intensity(_Augment):

@@ -23,7 +23,9 @@ def balanced_weights(
         raise ValueError(
             f"need 0 < clipmin <= clipmax <= 1, got clipmin={clipmin}, clipmax={clipmax}"
         )
-    classes = np.asarray(classes).astype(np.int64)
+    classes = np.asarray(classes)
+    if not (np.issubdtype(classes.dtype, np.integer) or classes.dtype == bool):
+        classes = classes.astype(np.int64)
     if mask is None:
         mask = np.ones(classes.shape, dtype=np.float32)
     mask = np.asarray(mask, dtype=np.float32)
@@ -36,4 +38,4 @@ def balanced_weights(
     counts = np.bincount(classes[annotated], minlength=num_classes)[:num_classes]
     fractions = np.clip(counts / total, clipmin, clipmax)
     per_class = (1.0 / (num_classes * fractions)).astype(np.float32)
-    return per_class[np.clip(classes, 0, num_classes - 1)] * mask
+    return np.take(per_class, classes, mode="clip") * mask
