@@ -20,7 +20,17 @@ import numpy as np
 _INF = np.inf
 
 
-@numba.njit(cache=True, nogil=True)
+def _compiled(function):
+    """numba-compiled, with the machine code cached beside this module (or in the user's
+    cache folder) so that each worker process loads it instead of compiling for a second;
+    uncached where neither can be written (a read-only install, no home)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
 def _nearest_site(sites, spacing, half):  # pragma: no cover - compiled
     """Squared world distance along each line (rows of `sites`) to the nearest True entry.
     `half`: entry q is the point q + 0.5, between voxels q and q + 1 (n - 1 entries)."""
@@ -44,7 +54,7 @@ def _nearest_site(sites, spacing, half):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def _envelope(f, spacing):  # pragma: no cover - compiled
     """Per row of f: min over q of f[q] + (spacing * (p - q))^2 (infinite entries skipped)."""
     lines, n = f.shape
