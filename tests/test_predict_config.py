@@ -2,8 +2,8 @@ import pytest
 from pydantic import ValidationError
 
 from dacapo_flow.config.base import ConfigError
-from dacapo_flow.data.arrays import write_array
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.data.arrays import write_array
 from dacapo_flow.predict.config import (
     PredictionTarget,
     load_target,

@@ -263,17 +263,19 @@ def normalisation_problems(target: PredictionTarget, array, run_config) -> list[
     low, high = raw_range(array.dtype, None, None)
     where = f"input: {given.path}/{given.dataset} ({array.dtype})"
     if trained[0] == "percentiles":
-        return [
+        message = (
             f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
             f"{run_config.name!r} trained on raw percentiles {list(trained[1:])}: set "
             f"input.percentiles: {list(trained[1:])} (or input.min / input.max)"
-        ]
+        )
+        return [message]
     _, train_low, train_high, train_dtype = trained
     if (low, high) == (train_low, train_high):
         return []
-    return [
+    message = (
         f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
         f"{run_config.name!r} trained with raw [{train_low:g}, {train_high:g}] ({train_dtype}) "
         f"mapped to 0..1: set input.min and input.max to the intensities that match "
         f"(e.g. min: {train_low:g}, max: {train_high:g} if they are alike)"
-    ]
+    )
+    return [message]
