@@ -32,73 +32,74 @@ def _compiled(function):
 
 @_compiled
 def _nearest_site(sites, spacing, half):  # pragma: no cover - compiled
-    """Squared world distance along each line (rows of `sites`) to the nearest True entry.
-    `half`: entry q is the point q + 0.5, between voxels q and q + 1 (n - 1 entries)."""
-    lines, count = sites.shape
+    """Squared world distance along axis 1 of `sites` [A, count, B] to the nearest True entry.
+    `half`: entry q is the point q + 0.5, between voxels q and q + 1 (n = count + 1 voxels)."""
+    before, count, after = sites.shape
     n = count + 1 if half else count
     shift = 0.5 if half else 0.0
-    out = np.empty((lines, n), np.float64)
-    for line in range(lines):
-        behind = -_INF  # nearest site at or before p, in a forward sweep
-        for p in range(n):
-            if not half and sites[line, p]:
-                behind = p
-            out[line, p] = (p - behind) ** 2
-            if half and p < count and sites[line, p]:
-                behind = p + shift  # after p: it is behind p + 1
-        ahead = _INF  # nearest site at or after p, in a backward sweep
-        for p in range(n - 1, -1, -1):
-            if p < count and sites[line, p]:
-                ahead = p + shift
-            out[line, p] = min(out[line, p], (ahead - p) ** 2) * spacing * spacing
+    out = np.empty((before, n, after), np.float64)
+    for a in range(before):
+        for b in range(after):  # neighbouring lines share cache lines
+            behind = -_INF  # nearest site at or before p, in a forward sweep
+            for p in range(n):
+                if not half and sites[a, p, b]:
+                    behind = p
+                out[a, p, b] = (p - behind) ** 2
+                if half and p < count and sites[a, p, b]:
+                    behind = p + shift  # after p: it is behind p + 1
+            ahead = _INF  # nearest site at or after p, in a backward sweep
+            for p in range(n - 1, -1, -1):
+                if p < count and sites[a, p, b]:
+                    ahead = p + shift
+                out[a, p, b] = min(out[a, p, b], (ahead - p) ** 2) * spacing * spacing
     return out
 
 
 @_compiled
 def _envelope(f, spacing):  # pragma: no cover - compiled
-    """Per row of f: min over q of f[q] + (spacing * (p - q))^2 (infinite entries skipped)."""
-    lines, n = f.shape
+    """In place along axis 1 of f [A, n, B]: f[p] = min over q of f[q] + (spacing (p - q))^2
+    (infinite entries skipped), by the lower envelope of the parabolas."""
+    before, n, after = f.shape
     w2 = spacing * spacing
-    out = np.empty_like(f)
+    row = np.empty(n, np.float64)
     v = np.empty(n, np.int64)
     z = np.empty(n + 1, np.float64)
-    for line in range(lines):
-        row = f[line]
-        k = -1
-        for q in range(n):
-            if row[q] == _INF:
-                continue
-            s = -_INF
-            while k >= 0:
-                r = v[k]
-                s = ((row[q] + w2 * q * q) - (row[r] + w2 * r * r)) / (2.0 * w2 * (q - r))
-                if s <= z[k]:
-                    k -= 1
-                else:
-                    break
-            if k < 0:
+    for a in range(before):
+        for b in range(after):
+            for q in range(n):
+                row[q] = f[a, q, b]
+            k = -1
+            for q in range(n):
+                if row[q] == _INF:
+                    continue
                 s = -_INF
-            k += 1
-            v[k] = q
-            z[k] = s
-            z[k + 1] = _INF
-        if k < 0:
-            out[line, :] = _INF
-            continue
-        j = 0
-        for p in range(n):
-            while z[j + 1] < p:
-                j += 1
-            r = v[j]
-            out[line, p] = row[r] + w2 * (p - r) * (p - r)
-    return out
+                while k >= 0:
+                    r = v[k]
+                    s = ((row[q] + w2 * q * q) - (row[r] + w2 * r * r)) / (2.0 * w2 * (q - r))
+                    if s <= z[k]:
+                        k -= 1
+                    else:
+                        break
+                if k < 0:
+                    s = -_INF
+                k += 1
+                v[k] = q
+                z[k] = s
+                z[k + 1] = _INF
+            if k < 0:
+                continue  # no site on this line: it stays infinite
+            j = 0
+            for p in range(n):
+                while z[j + 1] < p:
+                    j += 1
+                r = v[j]
+                f[a, p, b] = row[r] + w2 * (p - r) * (p - r)
 
 
-def _along(array: np.ndarray, axis: int, function, *args) -> np.ndarray:
-    """Apply a line function along `axis` (moved last, rows contiguous), keeping the layout."""
-    moved = np.ascontiguousarray(np.moveaxis(array, axis, -1))
-    result = function(moved.reshape(-1, moved.shape[-1]), *args)
-    return np.moveaxis(result.reshape(moved.shape[:-1] + (-1,)), -1, axis)
+def _lines(array: np.ndarray, axis: int) -> np.ndarray:
+    """A C-contiguous array as [before, along axis, after]: a view, no copy."""
+    shape = array.shape
+    return array.reshape(int(np.prod(shape[:axis], dtype=np.int64)), shape[axis], -1)
 
 
 def _check(array: np.ndarray, sampling) -> tuple[np.ndarray, tuple[float, ...]]:
@@ -110,10 +111,15 @@ def _check(array: np.ndarray, sampling) -> tuple[np.ndarray, tuple[float, ...]]:
 
 
 def _squared(first_axis_sites, first_axis: int, half: bool, sampling) -> np.ndarray:
-    squared = _along(first_axis_sites, first_axis, _nearest_site, sampling[first_axis], half)
+    """Squared distances: nearest sites along `first_axis`, then each other axis in turn."""
+    sites = np.ascontiguousarray(first_axis_sites)
+    squared = _nearest_site(_lines(sites, first_axis), sampling[first_axis], half)
+    shape = list(sites.shape)
+    shape[first_axis] += 1 if half else 0
+    squared = squared.reshape(shape)
     for axis in range(squared.ndim):
-        if axis != first_axis:
-            squared = _along(squared, axis, _envelope, sampling[axis])
+        if axis != first_axis and squared.shape[axis] > 1:
+            _envelope(_lines(squared, axis), sampling[axis])
     return squared
 
 
