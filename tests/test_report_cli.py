@@ -121,3 +121,9 @@ def test_curves_and_lineage_from_explicit_files(tmp_path):
         ("up", 0, None),
         ("ft", 1, 20),
     ]
+
+
+def test_sweep_metadata_records_a_start_outside_the_workflow_in_words(tmp_path):
+    text = "checkpoint file /groups/lab/mito best.pt"
+    meta = json.loads(sweep_json(tmp_path, "ft", 1e-4, 0, "--start-external", text).read_text())
+    assert meta["start"] == {"external": text}

@@ -92,3 +92,13 @@ def test_written_files_are_identical_across_reruns(tmp_path):
         assert len(written) == 4
         contents.append([p.read_bytes() for p in written])
     assert contents[0] == contents[1]
+
+
+def test_a_start_outside_the_workflow_is_a_root_that_says_where_it_came_from():
+    external = "DaCapo run mito_v3 (best mito__dice on val) in /groups/dacapo/runs"
+    nodes = lineage(METADATA + [meta("from_dacapo", {"external": external})], RECORDS)
+    [node] = [n for n in nodes if n.run == "from_dacapo"]
+    assert (node.depth, node.upstream, node.origin()) == (0, None, external)
+    assert f"- **from_dacapo**: from {external}" in to_markdown(nodes)
+    texts = [t.get_text() for t in lineage_figure(nodes).axes[0].texts]
+    assert external in texts

@@ -80,6 +80,32 @@ def test_sweep_metadata_args_carry_group_facts_and_start(plan):
     ]  # fmt: skip
 
 
+def test_starts_outside_the_workflow_reach_the_lineage_in_words(data, tmp_path):
+    starts = {
+        "dacapo_ft": {"runs_base_dir": "/groups/dacapo runs", "run": "mito", "iteration": 5},
+        "best_ft": {"runs_base_dir": "d", "run": "m", "criterion": "voi", "dataset": "v"},
+        "file_ft": {"checkpoint": "w/best.pt"},
+    }
+    plan = {
+        name: planned(
+            load_run_config(
+                write_yaml(
+                    tmp_path / f"{name}.yaml", run_config_dict(data, name=name, start_config=start)
+                ),
+                check_data=False,
+            )
+        )
+        for name, start in starts.items()
+    }
+    said = {name: sweep_metadata_args(run, plan)[-2:] for name, run in plan.items()}
+    assert said == {
+        "dacapo_ft": ["--start-external", "DaCapo run mito (iteration 5) in /groups/dacapo runs"],
+        "best_ft": ["--start-external", "DaCapo run m (best voi on v) in d"],
+        "file_ft": ["--start-external", "checkpoint file w/best.pt"],
+    }
+    assert lineage_inputs(LAYOUT, plan)["start_runs"] == []  # no best JSON of ours to read
+
+
 def test_report_targets_and_logs(plan):
     targets = report_targets(LAYOUT, plan)
     assert "results/store/report/leaderboard/validate_0/mito__dice.tex" in targets

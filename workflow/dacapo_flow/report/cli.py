@@ -33,7 +33,9 @@ def cmd_sweep_metadata(args) -> None:
     from ..config.sweeps import sweep_metadata, write_sweep_metadata
 
     start = None
-    if args.start_run:
+    if args.start_external:
+        start = {"external": args.start_external}
+    elif args.start_run:
         start = {
             "run": args.start_run,
             "criterion": args.start_criterion,
@@ -94,6 +96,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--start-run", help="upstream run of a finetune")
     p.add_argument("--start-criterion", help="its criterion (or checkpoint iteration)")
     p.add_argument("--start-dataset", help="its validation dataset")
+    p.add_argument("--start-external", help="or: a start outside the workflow, in words")
     p.set_defaults(func=cmd_sweep_metadata)
 
     p = subparsers.add_parser("report-leaderboard", help="table of one dataset and criterion")

@@ -31,9 +31,12 @@ class Node:
     iteration: int | None = None  # the upstream checkpoint used, when its best JSON is known
     score: float | None = None
     in_report: bool = True  # False: an upstream run that was not among the inputs
+    external: str | None = None  # a start outside the workflow (DaCapo run, checkpoint file)
 
     def origin(self) -> str:
         """`best mito__dice on validate_0 of distance (iteration 300, score 0.61)`."""
+        if self.external is not None:
+            return self.external
         if self.upstream is None:
             return ""
         if self.criterion is not None and self.criterion.isdigit():
@@ -52,8 +55,9 @@ class Node:
 
 def lineage(metadata: list[dict], start_records: dict[str, dict] | None = None) -> list[Node]:
     """Nodes in tree order (roots and children sorted by name) from sweep metadata dicts
-    (`run`, `start`: {run, criterion, dataset} or None). `start_records` maps a downstream
-    run to the best JSON of its upstream, for the iteration and score it started from."""
+    (`run`, `start`: {run, criterion, dataset}, {external: text} or None; an external start
+    is a root). `start_records` maps a downstream run to the best JSON of its upstream, for
+    the iteration and score it started from."""
     start_records = start_records or {}
     starts = {m["run"]: m.get("start") for m in metadata}
     if len(starts) != len(metadata):
@@ -81,6 +85,7 @@ def lineage(metadata: list[dict], start_records: dict[str, dict] | None = None) 
                 record.get("iteration"),
                 record.get("score"),
                 run not in missing,
+                start.get("external"),
             )
         )
         for child in children.get(run, []):
@@ -102,7 +107,7 @@ def to_markdown(nodes: list[Node]) -> str:
     lines = ["Lineage: each run below another started from that run's weights.", ""]
     for node in nodes:
         text = f"{'  ' * node.depth}- **{node.run}**"
-        if node.upstream:
+        if node.upstream or node.external:
             text += f": from {node.origin()}"
         if not node.in_report:
             text += " (not in this report)"
@@ -130,8 +135,9 @@ def lineage_figure(nodes: list[Node]) -> Figure:
         style = {"boxstyle": "round,pad=0.25", "fc": "#e8f0fb" if node.in_report else "white"}
         style["ec"] = "#4a78b5" if node.in_report else "0.6"
         ax.text(node.depth, row, node.run, va="center", bbox=style, zorder=3)
-        if node.upstream is not None:
+        if node.origin():
             ax.text(origin_x, row, node.origin(), va="center", color="0.3")
+        if node.upstream is not None:
             parent = row_of[node.upstream]  # tree order: the parent is already placed
             x = node.depth - 0.8
             ax.plot([x, x], [parent + 0.3, row], color="0.45", lw=1, zorder=1)

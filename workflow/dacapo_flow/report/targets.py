@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from ..config.starts import StartConfig
+from ..config.starts import CheckpointStartConfig, DaCapoRunStartConfig
 from ..layout import Layout
 
 LEADERBOARD_FORMATS = ("csv", "md", "tex", "html")
@@ -60,11 +60,20 @@ def curves_inputs(layout: Layout, run) -> dict:
 
 
 def start_of(run, plan: dict) -> dict | None:
-    """Where a run starts from: {run, criterion, dataset} (dataset resolved when implicit);
-    None for a fresh run or one that starts outside this workflow (DaCapo run, file)."""
+    """Where a run starts from: {run, criterion, dataset} (dataset resolved when implicit),
+    {external: what} for a DaCapo run or a checkpoint file, None for a fresh run."""
     start = run.config.start_config
-    if not isinstance(start, StartConfig):
+    if start is None:
         return None
+    if isinstance(start, DaCapoRunStartConfig):
+        which = (
+            f"iteration {start.iteration}"
+            if start.criterion is None
+            else (f"best {start.criterion}" + (f" on {start.dataset}" if start.dataset else ""))
+        )
+        return {"external": f"DaCapo run {start.run} ({which}) in {start.runs_base_dir}"}
+    if isinstance(start, CheckpointStartConfig):
+        return {"external": f"checkpoint file {start.checkpoint}"}
     dataset = start.dataset
     if dataset is None and not start.criterion.isdigit() and start.run in plan:
         dataset = plan[start.run].config.validation_dataset_names()[0]
@@ -74,7 +83,9 @@ def start_of(run, plan: dict) -> dict | None:
 def lineage_inputs(layout: Layout, plan: dict) -> dict:
     """Every run's sweep.json, and the upstream best JSON each finetune started from."""
     starts = {name: start_of(run, plan) for name, run in sorted(plan.items())}
-    finetunes = [name for name, s in starts.items() if s and not s["criterion"].isdigit()]
+    finetunes = [
+        name for name, s in starts.items() if s and "run" in s and not s["criterion"].isdigit()
+    ]
     return {
         "sweep": [layout.sweep_metadata(name) for name in sorted(plan)],
         "start_best": [
@@ -94,7 +105,9 @@ def sweep_metadata_args(run, plan: dict) -> list[str]:
     if repetitions is not None:
         args += ["--repetitions", str(repetitions)]
     start = start_of(run, plan)
-    if start is not None:
+    if start is not None and "external" in start:
+        args += ["--start-external", start["external"]]
+    elif start is not None:
         args += ["--start-run", start["run"], "--start-criterion", start["criterion"]]
         if start["dataset"] is not None:
             args += ["--start-dataset", start["dataset"]]
