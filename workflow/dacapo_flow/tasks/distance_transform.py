@@ -110,17 +110,24 @@ def _check(array: np.ndarray, sampling) -> tuple[np.ndarray, tuple[float, ...]]:
     return array, sampling
 
 
-def _squared(first_axis_sites, first_axis: int, half: bool, sampling) -> np.ndarray:
-    """Squared distances: nearest sites along `first_axis`, then each other axis in turn."""
-    sites = np.ascontiguousarray(first_axis_sites)
-    squared = _nearest_site(_lines(sites, first_axis), sampling[first_axis], half)
+def _nearest(sites: np.ndarray, axis: int, half: bool, spacing: float) -> np.ndarray:
+    """Squared distances along `axis` to the nearest site (the first, 1D pass)."""
+    sites = np.ascontiguousarray(sites)
     shape = list(sites.shape)
-    shape[first_axis] += 1 if half else 0
-    squared = squared.reshape(shape)
-    for axis in range(squared.ndim):
-        if axis != first_axis and squared.shape[axis] > 1:
+    shape[axis] += 1 if half else 0
+    return _nearest_site(_lines(sites, axis), spacing, half).reshape(shape)
+
+
+def _add_axes(squared: np.ndarray, axes, sampling) -> np.ndarray:
+    """In place: the envelope pass along each of `axes` (of length > 1)."""
+    for axis in axes:
+        if squared.shape[axis] > 1:
             _envelope(_lines(squared, axis), sampling[axis])
     return squared
+
+
+def _others(ndim: int, axis: int) -> list[int]:
+    return [a for a in range(ndim) if a != axis]
 
 
 def distance_to_background(foreground: np.ndarray, sampling) -> np.ndarray:
@@ -130,7 +137,8 @@ def distance_to_background(foreground: np.ndarray, sampling) -> np.ndarray:
     if foreground.all():
         return np.full(foreground.shape, np.inf, dtype=np.float32)
     last = foreground.ndim - 1
-    return np.sqrt(_squared(~foreground, last, False, sampling)).astype(np.float32)
+    squared = _nearest(~foreground, last, False, sampling[last])
+    return np.sqrt(_add_axes(squared, _others(foreground.ndim, last), sampling)).astype(np.float32)
 
 
 def signed_distance_to_faces(region: np.ndarray, sampling) -> np.ndarray:
@@ -140,12 +148,20 @@ def signed_distance_to_faces(region: np.ndarray, sampling) -> np.ndarray:
     region, sampling = _check(region, sampling)
     if region.all() or not region.any():
         return np.full(region.shape, np.inf if region.all() else -np.inf, dtype=np.float32)
-    squared = None
-    for axis in range(region.ndim):
-        if region.shape[axis] < 2:
-            continue
-        faces = np.diff(region, axis=axis)
-        along = _squared(faces, axis, True, sampling)
-        squared = along if squared is None else np.minimum(squared, along)
+    axes = [a for a in range(region.ndim) if region.shape[a] > 1]  # others have no faces
+    nearest = {a: _nearest(np.diff(region, axis=a), a, True, sampling[a]) for a in axes}
+    if axes == [0, 1, 2]:
+        # min over k of the passes along the other axes of nearest[k], with one pass shared:
+        # E1 E2 n0, and E0 [min(E2 n1, E1 n2)] (a pass is a min-plus convolution, so it
+        # distributes over min): 5 passes instead of 6.
+        first = _add_axes(nearest[0], [2, 1], sampling)
+        shared = np.minimum(
+            _add_axes(nearest[1], [2], sampling), _add_axes(nearest[2], [1], sampling)
+        )
+        squared = np.minimum(first, _add_axes(shared, [0], sampling))
+    else:
+        squared = np.minimum.reduce(
+            [_add_axes(nearest[a], _others(region.ndim, a), sampling) for a in axes]
+        )
     distance = np.sqrt(squared).astype(np.float32)
     return np.where(region, distance, -distance)
