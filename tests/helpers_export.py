@@ -18,7 +18,8 @@ from dacapo_flow.store.weights import Weights, save_checkpoint
 VOXEL_SIZE = (8, 4, 4)
 
 
-def write_selected(root: Path) -> dict[str, Path]:
+def write_selected(root: Path, section_axis: int | None = None) -> dict[str, Path]:
+    """`section_axis`: a 2D network applied section by section along that axis."""
     root.mkdir(parents=True, exist_ok=True)
     data = root / "data.zarr"
     raw = np.random.default_rng(0).integers(0, 255, (12, 24, 24), dtype=np.uint8)
@@ -48,6 +49,13 @@ def write_selected(root: Path) -> dict[str, Path]:
             "validate_configs": [{"name": "validate", **dataset}],
         },
     }
+    if section_axis is not None:
+        config["architecture_config"].update(
+            input_shape=[28, 28],
+            downsample_factors=[[2, 2]],
+            eval_shape_increase=[8, 8],
+            section_axis=section_axis,
+        )
     run_config = RunConfig.model_validate(config)
     task = create_task(run_config.task_config, run_config.datasplit_config.label_ids)
     torch.manual_seed(1)

@@ -46,9 +46,27 @@ def test_package_describes_axes_sizes_and_provenance(package):
         assert sorted(archive.namelist()) == sorted(p.name for p in (root / "pkg").iterdir())
 
 
+@pytest.fixture(scope="module")
+def section_package(tmp_path_factory):
+    """A 2D network run section by section along z (serial-section EM)."""
+    root = tmp_path_factory.mktemp("bioimageio_sections")
+    selected = load_selected(**write_selected(root / "run", section_axis=0))
+    write_bioimageio_package(selected, folder=root / "pkg", zip_path=root / "pkg.zip")
+    return root, selected
+
+
+def test_a_section_network_takes_any_number_of_sections(section_package):
+    root, _ = section_package
+    rdf = yaml.safe_load((root / "pkg/rdf.yaml").read_text())
+    z_in, y_in = rdf["inputs"][0]["axes"][2:4]
+    assert z_in["size"] == {"min": 1, "step": 1} and y_in["size"]["step"] == 2
+    assert rdf["outputs"][0]["axes"][2]["size"]["offset"] == 0  # no context along z
+
+
 @pytest.mark.skipif(shutil.which("bioimageio") is None, reason="bioimageio.core not installed")
-def test_bioimageio_test_passes_on_the_zip(package, tmp_path):
-    root, _ = package
+@pytest.mark.parametrize("which", ["package", "section_package"])
+def test_bioimageio_test_passes_on_the_zip(which, request, tmp_path):
+    root, _ = request.getfixturevalue(which)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     result = subprocess.run(
         ["bioimageio", "test", str(root / "pkg.zip"), "--summary", str(tmp_path / "summary.json")],

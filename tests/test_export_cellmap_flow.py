@@ -13,10 +13,11 @@ FORBIDDEN_IMPORTS = {"os", "subprocess", "sys"}
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
 
 
-@pytest.fixture(scope="module")
-def script(tmp_path_factory):
+@pytest.fixture(scope="module", params=[None, 0], ids=["3d", "sections"])
+def script(tmp_path_factory, request):
+    """The script of a 3D network, and of a 2D one run section by section along z."""
     root = tmp_path_factory.mktemp("cellmap")
-    paths = write_selected(root / "run")
+    paths = write_selected(root / "run", section_axis=request.param)
     selected = load_selected(**paths)
     path = write_cellmap_flow_script(selected, paths["weights"], root / "flow" / "tiny_model.py")
     return path, selected

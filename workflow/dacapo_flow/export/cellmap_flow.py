@@ -7,7 +7,8 @@ importing os / subprocess / sys or calling eval / exec / compile / __import__, s
 embeds the network source (`network_source`) and imports only torch and pathlib.
 
 `model` takes raw intensities (it applies the training normalisation itself) and returns the
-eval-mode prediction; shapes are the run's evaluation block (input_shape + eval increase).
+eval-mode prediction; shapes are the run's evaluation block (input_shape + eval increase;
+one section thick for a 2D network run section by section).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def cellmap_flow_script(
 ) -> str:
     """The script text; it loads the state dict `weights_name` next to itself."""
     arch = selected.run_config.architecture_config
-    eval_increase = arch.eval_shape_increase or [0] * len(arch.input_shape)
-    input_size = tuple(int(s + i) for s, i in zip(arch.input_shape, eval_increase))
+    # As the data sees it: a sectioning 2D network gets blocks one section thick.
+    input_size = tuple(int(s) for s in arch.data_shape(arch.eval_input_shape(), sections=1))
     output_size = tuple(int(s) for s in selected.output_shape(input_size))
     voxel = tuple(int(v) for v in selected.voxel_size)
     out_voxel = tuple(int(v) for v in selected.output_voxel_size)
