@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from dacapo_flow.data import batch_transport
 from dacapo_flow.data.batch_transport import discard, pack, unpack
@@ -73,4 +74,32 @@ def test_prefetch_workers_deliver_large_batches_in_order_and_leave_no_segment():
                 np.testing.assert_array_equal(got[key], value)
             if iteration == 5:
                 break  # closing with batches still in flight
+    assert segments() == before
+
+
+def test_training_on_batches_from_shared_memory_equals_training_inline(data, tmp_path):
+    """Batches of 32 crops (over 1 MB) cross through shared memory; the weights are the same."""
+    from dacapo_flow.config.run_config import RunConfig
+    from dacapo_flow.run import Run
+    from dacapo_flow.training import build_sampler
+    from helpers_tiny import assert_same_state, run_config_dict, torch_threads, train_to
+
+    def config(fetchers):
+        trainer = {
+            "batch_size": 32,
+            "num_data_fetchers": fetchers,
+            "augments": [{"type": "mirror"}],
+        }
+        return RunConfig.model_validate(
+            run_config_dict(data, num_iterations=2, validation_interval=2, trainer_config=trainer)
+        )
+
+    assert pack(build_sampler(Run(config(1))).sample(0))[0] == "shared"
+    before = segments()
+    with torch_threads(1):
+        inline = train_to(config(0), tmp_path / "inline", 2)
+        shared = train_to(config(1), tmp_path / "shared", 2)
+    a, b = (torch.load(p, weights_only=True) for p in (inline, shared))
+    for part in ("model", "optimizer"):
+        assert_same_state(a[part], b[part], part)
     assert segments() == before
