@@ -3,7 +3,6 @@
 # this is parsed by every job, so it must stay cheap.
 import json
 import os
-import shlex
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -97,11 +96,11 @@ def train_chunk_inputs(wildcards):
 
 
 def init_args(wildcards, input):
-    """`--previous FILE`, `--start FILE` or nothing, quoted for the shell."""
+    """["--previous", FILE], ["--start", FILE] or []: the rule quotes each item with :q."""
     for key in ("previous", "start"):
         if key in input.keys():
-            return f"--{key} {shlex.quote(str(input[key]))}"
-    return ""
+            return [f"--{key}", str(input[key])]
+    return []
 
 
 def run_config_file(wildcards):

@@ -21,12 +21,12 @@ rule train_chunk:
         config_file=run_config_file,
         repetition=repetition,
         grid=grid_point,
-        # "--previous FILE", "--start FILE" or "": the path is shell-quoted by init_args.
+        # ["--previous", FILE], ["--start", FILE] or []
         init=init_args,
         train_hash=stage_hash("train"),
         upstream_hash=upstream_hash,
     shell:
         "dacapo-flow train-chunk --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition:q} --grid {params.grid:q} --iteration {wildcards.iteration} {params.init} "
+        "--repetition {params.repetition:q} --grid {params.grid:q} --iteration {wildcards.iteration:q} {params.init:q} "
         "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} --normalisation {input.normalisation:q} "
         "> {log:q} 2>&1"
