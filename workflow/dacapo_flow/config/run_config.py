@@ -74,6 +74,27 @@ class RunConfig(Config):
     def selected_criteria(self) -> list[str]:
         return list(self.select_criteria) if self.select_criteria else self.criteria()
 
+    def best_record_problems(self, criterion: str, dataset: str | None) -> list[str]:
+        """Why (dataset, criterion) names none of this run's best records, as "key: why"
+        lines: the criterion must be selected, the dataset one of its validation datasets
+        (None: the run must have only one). For start configs, predictions and exports."""
+        found = []
+        selected = self.selected_criteria()
+        if criterion not in selected:
+            found.append(
+                f"criterion: {criterion!r} is not selected for run {self.name!r} "
+                f"(selected: {selected})"
+            )
+        datasets = self.validation_dataset_names()
+        if dataset is None and len(datasets) != 1:
+            found.append(f"dataset: run {self.name!r} has validation datasets {datasets}; name one")
+        if dataset is not None and dataset not in datasets:
+            found.append(
+                f"dataset: {dataset!r} is not a validation dataset of run {self.name!r} "
+                f"({datasets})"
+            )
+        return found
+
     def higher_is_better(self, criterion: str) -> bool:
         return self.task_config.higher_is_better(criterion)
 

@@ -239,21 +239,9 @@ def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
                 f"(its checkpoints: {upstream.iterations()})"
             )
         return
-    if start.criterion not in upstream.selected_criteria():
-        raise ConfigError(
-            f"{where}.criterion: {start.criterion!r} is not selected for run {start.run!r} "
-            f"(selected: {upstream.selected_criteria()})"
-        )
-    datasets = upstream.validation_dataset_names()
-    if start.dataset is None and len(datasets) != 1:
-        raise ConfigError(
-            f"{where}.dataset: run {start.run!r} has validation datasets {datasets}; name one"
-        )
-    if start.dataset is not None and start.dataset not in datasets:
-        raise ConfigError(
-            f"{where}.dataset: {start.dataset!r} is not a validation dataset of run "
-            f"{start.run!r} ({datasets})"
-        )
+    found = upstream.best_record_problems(start.criterion, start.dataset)
+    if found:
+        raise ConfigError("\n".join(f"{where}.{line}" for line in found))
 
 
 def start_dataset(run: PlannedRun, plan: dict[str, PlannedRun]) -> str | None:

@@ -28,14 +28,9 @@ def check_exports(exports: list[ExportEntry], plan: dict) -> None:
         if run is None:
             problems.append(f"exports[{i}].run: unknown run {entry.run!r}; known: {sorted(plan)}")
             continue
-        datasets = run.config.validation_dataset_names()
-        if entry.dataset not in datasets:
-            problems.append(f"exports[{i}].dataset: {entry.dataset!r} is not one of {datasets}")
-        criteria = run.config.selected_criteria()
-        if entry.criterion not in criteria:
-            problems.append(
-                f"exports[{i}].criterion: {entry.criterion!r} is not selected for run "
-                f"{entry.run!r} ({criteria})"
-            )
+        problems += [
+            f"exports[{i}].{line}"
+            for line in run.config.best_record_problems(entry.criterion, entry.dataset)
+        ]
     if problems:
         raise ConfigError("\n".join(problems))

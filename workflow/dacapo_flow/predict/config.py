@@ -195,16 +195,10 @@ def check_targets(targets: list[PredictionTarget], plan: dict, source: str, chec
         if run is None:
             found.append(f"{where}.run: unknown run {target.run!r}; known: {sorted(plan)}")
             continue
-        selected = run.config.selected_criteria()
-        if target.criterion not in selected:
-            found.append(
-                f"{where}.criterion: {target.criterion!r} is not selected for run "
-                f"{target.run!r} ({selected})"
-            )
-        try:
-            resolve_dataset(target, run.config.validation_dataset_names())
-        except ConfigError as error:
-            found.append(f"{where}.dataset: {error}")
+        found += [
+            f"{where}.{line}"
+            for line in run.config.best_record_problems(target.criterion, target.dataset)
+        ]
         if check_data:
             found += [f"{where}.{p}" for p in target.data_problems()]
             if not found:
