@@ -15,6 +15,7 @@ World units must be integers (funlib.geometry coordinates are integer tuples).
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -138,17 +139,10 @@ class ZarrArray:
         """A copy whose reads load the whole array once (per process, on first use) and then
         slice memory: for small arrays read many times, where each zarr read costs more
         than the voxels it returns."""
-        copy = ZarrArray(
-            self.path,
-            self.dataset,
-            self.voxel_size,
-            self.offset,
-            self.shape,
-            self.num_channels,
-            self.dtype,
-        )
-        copy.resident = True
-        return copy
+        kept = copy.copy(self)
+        kept._reader = kept._writer = kept._data = None
+        kept.resident = True
+        return kept
 
     def _source(self):
         if not self.resident:
