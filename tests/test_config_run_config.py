@@ -225,3 +225,19 @@ def test_the_data_must_fit_the_network(base):
     assert not ok
     assert "datasplit_config.train_configs[0].gt: " in message
     assert "smaller than the network's output shape (52, 52, 52)" in message
+
+
+def test_best_record_problems_name_the_key_and_what_the_run_has(base):
+    run = config(base, select_criteria=["mito__dice"])
+    assert run.best_record_problems("mito__dice", None) == []
+    assert run.best_record_problems("mito__dice", "validate_0") == []
+    [criterion] = run.best_record_problems("mito__voi", "validate_0")
+    assert criterion.startswith("criterion: 'mito__voi' is not selected for run 'tiny'")
+    [dataset] = run.best_record_problems("mito__dice", "nope")
+    assert dataset.startswith("dataset: 'nope' is not a validation dataset of run 'tiny'")
+    two = dict(base)
+    two["datasplit_config"] = dict(base["datasplit_config"])
+    first = base["datasplit_config"]["validate_configs"][0]
+    two["datasplit_config"]["validate_configs"] = [first, {**first, "name": "validate_1"}]
+    [ambiguous] = config(two).best_record_problems("mito__dice", None)
+    assert "has validation datasets ['validate_0', 'validate_1']; name one" in ambiguous
