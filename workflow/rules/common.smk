@@ -96,7 +96,7 @@ def train_chunk_inputs(wildcards):
 
 
 def init_args(wildcards, input):
-    """["--previous", FILE], ["--start", FILE] or []: the rule quotes each item with :q."""
+    """["--previous", FILE], ["--start", FILE] or [] (train.smk quotes each item with :q)."""
     for key in ("previous", "start"):
         if key in input.keys():
             return [f"--{key}", str(input[key])]
