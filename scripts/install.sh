@@ -5,6 +5,9 @@
 #   TORCH_VERSION    torch version to install when none is present (default 2.13.0)
 #   TORCH_CPU_INDEX  pip index holding CPU builds (e.g. PyTorch's CPU wheel index), used on
 #                    machines without an NVIDIA GPU where plain PyPI would serve CUDA builds
+#   DACAPO_FLOW_LOCK  the pip constraints to install with (default envs/pip-lock.txt, the
+#                    versions the suite was last run with); `none` resolves pyproject.toml's
+#                    ranges afresh, as scripts/lock.sh does to refresh the lock
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -21,6 +24,15 @@ else
     "$python" -m pip install --quiet "torch==$torch_version" \
         ${TORCH_CPU_INDEX:+--index-url "$TORCH_CPU_INDEX"}
 fi
+lock=${DACAPO_FLOW_LOCK:-envs/pip-lock.txt}
+if [ "$lock" = none ]; then
+    constraints=()
+    echo "install: resolving pyproject.toml's ranges afresh (no lock)"
+else
+    [ -f "$lock" ] || { echo "install: lock file $lock not found" >&2; exit 1; }
+    constraints=(--constraint "$lock")
+    echo "install: the locked versions of $lock"
+fi
 # torch is now satisfied, so this never replaces it.
-"$python" -m pip install --quiet -e ".[workflow,dev]"
+"$python" -m pip install --quiet "${constraints[@]}" -e ".[workflow,view,dev]"
 echo "install: done ($("$python" -m pip show dacapo-flow 2>/dev/null | grep ^Version))"
