@@ -240,3 +240,35 @@ def test_small_arrays_are_kept_in_memory_smallest_first_within_the_budget(volume
         a, b = sampler.sample(i), on_disk.sample(i)
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_target_context_shows_gt_around_the_window_and_crops_back(volume, augmented):
+    """Targets that need surroundings (LSDs) see gt beyond the output window, wider than the
+    input context too; the batch still holds the output window, aligned with raw, and gt
+    outside its array is unannotated."""
+    seen = []
+
+    def record(gt, mask, voxel_size):
+        seen.append((gt.copy(), None if mask is None else mask.copy()))
+        return gt_and_weight(gt, mask, voxel_size)
+
+    extra = (6, 6, 6)  # wider than the input context of 4
+    augment = build_augment([{"type": "mirror"}]) if augmented else None
+    sampler = BatchSampler(
+        [SamplerDataset(volume["raw"], volume["gt"])],
+        INPUT,
+        OUTPUT,
+        8,
+        3,
+        record,
+        augment,
+        target_context=lambda voxel_size: extra,
+    )
+    batch = sampler.sample(0)
+    assert batch["target"].shape == (8, 1, *OUTPUT)
+    for (gt, mask), raw, target in zip(seen, batch["raw"], batch["target"]):
+        assert gt.shape == tuple(o + 2 * e for o, e in zip(OUTPUT, extra))
+        np.testing.assert_array_equal(gt[6:14, 6:14, 6:14], target[0])
+        check_alignment(raw_codes(raw[0]), target[0])
+        assert mask is not None and np.array_equal(mask > 0, gt > 0)  # outside the array: 0

@@ -166,7 +166,11 @@ class BatchSampler:
     is the output window grown by (input_shape - output_shape) / 2 on each side; raw outside
     its array is 0 (after normalisation). gt and mask are read over the input window when
     augmenting (so that geometric augments see context) and cropped to the output window for
-    target_fn(gt, mask or None, voxel_size) -> (target [C,...], weight [C,...])."""
+    target_fn(gt, mask or None, voxel_size) -> (target [C,...], weight [C,...]).
+
+    `target_context(voxel_size)` (voxels per axis) widens the gt that target_fn sees beyond
+    the output window, for targets that need surroundings (LSDs); target and weight are then
+    cropped back to the window, and gt outside its array counts as unannotated."""
 
     def __init__(
         self,
@@ -178,6 +182,7 @@ class BatchSampler:
         target_fn: Callable,
         augment: Callable | None = None,
         memory_budget: int = MEMORY_BUDGET,
+        target_context: Callable | None = None,
     ):
         if not datasets:
             raise ValueError("BatchSampler needs at least one dataset")
@@ -188,6 +193,7 @@ class BatchSampler:
         self.seed = int(seed)
         self.target_fn = target_fn
         self.augment = augment
+        self.target_context = target_context
         growth = self.input_shape - self.output_shape
         if len(self.input_shape) != len(self.output_shape) or any(g < 0 or g % 2 for g in growth):
             raise ValueError(
@@ -232,18 +238,25 @@ class BatchSampler:
         voxel_size = dataset.raw.voxel_size
         output_roi = self._random_output_roi(dataset, self.annotated[index], rng)
         input_roi = output_roi.grow(self.context * voxel_size, self.context * voxel_size)
-        raw = self._read_raw(dataset, input_roi)
+        extra = self._target_context(voxel_size)
         if self.augment is None:
-            gt = dataset.gt.read(output_roi)
-            mask = self._read_mask(dataset, output_roi)
+            raw = self._read_raw(dataset, input_roi)
+            gt_roi = output_roi.grow(extra * voxel_size, extra * voxel_size)
+            gt, mask = dataset.gt.read(gt_roi), self._read_mask(dataset, gt_roi, any(extra))
         else:
-            gt = dataset.gt.read(input_roi)
-            mask = self._read_mask(dataset, input_roi)
+            # one window for every array, so that geometric augments move them together
+            margin = Coordinate(max(c, e) for c, e in zip(self.context, extra))
+            window = output_roi.grow(margin * voxel_size, margin * voxel_size)
+            raw = self._read_raw(dataset, window)
+            gt, mask = dataset.gt.read(window), self._read_mask(dataset, window, any(extra))
             raw, gt, mask = self.augment(raw, gt, mask, rng, voxel_size)
-            crop = tuple(slice(c, c + s) for c, s in zip(self.context, self.output_shape))
-            gt = gt[crop]
-            mask = None if mask is None else mask[crop]
+            raw = raw[_centre(raw.shape, margin - self.context)]
+            gt = gt[_centre(gt.shape, margin - extra)]
+            mask = None if mask is None else mask[_centre(mask.shape, margin - extra)]
         target, weight = self.target_fn(gt, mask, voxel_size)
+        if any(extra):
+            crop = (slice(None), *_centre(target.shape[1:], extra))
+            target, weight = target[crop], weight[crop]
         expected = tuple(self.output_shape)
         if target.shape[1:] != expected or weight.shape != target.shape:
             raise ValueError(
@@ -275,8 +288,29 @@ class BatchSampler:
     def _read_raw(dataset: SamplerDataset, roi: Roi) -> np.ndarray:
         return dataset.read_raw(roi)
 
+    def _target_context(self, voxel_size) -> Coordinate:
+        if self.target_context is None:
+            return Coordinate((0,) * len(self.output_shape))
+        return Coordinate(self.target_context(voxel_size))
+
     @staticmethod
-    def _read_mask(dataset: SamplerDataset, roi: Roi) -> np.ndarray | None:
-        if dataset.mask is None:
+    def _read_mask(dataset: SamplerDataset, roi: Roi, widened: bool = False) -> np.ndarray | None:
+        """The annotation mask over roi; None for fully annotated gt, unless the window was
+        widened past the output (then gt outside its array is marked unannotated)."""
+        if dataset.mask is not None:
+            return (dataset.mask.read(roi) > 0).astype(np.float32)
+        if not widened:
             return None
-        return (dataset.mask.read(roi) > 0).astype(np.float32)
+        inside = np.zeros(tuple(roi.shape / dataset.gt.voxel_size), dtype=np.float32)
+        overlap = roi.intersect(dataset.gt.roi)
+        if not overlap.empty:
+            begin = (overlap.begin - roi.begin) / dataset.gt.voxel_size
+            inside[
+                tuple(slice(b, b + n) for b, n in zip(begin, overlap.shape / dataset.gt.voxel_size))
+            ] = 1
+        return inside
+
+
+def _centre(shape, margin) -> tuple[slice, ...]:
+    """Slices dropping `margin` voxels on both sides of every axis."""
+    return tuple(slice(m, n - m) for n, m in zip(shape, margin))
