@@ -166,3 +166,52 @@ def test_uint64_instances_near_the_top_are_told_apart():
     gt = np.array([[top, top, top - 1]], dtype=np.uint64)
     target, _ = AffinitiesTask([(0, 1)]).target(gt, None, (1, 1))
     assert target[0, 0].tolist() == [1, 0, 0]
+
+
+def test_lsds_add_ten_descriptor_channels_after_the_affinities():
+    from dacapo_flow.tasks.lsds import local_shape_descriptors
+
+    task = AffinitiesTask(NEAREST, lsds=True, num_lsd_voxels=2)
+    assert task.num_out_channels == 3 + 10
+    assert task.head_labels[:4] == ["aff_1_0_0", "aff_0_1_0", "aff_0_0_1", "lsd_mean_z"]
+    assert task.head_labels[-1] == "lsd_size"
+    gt = two_touching_objects()
+    target, weight = task.target(gt, None, (4, 4, 4))
+    assert target.shape == weight.shape == (13, *gt.shape)
+    plain_target, plain_weight = AffinitiesTask(NEAREST).target(gt, None, (4, 4, 4))
+    assert np.array_equal(target[:3], plain_target) and np.array_equal(weight[:3], plain_weight)
+    # sigma = 2 voxels of the coarsest size, as DaCapo computes it
+    assert np.array_equal(target[3:], local_shape_descriptors(gt, (8.0,) * 3, (4, 4, 4)))
+    # descriptor weights balance object against background voxels, in every channel alike
+    assert np.all(weight[3:] == weight[3]) and weight[3][gt > 0].sum() == pytest.approx(
+        weight[3][gt == 0].sum()
+    )
+    assert task.target_context((40, 4, 4)) == (6, 60, 60)  # 3 sigma of 80 nm
+    assert AffinitiesTask(NEAREST).target_context((4, 4, 4)) == (0, 0, 0)
+
+
+def test_lsd_loss_adds_the_weighted_descriptor_error_times_the_ratio():
+    torch.manual_seed(0)
+    task = AffinitiesTask(NEAREST, lsds=True, num_lsd_voxels=2, lsds_to_affs_weight_ratio=3.0)
+    target, weight = (
+        torch.from_numpy(a)[None] for a in task.target(two_touching_objects(), None, (4,) * 3)
+    )
+    prediction = torch.randn(target.shape)
+    affinities = F.binary_cross_entropy_with_logits(
+        prediction[:, :3], target[:, :3], weight=weight[:, :3]
+    )
+    descriptors = ((torch.sigmoid(prediction[:, 3:]) - target[:, 3:]) ** 2 * weight[:, 3:]).mean()
+    assert task.loss(prediction, target, weight) == pytest.approx(
+        float(affinities + 3.0 * descriptors)
+    )
+
+
+def test_lsds_train_and_post_processing_reads_the_affinities_only(one_thread):
+    task = AffinitiesTask(NEAREST, lsds=True, num_lsd_voxels=1)
+    first, last = fit_decreases_loss(task, two_touching_objects(), lr=0.05, steps=40)
+    assert last < 0.8 * first
+    prediction = np.zeros((13, 12, 12, 12), np.float32)
+    prediction[:3] = AffinitiesTask(NEAREST).target(two_touching_objects(), None, (1, 1, 1))[0]
+    prediction[3:] = 0.9  # whatever the descriptors say
+    segmentation = task.post_process(prediction, {"threshold": 0.5})
+    assert len(np.unique(segmentation)) == 3  # two objects and background

@@ -16,6 +16,7 @@ from helpers_tiny import (
     merged,
     run_config_dict,
     torch_threads,
+    tiny_run_config,
     train_to,
     write_yaml,
 )
@@ -249,3 +250,19 @@ def test_a_start_file_other_than_the_one_the_start_config_names_is_refused(train
     assert not LocalWeightsStore(store).checkpoint_path("ft_wrong", 1).exists()
     with pytest.raises(TrainingError, match="needs the starter weights file"):
         train_to(RunConfig.model_validate(spec), store, 1)
+
+
+def test_affinities_with_lsds_train_through_the_sampler(data, tmp_path, one_thread):
+    """LSD targets need gt around the window: the chunk reads it, with augments, and trains
+    the extra head channels."""
+    config = tiny_run_config(
+        data,
+        "affinities",
+        name="lsds",
+        task_config={"lsds": True, "num_lsd_voxels": 2},
+        trainer_config={"augments": [{"type": "mirror"}, {"type": "transpose"}]},
+    )
+    out = train_to(config, tmp_path, 2)
+    state = torch.load(out, weights_only=True)["model"]
+    head = [key for key in state if key == "chain.1.weight"]  # the prediction head
+    assert head and state[head[0]].shape[0] == 3 + 10

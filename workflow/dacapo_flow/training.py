@@ -69,6 +69,7 @@ def build_sampler(run: Run, normalisation: dict | None = None) -> BatchSampler:
         batch_size=trainer.batch_size,
         seed=run.seed,
         target_fn=run.task.target,
+        target_context=run.task.target_context,
         augment=build_augment([a.model_dump(mode="json") for a in trainer.augments]),
     )
 

@@ -34,6 +34,14 @@ INSTANCE_METRICS = {
 }
 
 
+# LSD channels in the order of tasks/lsds.py: mean offsets, variances, Pearson correlations, size.
+LSD_LABELS = {
+    3: ["lsd_mean_z", "lsd_mean_y", "lsd_mean_x", "lsd_var_z", "lsd_var_y", "lsd_var_x"]
+    + ["lsd_corr_zy", "lsd_corr_zx", "lsd_corr_yx", "lsd_size"],
+    2: ["lsd_mean_y", "lsd_mean_x", "lsd_var_y", "lsd_var_x", "lsd_corr_yx", "lsd_size"],
+}
+
+
 def _duplicates(values) -> list:
     return sorted({v for v in values if list(values).count(v) > 1}, key=str)
 
@@ -225,9 +233,22 @@ class AffinitiesTaskConfig(TaskConfig):
     thresholds: list[float] = staged(
         "validate", [0.5, 0.7, 0.9], min_length=1, description="affinity grid, in (0, 1)"
     )
+    lsds: bool = added(
+        False, description="also train local shape descriptors, an auxiliary target (DaCapo)"
+    )
+    num_lsd_voxels: int = added(
+        10, ge=1, le=100, description="LSD sigma: this many times the coarsest voxel size"
+    )
+    downsample_lsds: int = added(
+        1, ge=1, le=8, description="compute LSD targets on every n-th voxel (faster)"
+    )
+    lsds_to_affs_weight_ratio: float = added(
+        1.0, gt=0, le=1000, description="weight of the LSD loss relative to the affinities' loss"
+    )
 
     def head_labels(self) -> list[str]:
-        return ["aff_" + "_".join(str(o) for o in offset) for offset in self.neighborhood]
+        affinities = ["aff_" + "_".join(str(o) for o in offset) for offset in self.neighborhood]
+        return affinities + (LSD_LABELS[self.spatial_dims()] if self.lsds else [])
 
     def criteria(self) -> list[str]:
         return list(INSTANCE_METRICS)

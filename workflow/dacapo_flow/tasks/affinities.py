@@ -8,6 +8,12 @@ Conventions:
 - Post-processing for threshold t joins x and x + offset wherever the affinity is > t, over all
   offsets (long-range ones included, like DaCapo's watershed), and labels connected components
   1..n. Voxels without any edge above t are background (0). The output is uint64 [1, *spatial].
+- With `lsds: true` the head also predicts local shape descriptors (tasks/lsds.py; sigma =
+  num_lsd_voxels x the coarsest voxel size, as in DaCapo) after the affinities. Their loss is
+  the MSE of sigmoid(output) against the descriptors, weighted by object/background balance
+  (DaCapo's), times lsds_to_affs_weight_ratio, added to the affinities' loss. Unlike DaCapo
+  0.3.5, whose head had no LSD channels, they are trained. Post-processing reads the
+  affinities only.
 - Scores: voi_split, voi_merge, voi = split + merge (bits; DaCapo reported their mean) and
   adapted_rand_error (see instance_metrics); all lower is better.
 """
@@ -15,6 +21,7 @@ Conventions:
 from __future__ import annotations
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -24,6 +31,7 @@ from ..config.tasks import AffinitiesTaskConfig
 from .balance import balanced_weights
 from .base import Task
 from .instance_metrics import adapted_rand_error, voi
+from .lsds import local_shape_descriptors, lsd_context, lsd_sigma, num_lsds
 
 
 def _offset_slices(shape, offset):
@@ -79,6 +87,8 @@ class AffinitiesTask(Task):
         self.neighborhood = [tuple(offset) for offset in config.neighborhood]
         self.thresholds = tuple(config.thresholds)
         self.clipmin, self.clipmax = config.clipmin, config.clipmax
+        self.lsds = config.lsds
+        self.num_lsds = num_lsds(len(self.neighborhood[0])) if config.lsds else 0
 
     def eval_activation(self) -> nn.Module:
         return nn.Sigmoid()
@@ -100,12 +110,34 @@ class AffinitiesTask(Task):
             valid[src] = mask[src] * mask[dst]
             targets.append(affinity)
             weights.append(balanced_weights(affinity, 2, valid, self.clipmin, self.clipmax))
+        if self.lsds:
+            config = self.config
+            sigma = lsd_sigma(voxel_size, config.num_lsd_voxels)
+            descriptors = local_shape_descriptors(gt, sigma, voxel_size, config.downsample_lsds)
+            foreground = (gt != 0).astype(np.float32)
+            weight = balanced_weights(foreground, 2, mask, self.clipmin, self.clipmax)
+            targets += list(descriptors)
+            weights += [weight] * self.num_lsds
         return np.stack(targets), np.stack(weights).astype(np.float32)
 
+    def target_context(self, voxel_size) -> tuple[int, ...]:
+        """gt voxels needed around a window: LSDs look 3 sigma around each voxel."""
+        if not self.lsds:
+            return (0,) * len(self.neighborhood[0])
+        return lsd_context(voxel_size, lsd_sigma(voxel_size, self.config.num_lsd_voxels))
+
     def loss(self, prediction, target, weight):
-        """Binary cross-entropy with logits, times the balanced weight, averaged over voxels."""
+        """Binary cross-entropy with logits, times the balanced weight, averaged over voxels;
+        with LSDs plus ratio x the weighted MSE of their sigmoid."""
         self._check_batch(prediction, target, weight)
-        return F.binary_cross_entropy_with_logits(prediction, target, weight=weight)
+        n = len(self.neighborhood)
+        loss = F.binary_cross_entropy_with_logits(
+            prediction[:, :n], target[:, :n], weight=weight[:, :n]
+        )
+        if not self.lsds:
+            return loss
+        lsd_error = (torch.sigmoid(prediction[:, n:]) - target[:, n:]) ** 2 * weight[:, n:]
+        return loss + self.config.lsds_to_affs_weight_ratio * lsd_error.mean()
 
     @property
     def parameters(self) -> list[dict]:
@@ -113,6 +145,8 @@ class AffinitiesTask(Task):
 
     def post_process(self, prediction, params):
         prediction = np.asarray(prediction)
+        if self.lsds and prediction.shape[0] == self.num_out_channels:
+            prediction = prediction[: len(self.neighborhood)]  # the LSD channels are not read
         if prediction.shape[0] != len(self.neighborhood) or prediction.ndim != 1 + len(
             self.neighborhood[0]
         ):

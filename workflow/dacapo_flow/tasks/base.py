@@ -100,6 +100,10 @@ class Task(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """(target, weight), both float32 [C, *gt.shape]."""
 
+    def target_context(self, voxel_size) -> tuple[int, ...]:
+        """gt voxels that `target` needs beyond the output window, per axis (none here)."""
+        return (0,) * len(voxel_size)
+
     @abstractmethod
     def loss(
         self, prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
