@@ -3,13 +3,14 @@ environment and the installer use it, and the suite runs on the locked versions.
 
 import importlib.util
 import os
-import tomllib
 
 import pytest
 import yaml
 from packaging.requirements import Requirement
 
 from workflow_support import REPO_ROOT
+
+tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
 
 
 def _lock_module():

@@ -215,3 +215,16 @@ def test_lsds_train_and_post_processing_reads_the_affinities_only(one_thread):
     prediction[3:] = 0.9  # whatever the descriptors say
     segmentation = task.post_process(prediction, {"threshold": 0.5})
     assert len(np.unique(segmentation)) == 3  # two objects and background
+
+
+def test_lsds_per_section_for_labels_painted_section_by_section():
+    from dacapo_flow.tasks.lsds import local_shape_descriptors
+
+    task = AffinitiesTask([(0, 1, 0), (0, 0, 1)], lsds=True, num_lsd_voxels=2, lsd_section_axis=0)
+    assert task.num_out_channels == 2 + 6 and task.head_labels[2] == "lsd_mean_y"
+    gt = two_touching_objects()
+    target, _ = task.target(gt, None, (40, 8, 8))
+    # sigma from the in-plane voxel size (2 x 8 nm), no context across sections
+    for z in (3, 8):
+        assert np.array_equal(target[2:, z], local_shape_descriptors(gt[z], (16.0, 16.0), (8, 8)))
+    assert task.target_context((40, 8, 8)) == (0, 6, 6)

@@ -15,8 +15,8 @@ from helpers_tiny import (
     assert_same_state,
     merged,
     run_config_dict,
-    torch_threads,
     tiny_run_config,
+    torch_threads,
     train_to,
     write_yaml,
 )

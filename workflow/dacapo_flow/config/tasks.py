@@ -245,10 +245,19 @@ class AffinitiesTaskConfig(TaskConfig):
     lsds_to_affs_weight_ratio: float = added(
         1.0, gt=0, le=1000, description="weight of the LSD loss relative to the affinities' loss"
     )
+    lsd_section_axis: int | None = added(
+        None,
+        ge=0,
+        le=2,
+        description="2D LSDs per section along this axis (labels painted section by section)",
+    )
 
     def head_labels(self) -> list[str]:
         affinities = ["aff_" + "_".join(str(o) for o in offset) for offset in self.neighborhood]
-        return affinities + (LSD_LABELS[self.spatial_dims()] if self.lsds else [])
+        return affinities + (LSD_LABELS[self.lsd_dims()] if self.lsds else [])
+
+    def lsd_dims(self) -> int:
+        return self.spatial_dims() - (self.lsd_section_axis is not None)
 
     def criteria(self) -> list[str]:
         return list(INSTANCE_METRICS)
@@ -273,6 +282,11 @@ class AffinitiesTaskConfig(TaskConfig):
         for i, t in enumerate(self.thresholds):
             if not 0.0 < t < 1.0:
                 found.append(f"thresholds[{i}]: {t} is outside (0, 1) (sigmoid outputs)")
+        if self.lsd_section_axis is not None and self.lsd_section_axis >= self.spatial_dims():
+            found.append(
+                f"lsd_section_axis: {self.lsd_section_axis} is not an axis of the "
+                f"{self.spatial_dims()}D neighborhood"
+            )
         return found + _clip_problems(self)
 
 

@@ -31,7 +31,13 @@ from ..config.tasks import AffinitiesTaskConfig
 from .balance import balanced_weights
 from .base import Task
 from .instance_metrics import adapted_rand_error, voi
-from .lsds import local_shape_descriptors, lsd_context, lsd_sigma, num_lsds
+from .lsds import (
+    local_shape_descriptors,
+    lsd_context,
+    lsd_sigma,
+    num_lsds,
+    section_descriptors,
+)
 
 
 def _offset_slices(shape, offset):
@@ -88,7 +94,7 @@ class AffinitiesTask(Task):
         self.thresholds = tuple(config.thresholds)
         self.clipmin, self.clipmax = config.clipmin, config.clipmax
         self.lsds = config.lsds
-        self.num_lsds = num_lsds(len(self.neighborhood[0])) if config.lsds else 0
+        self.num_lsds = num_lsds(config.lsd_dims()) if config.lsds else 0
 
     def eval_activation(self) -> nn.Module:
         return nn.Sigmoid()
@@ -112,8 +118,13 @@ class AffinitiesTask(Task):
             weights.append(balanced_weights(affinity, 2, valid, self.clipmin, self.clipmax))
         if self.lsds:
             config = self.config
-            sigma = lsd_sigma(voxel_size, config.num_lsd_voxels)
-            descriptors = local_shape_descriptors(gt, sigma, voxel_size, config.downsample_lsds)
+            sigma = self._lsd_sigma(voxel_size)
+            if config.lsd_section_axis is None:
+                descriptors = local_shape_descriptors(gt, sigma, voxel_size, config.downsample_lsds)
+            else:
+                descriptors = section_descriptors(
+                    gt, sigma, voxel_size, config.downsample_lsds, config.lsd_section_axis
+                )
             foreground = (gt != 0).astype(np.float32)
             weight = balanced_weights(foreground, 2, mask, self.clipmin, self.clipmax)
             targets += list(descriptors)
@@ -124,7 +135,15 @@ class AffinitiesTask(Task):
         """gt voxels needed around a window: LSDs look 3 sigma around each voxel."""
         if not self.lsds:
             return (0,) * len(self.neighborhood[0])
-        return lsd_context(voxel_size, lsd_sigma(voxel_size, self.config.num_lsd_voxels))
+        context = lsd_context(voxel_size, self._lsd_sigma(voxel_size))
+        axis = self.config.lsd_section_axis
+        return tuple(0 if a == axis else c for a, c in enumerate(context))
+
+    def _lsd_sigma(self, voxel_size) -> tuple[float, ...]:
+        """DaCapo's sigma, from the voxel sizes of the axes the descriptors cover."""
+        axis = self.config.lsd_section_axis
+        plane = [v for a, v in enumerate(voxel_size) if a != axis]
+        return lsd_sigma(plane, self.config.num_lsd_voxels)[:1] * len(voxel_size)
 
     def loss(self, prediction, target, weight):
         """Binary cross-entropy with logits, times the balanced weight, averaged over voxels;

@@ -75,6 +75,20 @@ def local_shape_descriptors(segmentation, sigma, voxel_size, downsample: int = 1
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def section_descriptors(segmentation, sigma, voxel_size, downsample: int, axis: int) -> np.ndarray:
+    """2D descriptors [6, *shape] of each section along `axis` (serial sections whose labels
+    were painted section by section: nothing is known across sections)."""
+    segmentation = np.moveaxis(np.asarray(segmentation), axis, 0)
+    plane = [a for a in range(len(voxel_size)) if a != axis]
+    plane_sigma = [sigma[a] for a in plane]
+    plane_voxel = [voxel_size[a] for a in plane]
+    out = np.stack(
+        [local_shape_descriptors(s, plane_sigma, plane_voxel, downsample) for s in segmentation],
+        axis=1,
+    )
+    return np.moveaxis(out, 1, axis + 1)
+
+
 def _window_stats(mask, sigma_voxels, voxel_size, sigma) -> np.ndarray:
     """Normalised descriptors [C, *mask.shape] of one object (valid on its own voxels)."""
     dims = mask.ndim
