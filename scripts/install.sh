@@ -35,4 +35,7 @@ else
 fi
 # torch is now satisfied, so this never replaces it.
 "$python" -m pip install --quiet "${constraints[@]}" -e ".[workflow,view,dev]"
+# DaCapo 0.3.5 itself, without its dependencies: the parity tests load its Model and UNet
+# files to compare with ours (tests/test_interop_dacapo_config.py); nothing else imports it.
+"$python" -m pip install --quiet --no-deps "dacapo-ml==0.3.5"
 echo "install: done ($("$python" -m pip show dacapo-flow 2>/dev/null | grep ^Version))"
