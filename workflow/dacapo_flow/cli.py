@@ -204,6 +204,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv=None) -> int:
+    from .job_threads import cap_thread_pools
+
+    cap_thread_pools(sys.argv[1:] if argv is None else list(argv))  # before numpy is imported
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
