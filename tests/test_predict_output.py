@@ -67,10 +67,10 @@ def test_uint8_maps_the_activation_range():
 
 def test_downsample_means_values_and_picks_labels():
     data = np.arange(2 * 4 * 4 * 5, dtype=np.float32).reshape(2, 4, 4, 5)
-    small = downsample(data, labels=False)
+    small = downsample(data, labels=False, factors=(2, 2, 2))
     assert small.shape == (2, 2, 2, 2)
     assert small[0, 0, 0, 0] == data[0, :2, :2, :2].mean()
-    labels = downsample(data.astype(np.uint64), labels=True)
+    labels = downsample(data.astype(np.uint64), labels=True, factors=(2, 2, 2))
     assert labels[1, 1, 1, 1] == data[1, 2, 2, 2]
 
 

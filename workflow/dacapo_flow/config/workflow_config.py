@@ -14,7 +14,8 @@ from pydantic import Field
 
 from ..export.targets import ExportEntry
 from ..layout import RESERVED_DATASET_NAMES, RESERVED_RUN_NAMES
-from ..predict.config import PredictionTarget, check_targets
+from ..predict.checks import check_targets
+from ..predict.config import PredictionTarget
 from .base import Config, ConfigError
 from .data_checks import check_run_data
 from .loading import load_run_config, parse_config

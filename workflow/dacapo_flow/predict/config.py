@@ -1,7 +1,8 @@
 """`PredictionTarget`: which model is applied to which array, where and what is written.
 
 No torch and no zarr at import: the Snakefile parses targets while it builds the DAG. Checks
-that need the input array open are in `verify_input` (run by the prepare job).
+that need the input array open are in `verify_input` (run by the prepare job); the checks
+against the run and the data, before any job, in `checks`.
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ class PredictionTarget(Config):
     block_shape: list[int] | None = Field(
         None, description="output voxels per block and chunk (default: the eval output shape)"
     )
-    pyramid: bool = Field(False, description="also write one 2x downsampled level (viewing)")
+    pyramid: bool = Field(
+        False,
+        description="also write a downsampled level s1 for viewing: axes whose voxel size is at "
+        "most half the coarsest are halved (all axes of isotropic data); blocks must be even "
+        "along them",
+    )
     dtype: Literal["float32", "uint8"] = Field(
         "float32", description="prediction storage; uint8 maps the activation range to 0..255"
     )
@@ -95,8 +101,6 @@ class PredictionTarget(Config):
             )
         if self.block_shape is not None and any(s < 1 for s in self.block_shape):
             found.append(f"block_shape: {self.block_shape} must be positive")
-        if self.pyramid and self.block_shape is not None and any(s % 2 for s in self.block_shape):
-            found.append(f"block_shape: {self.block_shape} must be even for pyramid: true")
         return found
 
     def prediction_payload(self) -> dict:
@@ -179,97 +183,3 @@ def load_target(path, name: str | None = None) -> PredictionTarget:
     if name is not None and data.get("name") != name:
         raise ConfigError(f"{path}: name is {data.get('name')!r}, expected {name!r}")
     return parse_target(data, str(path))
-
-
-def check_targets(targets: list[PredictionTarget], plan: dict, source: str, check_data: bool):
-    """Every target names a planned run, a criterion it selects and one of its validation
-    datasets, unique names, and (with `check_data`) an input array that exists and fits.
-    Raises ConfigError naming `source` and the key."""
-    found, names = [], set()
-    for i, target in enumerate(targets):
-        where = f"{source}: predictions[{i}]"
-        if target.name in names:
-            found.append(f"{where}.name: {target.name!r} is used twice")
-        names.add(target.name)
-        run = plan.get(target.run)
-        if run is None:
-            found.append(f"{where}.run: unknown run {target.run!r}; known: {sorted(plan)}")
-            continue
-        found += [
-            f"{where}.{line}"
-            for line in run.config.best_record_problems(target.criterion, target.dataset)
-        ]
-        if check_data:
-            found += [f"{where}.{p}" for p in target.data_problems()]
-            if not found:
-                found += [f"{where}.{p}" for p in _input_problems(target, run.config)]
-    if found:
-        raise ConfigError("\n".join(found))
-
-
-def _input_problems(target: PredictionTarget, run_config) -> list[str]:
-    from ..config.datasplits import is_pending
-
-    if is_pending(target.input.path):
-        return []
-    try:
-        array = target.input.open()
-    except Exception as error:  # noqa: BLE001 - reported with the key, before any job
-        return [f"input: cannot open {target.input.path}/{target.input.dataset}: {error}"]
-    return verify_input(target, array) + normalisation_problems(target, array, run_config)
-
-
-def _training_normalisation(run_config) -> tuple | None:
-    """("percentiles", low, high) or ("range", min, max, dtype) shared by all training raws
-    of the run; None when they differ or one cannot be opened yet (generated data)."""
-    from ..config.datasplits import is_pending
-    from ..data.sampling import raw_range
-
-    found = set()
-    for dataset in run_config.datasplit_config.train_configs:
-        raw = dataset.raw
-        if raw.percentiles is not None:
-            found.add(("percentiles", *raw.percentiles))
-            continue
-        if is_pending(raw.path):
-            return None
-        try:
-            dtype = raw.open().dtype
-        except Exception:  # noqa: BLE001 - the run's own checks name it
-            return None
-        found.add(("range", *raw_range(dtype, raw.min, raw.max), str(dtype)))
-    return found.pop() if len(found) == 1 else None
-
-
-def normalisation_problems(target: PredictionTarget, array, run_config) -> list[str]:
-    """An input left at the default normalisation (its dtype's range) must map intensities to
-    0..1 as the run's training raw did: a uint16 volume read with 0..65535 by a model trained
-    on uint8 0..255 gives predictions that look fine and are wrong. Explicit `min`/`max` or
-    `percentiles` on the input are the user's choice and are not second-guessed."""
-    from ..data.sampling import raw_range
-
-    given = target.input
-    if given.percentiles is not None or given.min is not None or given.max is not None:
-        return []
-    trained = _training_normalisation(run_config)
-    if trained is None:
-        return []
-    low, high = raw_range(array.dtype, None, None)
-    where = f"input: {given.path}/{given.dataset} ({array.dtype})"
-    if trained[0] == "percentiles":
-        message = (
-            f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
-            f"{run_config.name!r} trained on raw percentiles {list(trained[1:])}: set "
-            f"input.percentiles: {list(trained[1:])} (or input.min / input.max)"
-        )
-        return [message]
-    _, train_low, train_high, train_dtype = trained
-    if (low, high) == (train_low, train_high):
-        return []
-    message = (
-        f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
-        f"{run_config.name!r} trained with raw [{train_low:g}, {train_high:g}] ({train_dtype}) "
-        f"mapped to 0..1: set input.min and input.max to the intensities that match "
-        f"(e.g. min: {train_low:g}, max: {train_high:g} if they are alike)"
-    )
-    return [message]
