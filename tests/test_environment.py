@@ -3,9 +3,9 @@ environment and the installer use it, and the suite runs on the locked versions.
 
 import importlib.util
 import os
-import tomllib
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 

@@ -111,7 +111,7 @@ def geometry_problems(target: PredictionTarget, run_config) -> list[str]:
     try:
         network = fit_target(target, run_config)
     except ValueError as error:
-        return [f"block_shape: {error}"]
+        return [f"block_shape: {str(error).removeprefix('block_shape ')}"]
     voxels = math.prod(network.input_shape)
     if voxels > MAX_INPUT_VOXELS:
         message = (

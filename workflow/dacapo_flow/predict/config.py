@@ -45,9 +45,9 @@ class RoiConfig(Config):
     def problems(self) -> list[str]:
         found = super().problems()
         if len(self.offset) != len(self.shape):
-            found.append(f"offset {self.offset} and shape {self.shape} differ in length")
+            found.append(f"shape: offset {self.offset} and shape {self.shape} differ in length")
         if any(s <= 0 for s in self.shape):
-            found.append(f"shape {self.shape} must be positive")
+            found.append(f"shape: {self.shape} must be positive along every axis")
         return found
 
     def roi(self) -> Roi:
