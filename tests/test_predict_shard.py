@@ -184,3 +184,18 @@ def test_a_sectionwise_pyramid_of_serial_sections_keeps_z(
     assert [t[0]["scale"] for t in transforms] == [[1, 40, 4, 4], [1, 40, 8, 8]]
     assert [t[1]["translation"] for t in transforms] == [[0, 80, 0, 8]] * 2
     assert [level.shape for level in node.data] == [(3, 5, 36, 40), (3, 5, 18, 20)]
+
+
+def test_a_block_reading_nan_fails_naming_the_target(model_files, tmp_path):
+    """Float inputs too large to scan before the jobs are checked block by block."""
+    from dacapo_flow.config.base import ConfigError
+    from dacapo_flow.data.arrays import write_array
+
+    values = np.zeros((40, 36, 32), np.float32)
+    values[20, 18, 16] = np.nan
+    write_array(tmp_path / "nan.zarr", "raw", values, (4, 4, 4), (40, 0, 80))
+    files = {**model_files, "raw": tmp_path / "nan.zarr"}
+    plan = planned(files, tmp_path, input={"path": str(tmp_path / "nan.zarr"), "dataset": "raw"})
+    model, _ = load_model(model_files["run_config"], model_files["weights"])
+    with pytest.raises(ConfigError, match=r"prediction t: input .*nan.zarr/raw holds NaN"):
+        run_all(plan, model, tmp_path, shards=1)
