@@ -4,14 +4,15 @@ Each output is a group (`prediction`, `segmentation`, `fragments`) holding level
 `pyramid`, a downsampled `s1` (per axis: `blocks.pyramid_factors`, so 40 x 4 x 4 nm sections
 give an s1 of 40 x 8 x 8 nm), described by one OME-NGFF 0.4 `multiscales` entry (the same entry
 `data.arrays` writes, so `open_array(zarr, "prediction/s1")` reads every level back and napari /
-neuroglancer show it in register with the raw). The entry's `scale` of each level is its voxel
+neuroglancer show s0 in register with the raw). The entry's `scale` of each level is its voxel
 size. Predictions have a leading channel axis; so do segmentations (one channel per distance
 label, one for affinities and one-hot).
 
 Chunks equal blocks (s1: blocks divided by the factors), so every block is written by exactly
 one job. Translations follow the funlib convention of `data.arrays`: the world position of the
 first voxel's corner, for s1 too (its first voxel covers s0's first voxels, so both levels
-start at the same corner).
+start at the same corner). Viewers that take a translation as a voxel's centre draw s1 half an
+s0 voxel off along the halved axes, as they do every funlib-style pyramid.
 """
 
 from __future__ import annotations
