@@ -13,8 +13,7 @@ from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.config.workflow_config import load_plan
 from dacapo_flow.data.arrays import write_array
-from dacapo_flow.predict.checks import network_output_shape, normalisation_problems
-from dacapo_flow.predict.config import PredictionTarget
+from dacapo_flow.predict.checks import network_output_shape
 from helpers_tiny import merged, run_config_dict, write_yaml
 
 SOURCE = "config/config.yaml"
@@ -235,38 +234,3 @@ def test_the_cli_check_names_block_and_pyramid_problems(runs, cremi, data, tmp_p
     assert f"{path}: predictions[0].block_shape: (1, 118, 116) does not fit" in err
     assert f"{path}: predictions[1].pyramid: target 'em': s1 halves z, y, x" in err
     assert "Traceback" not in err
-
-
-def test_an_input_at_default_normalisation_must_match_the_runs_training_raw(data, tmp_path):
-    def trained_on(**normalisation) -> RunConfig:
-        config = run_config_dict(data)
-        for dataset in config["datasplit_config"]["train_configs"]:
-            dataset["raw"] = {"path": dataset["raw"]["path"], "dataset": "raw", **normalisation}
-        return RunConfig.model_validate(config)
-
-    path = tmp_path / "v.zarr"
-    for dtype in (np.uint8, np.uint16):
-        write_array(path, dtype.__name__, np.zeros((4, 4, 4), dtype), (4, 4, 4), (0, 0, 0))
-
-    def problems(run, dataset, **normalisation):
-        given = PredictionTarget.model_validate(
-            {
-                "name": "em",
-                "run": "r",
-                "criterion": "voi",
-                "input": {"path": str(path), "dataset": dataset, **normalisation},
-            }
-        )
-        return normalisation_problems(given, given.input.open(), run)
-
-    by_dtype = trained_on()  # the tiny data's raw is uint8: 0..255
-    assert problems(by_dtype, "uint8") == []
-    [message] = problems(by_dtype, "uint16")
-    assert "v.zarr/uint16 (uint16)" in message and "[0, 65535]" in message
-    assert "raw [0, 255] (uint8)" in message and "input.min and input.max" in message
-    assert problems(by_dtype, "uint16", min=0, max=4095) == []  # the user's explicit choice
-    assert problems(by_dtype, "uint16", percentiles=[1, 99]) == []
-    [message] = problems(trained_on(min=127.5, max=255), "uint8")
-    assert "raw [127.5, 255] (uint8)" in message
-    [message] = problems(trained_on(percentiles=[0.5, 99.5]), "uint8")
-    assert "input.percentiles: [0.5, 99.5]" in message

@@ -2,14 +2,16 @@ import pytest
 from pydantic import ValidationError
 
 from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.arrays import write_array
 from dacapo_flow.predict.config import (
     PredictionTarget,
     load_target,
+    normalisation_problems,
     resolve_dataset,
     verify_input,
 )
-from helpers_tiny import write_yaml
+from helpers_tiny import run_config_dict, write_yaml
 
 BASE = {
     "name": "em",
@@ -87,3 +89,33 @@ def test_load_target_from_a_file(tmp_path):
     broken = write_yaml(tmp_path / "x.yaml", {**BASE, "shards": -1})
     with pytest.raises(ConfigError, match=r"x.yaml: shards"):
         load_target(broken)
+
+
+def test_an_input_at_default_normalisation_must_match_the_runs_training_raw(data, tmp_path):
+    import numpy as np
+
+    def trained_on(**normalisation) -> RunConfig:
+        config = run_config_dict(data)
+        for dataset in config["datasplit_config"]["train_configs"]:
+            dataset["raw"] = {"path": dataset["raw"]["path"], "dataset": "raw", **normalisation}
+        return RunConfig.model_validate(config)
+
+    path = tmp_path / "v.zarr"
+    for dtype in (np.uint8, np.uint16):
+        write_array(path, dtype.__name__, np.zeros((4, 4, 4), dtype), (4, 4, 4), (0, 0, 0))
+
+    def problems(run, dataset, **normalisation):
+        given = target(input={"path": str(path), "dataset": dataset, **normalisation})
+        return normalisation_problems(given, given.input.open(), run)
+
+    by_dtype = trained_on()  # the tiny data's raw is uint8: 0..255
+    assert problems(by_dtype, "uint8") == []
+    [message] = problems(by_dtype, "uint16")
+    assert "v.zarr/uint16 (uint16)" in message and "[0, 65535]" in message
+    assert "raw [0, 255] (uint8)" in message and "input.min and input.max" in message
+    assert problems(by_dtype, "uint16", min=0, max=4095) == []  # the user's explicit choice
+    assert problems(by_dtype, "uint16", percentiles=[1, 99]) == []
+    [message] = problems(trained_on(min=127.5, max=255), "uint8")
+    assert "raw [127.5, 255] (uint8)" in message
+    [message] = problems(trained_on(percentiles=[0.5, 99.5]), "uint8")
+    assert "input.percentiles: [0.5, 99.5]" in message

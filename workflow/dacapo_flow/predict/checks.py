@@ -17,7 +17,7 @@ from funlib.geometry import Coordinate
 from ..config.architectures import MAX_INPUT_VOXELS
 from ..config.base import ConfigError
 from .blocks import NetworkGeometry, fit_network, pyramid_factors
-from .config import PredictionTarget, verify_input
+from .config import PredictionTarget, normalisation_problems, verify_input
 
 # A float input larger than this (in ROI voxels) is not scanned here: each shard checks the
 # blocks it reads instead (`shard.BlockPredictor.read`).
@@ -250,61 +250,5 @@ def _value_problems(array, roi, where: str) -> list[str]:
     message = (
         f"{where} holds {bad} NaN or infinite voxels in the region to predict; the network "
         "would spread them over their blocks (fill or crop them in the data, or set roi)"
-    )
-    return [message]
-
-
-def _training_normalisation(run_config) -> tuple | None:
-    """("percentiles", low, high) or ("range", min, max, dtype) shared by all training raws
-    of the run; None when they differ or one cannot be opened yet (generated data)."""
-    from ..config.datasplits import is_pending
-    from ..data.sampling import raw_range
-
-    found = set()
-    for dataset in run_config.datasplit_config.train_configs:
-        raw = dataset.raw
-        if raw.percentiles is not None:
-            found.add(("percentiles", *raw.percentiles))
-            continue
-        if is_pending(raw.path):
-            return None
-        try:
-            dtype = raw.open().dtype
-        except Exception:  # noqa: BLE001 - the run's own checks name it
-            return None
-        found.add(("range", *raw_range(dtype, raw.min, raw.max), str(dtype)))
-    return found.pop() if len(found) == 1 else None
-
-
-def normalisation_problems(target: PredictionTarget, array, run_config) -> list[str]:
-    """An input left at the default normalisation (its dtype's range) must map intensities to
-    0..1 as the run's training raw did: a uint16 volume read with 0..65535 by a model trained
-    on uint8 0..255 gives predictions that look fine and are wrong. Explicit `min`/`max` or
-    `percentiles` on the input are the user's choice and are not second-guessed."""
-    from ..data.sampling import raw_range
-
-    given = target.input
-    if given.percentiles is not None or given.min is not None or given.max is not None:
-        return []
-    trained = _training_normalisation(run_config)
-    if trained is None:
-        return []
-    low, high = raw_range(array.dtype, None, None)
-    where = f"input: {given.path}/{given.dataset} ({array.dtype})"
-    if trained[0] == "percentiles":
-        message = (
-            f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
-            f"{run_config.name!r} trained on raw percentiles {list(trained[1:])}: set "
-            f"input.percentiles: {list(trained[1:])} (or input.min / input.max)"
-        )
-        return [message]
-    _, train_low, train_high, train_dtype = trained
-    if (low, high) == (train_low, train_high):
-        return []
-    message = (
-        f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
-        f"{run_config.name!r} trained with raw [{train_low:g}, {train_high:g}] ({train_dtype}) "
-        f"mapped to 0..1: set input.min and input.max to the intensities that match "
-        f"(e.g. min: {train_low:g}, max: {train_high:g} if they are alike)"
     )
     return [message]
