@@ -5,6 +5,7 @@ import importlib.util
 import os
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 

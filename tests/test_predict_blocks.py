@@ -1,7 +1,13 @@
 import pytest
 from funlib.geometry import Coordinate, Roi
 
-from dacapo_flow.predict.blocks import BlockGrid, fit_network, input_roi, shard_blocks
+from dacapo_flow.predict.blocks import (
+    BlockGrid,
+    fit_network,
+    input_roi,
+    pyramid_factors,
+    shard_blocks,
+)
 
 
 def test_grid_tiles_the_roi_and_clips_the_last_blocks():
@@ -52,3 +58,19 @@ def test_fit_network_with_a_block_shape():
     assert net.input_shape == (36, 28, 46)
     with pytest.raises(ValueError, match="does not fit the network"):
         fit_network(unet_like, (28, 28, 28), (4, 4, 4), (4, 4, 4), (13, 12, 12))
+
+
+@pytest.mark.parametrize(
+    "voxel, factors",
+    [
+        ((40, 4, 4), (1, 2, 2)),  # serial sections: z is kept
+        ((40, 8, 8), (1, 2, 2)),
+        ((40, 20, 20), (1, 2, 2)),  # at most half the coarsest: halved
+        ((30, 16, 16), (2, 2, 2)),  # no axis that fine: nearly isotropic, all halved
+        ((8, 8, 8), (2, 2, 2)),
+        ((4, 4), (2, 2)),
+        ((8, 8, 2), (1, 1, 2)),
+    ],
+)
+def test_pyramid_factors_halve_only_the_fine_axes_of_anisotropic_data(voxel, factors):
+    assert pyramid_factors(voxel) == factors

@@ -272,3 +272,44 @@ def _exists(path) -> bool:
     from pathlib import Path
 
     return Path(path).exists()
+
+
+def test_a_sectionwise_pyramid_end_to_end(tmp_path, data):
+    """The CREMI case through the commands the rules run: a 2D network run section by section
+    over 40 x 4 x 4 nm data with an odd number of sections and an even block (the last block
+    one section thick). s1 halves y and x only, for the prediction and the segmentation."""
+    from dacapo_flow.data.arrays import write_array
+    from dacapo_flow.predict.output import downsample
+
+    sections = {
+        "input_shape": [20, 20],
+        "downsample_factors": [[2, 2]],
+        "eval_shape_increase": [8, 8],
+        "section_axis": 0,
+    }
+    model = write_model(tmp_path / "store", data, "affinities", architecture_config=sections)
+    raw = np.random.default_rng(2).integers(0, 256, (5, 24, 28), dtype=np.uint8)
+    write_array(tmp_path / "raw.zarr", "raw", raw, (40, 4, 4), (0, 8, 0))
+    paths = PredictionPaths(tmp_path / "store" / "predictions" / "cremi")
+    target = target_dict(
+        "cremi",
+        model["run"].name,
+        "affinities",
+        tmp_path / "raw.zarr",
+        outputs=["prediction", "segmentation"],
+        pyramid=True,
+        block_shape=[2, 12, 12],
+        shards=2,
+    )
+    prepare(model, paths, target)
+    for shard in range(2):
+        predict(model, paths, shard, 2)
+    segment_and_relabel(model, paths, 2)
+    verify(paths, 2)
+    outputs = read_json(paths.verified)["outputs"]
+    assert outputs["segmentation"] == ["segmentation/s0", "segmentation/s1"]
+    for group, labels in (("prediction", False), ("segmentation", True)):
+        s0, s1 = (open_array(paths.zarr, f"{group}/s{level}") for level in (0, 1))
+        assert s1.voxel_size == (40, 8, 8) and s1.roi == s0.roi and s1.shape == (5, 12, 14)
+        expected = downsample(s0.read(s0.roi), labels, (1, 2, 2))
+        np.testing.assert_allclose(s1.read(s1.roi), expected, atol=1e-6)

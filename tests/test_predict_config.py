@@ -40,7 +40,7 @@ def test_defaults_and_strictness():
 def test_problems():
     assert "list 'prediction' too" in target(outputs=["segmentation"]).verify()[1]
     assert "twice" in target(outputs=["prediction", "prediction"]).verify()[1]
-    assert "even" in target(pyramid=True, block_shape=[3, 4, 4]).verify()[1]
+    assert "positive" in target(block_shape=[0, 4, 4]).verify()[1]
     bad_roi = target(roi={"offset": [0, 0], "shape": [4, 4, 4]}).verify()[1]
     assert bad_roi.startswith("roi.") and "differ in length" in bad_roi
 

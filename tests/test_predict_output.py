@@ -67,10 +67,10 @@ def test_uint8_maps_the_activation_range():
 
 def test_downsample_means_values_and_picks_labels():
     data = np.arange(2 * 4 * 4 * 5, dtype=np.float32).reshape(2, 4, 4, 5)
-    small = downsample(data, labels=False)
+    small = downsample(data, labels=False, factors=(2, 2, 2))
     assert small.shape == (2, 2, 2, 2)
     assert small[0, 0, 0, 0] == data[0, :2, :2, :2].mean()
-    labels = downsample(data.astype(np.uint64), labels=True)
+    labels = downsample(data.astype(np.uint64), labels=True, factors=(2, 2, 2))
     assert labels[1, 1, 1, 1] == data[1, 2, 2, 2]
 
 
@@ -84,3 +84,23 @@ def test_block_checksum_reads_back_what_was_written(tmp_path):
     roi = plan.grid.write_roi(4)
     levels[1].write(levels[1].roi, np.zeros((2, 11, 8, 10), np.float32))
     assert read_block_checksum(levels, roi) != read_block_checksum([levels[0]], roi)
+
+
+def test_a_block_thinner_than_a_factor_writes_nothing_at_s1_and_checksums(tmp_path):
+    # The last z block of 17 voxels in blocks of 8 is one voxel thick: no s1 voxel (z halves).
+    plan = hand_plan(tmp_path / "o.zarr", None, 1, (17, 12, 16), (8, 6, 8), pyramid=True)
+    levels = [open_level(plan, "prediction", level) for level in (0, 1)]
+    for block in range(plan.grid.num_blocks):
+        roi = plan.grid.write_roi(block)
+        data = np.full((1, *(roi.shape / VOXEL)), block, np.float32)
+        assert write_block(levels, roi, data, labels=False) == read_block_checksum(levels, roi)
+    assert levels[1].shape == Coordinate(8, 6, 8)
+
+
+def test_downsample_per_axis():
+    data = np.arange(3 * 4 * 6, dtype=np.float32).reshape(1, 3, 4, 6)
+    small = downsample(data, labels=False, factors=(1, 2, 2))
+    assert small.shape == (1, 3, 2, 3)
+    assert small[0, 2, 1, 1] == data[0, 2, 2:4, 2:4].mean()
+    labels = downsample(data.astype(np.uint64), labels=True, factors=(1, 2, 2))
+    assert labels[0, 1, 1, 2] == data[0, 1, 2, 4]

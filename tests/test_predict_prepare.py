@@ -60,8 +60,6 @@ def test_mismatches_are_named(files, tmp_path):
         plan_for(files, tmp_path, roi={"offset": [0, 0, 0], "shape": [400, 40, 40]})
     with pytest.raises(ConfigError, match="does not fit the network"):
         plan_for(files, tmp_path, block_shape=[13, 12, 12])
-    with pytest.raises(ConfigError, match="must be even for pyramid"):
-        plan_for(files, tmp_path, pyramid=True, block_shape=[13, 12, 12])
 
 
 def test_foreign_weights_are_refused(files, tmp_path):

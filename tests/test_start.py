@@ -197,3 +197,79 @@ def test_default_store_comes_from_the_environment(tmp_path, monkeypatch):
 def test_start_config_needs_run_and_criterion():
     with pytest.raises(StartError, match="run and a criterion"):
         Start(SimpleNamespace(run="x", criterion=None), LocalWeightsStore("unused"))
+
+
+# -- starts from a checkpoint file are checked before any job (issue 17 item 8) -------------
+
+
+def checkpoint_of(data, path, labels, **architecture):
+    """The weights of a tiny distance network (changed by `architecture`), saved with `labels`
+    recorded as its head's (None: a plain state dict)."""
+    from dacapo_flow.config.run_config import RunConfig
+    from dacapo_flow.run import Run
+    from dacapo_flow.store.weights import Weights, save_checkpoint
+    from helpers_tiny import run_config_dict
+
+    config = run_config_dict(data, "distance", architecture_config=architecture)
+    model = Run(RunConfig.model_validate(config)).model
+    if labels is None:
+        torch.save(model.state_dict(), path)
+    else:
+        save_checkpoint(Weights(model.state_dict(), None, head_labels=labels), path)
+    return path
+
+
+def check_start(data, tmp_path, checkpoint, **start):
+    """`load_plan` of a tiny distance run (head: nucleus, mito) starting from `checkpoint`;
+    the error message, or "" when it passes."""
+    from dacapo_flow.config.base import ConfigError
+    from dacapo_flow.config.workflow_config import load_plan
+    from helpers_tiny import run_config_dict, write_yaml
+
+    changes = {"start_config": {"checkpoint": str(checkpoint), **start}}
+    run = write_yaml(tmp_path / "run.yaml", run_config_dict(data, "distance", **changes))
+    try:
+        load_plan({"runs": [{"config": str(run)}]}, "config.yaml")
+    except ConfigError as error:
+        message = str(error)
+        assert message.startswith(f"{run}: start_config"), message
+        return message
+    return ""
+
+
+def test_a_checkpoint_start_that_fits_passes(data, tmp_path):
+    same = checkpoint_of(data, tmp_path / "same.pt", ["nucleus", "mito"])
+    assert check_start(data, tmp_path, same) == ""
+    other_head = checkpoint_of(data, tmp_path / "other.pt", ["mito", "er"])
+    assert check_start(data, tmp_path, other_head) == ""  # mito is shared
+    plain = checkpoint_of(data, tmp_path / "plain.pt", None)
+    assert check_start(data, tmp_path, plain) == ""
+
+
+def test_a_file_that_is_not_a_torch_checkpoint_is_refused(data, tmp_path):
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    message = check_start(data, tmp_path, tmp_path / "notes.pt")
+    assert "start_config.checkpoint: checkpoint" in message
+    assert "is not a readable torch checkpoint" in message
+
+
+def test_a_pickled_object_is_refused_without_running_it(data, tmp_path):
+    torch.save({"model": TinyModel(2)}, tmp_path / "pickled.pt")  # a module, not a state dict
+    message = check_start(data, tmp_path, tmp_path / "pickled.pt")
+    assert "which is not allow-listed" in message
+
+
+def test_a_checkpoint_of_another_network_is_refused(data, tmp_path):
+    wider = checkpoint_of(data, tmp_path / "wide.pt", ["nucleus", "mito"], num_fmaps=8)
+    message = check_start(data, tmp_path, wider)
+    assert "start_config.checkpoint: checkpoint" in message and "does not fit the model" in message
+    assert "shape of architecture." in message
+
+
+def test_a_checkpoint_sharing_no_head_label_is_refused(data, tmp_path):
+    foreign = checkpoint_of(data, tmp_path / "foreign.pt", ["er", "golgi"])
+    message = check_start(data, tmp_path, foreign)
+    assert "share no label" in message and "['er', 'golgi']" in message
+    plain = checkpoint_of(data, tmp_path / "plain.pt", None)
+    message = check_start(data, tmp_path, plain, head_labels=["er", "golgi"])
+    assert "share no label" in message

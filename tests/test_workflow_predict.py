@@ -100,3 +100,18 @@ def test_a_lost_shard_is_redone_alone_and_a_retrained_run_redoes_everything(pred
     plan = dry_run(workdir).check()
     assert rules_planned(plan)["predict_prepare"] == 1, plan.describe()
     assert plan.count("predict_shard") == 2 and plan.count("train_chunk") == 0
+
+
+def test_a_bad_target_fails_the_dag_build_in_plain_words(fresh_workflow):
+    """Schema errors of a target name the file and the key, not raw JSON-schema text."""
+    import re
+
+    add_target(fresh_workflow, pyramid="maybe", block_shape=[0, "a", 8])
+    result = dry_run(fresh_workflow)
+    assert result.returncode != 0
+    key = r"config/config\.yaml: predictions(\.0|\[0\])\."  # either way of writing an index
+    assert re.search(key + r"pyramid: Input should be a valid boolean", result.output)
+    assert re.search(
+        key + r"block_shape(\.1|\[1\]): Input should be a valid integer", result.output
+    )
+    assert "Failed validating" not in result.output and "schema[" not in result.output

@@ -61,32 +61,10 @@ def match_heads(
     initialisation and are logged. No shared label at all is an error. Returns the model."""
     old_head = _check_unique(old_head, "starter")
     new_head = _check_unique(new_head, "new")
-    shared = [label for label in new_head if label in old_head]
-    if not shared:
-        raise StartError(f"starter head {old_head} and new head {new_head} share no label")
     targets = model.state_dict(keep_vars=True)
-    keys = [key for key in HEAD_KEYS if key in targets]
-    if not keys:
-        raise StartError(f"model has no prediction head: none of {HEAD_KEYS} in its state dict")
+    pairs, shared = _head_pairs(targets, head_weights, old_head, new_head)
     with torch.no_grad():
-        for key in keys:
-            source = head_weights.get(key, head_weights.get(_HEAD_ALIAS[key]))
-            if source is None:
-                raise StartError(
-                    f"starter head weights lack {key} (and {_HEAD_ALIAS[key]}); "
-                    f"have {sorted(head_weights)}"
-                )
-            target = targets[key]
-            if source.shape[0] != len(old_head) or target.shape[0] != len(new_head):
-                raise StartError(
-                    f"{key}: starter has {source.shape[0]} output channels for labels "
-                    f"{old_head}, model has {target.shape[0]} for labels {new_head}"
-                )
-            if source.shape[1:] != target.shape[1:]:
-                raise StartError(
-                    f"{key}: starter shape {tuple(source.shape)} and model shape "
-                    f"{tuple(target.shape)} differ beyond the label axis"
-                )
+        for source, target in pairs:
             for label in shared:
                 target[new_head.index(label)].copy_(source[old_head.index(label)])
     for label in shared:
@@ -98,6 +76,38 @@ def match_heads(
     if dropped:
         logger.info("head: starter labels %s are not in the new head and are dropped", dropped)
     return model
+
+
+def _head_pairs(targets: dict, head_weights: dict, old_head: list[str], new_head: list[str]):
+    """([(starter tensor, model tensor)] of every head key, shared labels); StartError when
+    the heads share no label or their tensors do not fit. Reads shapes only."""
+    shared = [label for label in new_head if label in old_head]
+    if not shared:
+        raise StartError(f"starter head {old_head} and new head {new_head} share no label")
+    keys = [key for key in HEAD_KEYS if key in targets]
+    if not keys:
+        raise StartError(f"model has no prediction head: none of {HEAD_KEYS} in its state dict")
+    pairs = []
+    for key in keys:
+        source = head_weights.get(key, head_weights.get(_HEAD_ALIAS[key]))
+        if source is None:
+            raise StartError(
+                f"starter head weights lack {key} (and {_HEAD_ALIAS[key]}); "
+                f"have {sorted(head_weights)}"
+            )
+        target = targets[key]
+        if source.shape[0] != len(old_head) or target.shape[0] != len(new_head):
+            raise StartError(
+                f"{key}: starter has {source.shape[0]} output channels for labels "
+                f"{old_head}, model has {target.shape[0]} for labels {new_head}"
+            )
+        if source.shape[1:] != target.shape[1:]:
+            raise StartError(
+                f"{key}: starter shape {tuple(source.shape)} and model shape "
+                f"{tuple(target.shape)} differ beyond the label axis"
+            )
+        pairs.append((source, target))
+    return pairs, shared
 
 
 class Start:
@@ -166,14 +176,10 @@ def initialize_from_weights(
     """Load `weights.model` into `model`. With both heads' labels known (`old_head`, default
     the labels the weights record) and different, the body is loaded strictly and the head
     matched by label; otherwise everything is loaded strictly. Any mismatch is an error."""
-    old_head = list(old_head or weights.head_labels or []) or None
-    new_head = [str(label) for label in new_head] if new_head else None
-    model_state = model.state_dict()
+    old_head, new_head = _heads(weights, old_head, new_head)
+    check_start_fits(model.state_dict(), weights, source, old_head, new_head)
     if old_head and new_head and old_head != new_head:
         ignore = set(HEAD_KEYS)
-        problems = state_dict_mismatch(model_state, weights.model, ignore=ignore)
-        if problems:
-            raise StartError(f"{source} does not fit the model body: " + "; ".join(problems))
         body = {k: v for k, v in weights.model.items() if k not in ignore}
         model.load_state_dict(body, strict=False)  # strictness checked above
         head_weights = {k: v for k, v in weights.model.items() if k in ignore}
@@ -183,11 +189,71 @@ def initialize_from_weights(
             raise StartError(f"{source}: {error}") from error
         logger.info("head matched %s -> %s", old_head, new_head)
         return model
+    model.load_state_dict(weights.model, strict=True)
+    return model
+
+
+def _heads(weights, old_head, new_head) -> tuple[list[str] | None, list[str] | None]:
+    old_head = list(old_head or weights.head_labels or []) or None
+    new_head = [str(label) for label in new_head] if new_head else None
+    return old_head, new_head
+
+
+def check_start_fits(model_state: dict, weights, source: str, old_head=None, new_head=None):
+    """StartError for whatever keeps `weights` from initialising a model with `model_state`
+    (as `initialize_from_weights` would load them): a body that does not fit, heads that
+    share no label or whose tensors differ. Compares shapes only, so `model_state` may live
+    on the meta device."""
+    old_head, new_head = _heads(weights, old_head, new_head)
+    if old_head and new_head and old_head != new_head:
+        ignore = set(HEAD_KEYS)
+        problems = state_dict_mismatch(model_state, weights.model, ignore=ignore)
+        if problems:
+            raise StartError(f"{source} does not fit the model body: " + "; ".join(problems))
+        head_weights = {k: v for k, v in weights.model.items() if k in ignore}
+        try:
+            _head_pairs(
+                model_state,
+                head_weights,
+                _check_unique(old_head, "starter"),
+                _check_unique(new_head, "new"),
+            )
+        except StartError as error:
+            raise StartError(f"{source}: {error}") from error
+        return
     problems = state_dict_mismatch(model_state, weights.model)
     if problems:
         hint = ""
         if new_head and not old_head:
             hint = " (the starter records no head labels, so heads cannot be matched)"
         raise StartError(f"{source} does not fit the model{hint}: " + "; ".join(problems))
-    model.load_state_dict(weights.model, strict=True)
-    return model
+
+
+def external_start_problems(run_config, resolved) -> list[str]:
+    """What keeps `run_config` from starting from the external checkpoint `resolved` (a file,
+    or a DaCapo run's checkpoint): a file torch cannot read with weights_only=True, weights
+    that do not fit the run's network, or a head sharing no label with the run's. Cheap
+    enough for `dacapo-flow check`: one file is read, the model is built on the meta device
+    (no memory, no initialisation)."""
+    from .factory import create_architecture, create_task
+    from .interop.dacapo_checkpoint import read_model_weights
+    from .store.weights import CheckpointError
+
+    try:
+        weights = read_model_weights(resolved.checkpoint)
+    except (CheckpointError, OSError) as error:
+        return [str(error)]
+    task = create_task(run_config.task_config, run_config.datasplit_config.label_ids)
+    with torch.device("meta"):
+        model = task.create_model(create_architecture(run_config.architecture_config))
+    try:
+        check_start_fits(
+            model.state_dict(),
+            weights,
+            resolved.description,
+            resolved.head_labels,
+            task.head_labels,
+        )
+    except StartError as error:
+        return [str(error)]
+    return []

@@ -16,13 +16,11 @@ from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
 
-validate(config, "../schemas/config.schema.yaml")
-
-LAYOUT = Layout(config.get("store", "results/store"))
 SYNTHETIC = config.get("synthetic_data")
 
 try:
-    with pending_outputs([SYNTHETIC] if SYNTHETIC else []):
+    # Not a string: load_plan names the key.
+    with pending_outputs([SYNTHETIC] if isinstance(SYNTHETIC, str) else []):
         # Data checks open every array: once, in the main process, not in every cluster job.
         PLAN = load_plan(config, check_data=workflow.is_main_process)
     EXPORTS = [
@@ -37,6 +35,10 @@ try:
     }
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}") from None
+# After the library's parse, whose errors name the file and the key in plain words (the JSON
+# schema's would be raw schema text); it fills in the defaults the schema declares.
+validate(config, "../schemas/config.schema.yaml")
+LAYOUT = Layout(config.get("store", "results/store"))
 if workflow.is_main_process:
     for warning in plan_warnings(PLAN):
         logger.warning(f"warning: {warning}")

@@ -14,7 +14,8 @@ from pydantic import Field
 
 from ..export.targets import ExportEntry
 from ..layout import RESERVED_DATASET_NAMES, RESERVED_RUN_NAMES
-from ..predict.config import PredictionTarget, check_targets
+from ..predict.checks import check_targets
+from ..predict.config import PredictionTarget
 from .base import Config, ConfigError
 from .data_checks import check_run_data
 from .loading import load_run_config, parse_config
@@ -131,6 +132,7 @@ def load_plan(
     check_targets(workflow.predictions, plan, source, check_data)
     if check_data:
         check_plan_data(plan)
+        check_start_files(plan)
     return plan
 
 
@@ -242,6 +244,35 @@ def check_upstream(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:
     found = upstream.best_record_problems(start.criterion, start.dataset)
     if found:
         raise ConfigError("\n".join(f"{where}.{line}" for line in found))
+
+
+# -- external start checkpoints: read at check / DAG-build time ------------------------------
+
+
+def check_start_files(plan: dict[str, PlannedRun]) -> None:
+    """Runs that start from a checkpoint file or a DaCapo run's checkpoint: the file is read
+    (torch.load weights_only=True) and compared with the run's network, so one that is not a
+    torch file, does not fit or shares no head label fails before any job. Torch is imported
+    only when the plan has such a start."""
+    found, seen = [], set()
+    for run in plan.values():
+        start = run.config.start_config
+        if start is None or isinstance(start, StartConfig):
+            continue
+        from ..interop.dacapo_store import resolve_external_start
+        from ..start import external_start_problems
+
+        resolved = resolve_external_start(start)  # check_upstream reported any failure
+        key = (run.source, run.config.model_dump_json(exclude={"name", "repetition"}))
+        if key in seen:
+            continue  # repetitions differ only by name and seed
+        seen.add(key)
+        where = "start_config.checkpoint" if hasattr(start, "checkpoint") else "start_config"
+        found += [
+            f"{run.source}: {where}: {p}" for p in external_start_problems(run.config, resolved)
+        ]
+    if found:
+        raise ConfigError("\n".join(found))
 
 
 def start_dataset(run: PlannedRun, plan: dict[str, PlannedRun]) -> str | None:

@@ -71,6 +71,17 @@ def shard_blocks(num_blocks: int, shard: int, shards: int) -> list[int]:
     return list(range(shard, num_blocks, shards))
 
 
+def pyramid_factors(voxel_size) -> Coordinate:
+    """Per-axis factors of the one downsampled level (s1). Anisotropic data are downsampled
+    per axis, as OME-Zarr pyramids of serial-section EM are: only axes whose voxel size is at
+    most half the coarsest are halved (40 x 4 x 4 nm keeps its sections: s1 is 40 x 8 x 8 nm).
+    Data with no such axis (isotropic or nearly) are halved along every axis."""
+    voxel = Coordinate(voxel_size)
+    coarsest = max(voxel)
+    factors = Coordinate(2 if 2 * v <= coarsest else 1 for v in voxel)
+    return factors if any(f > 1 for f in factors) else Coordinate((2,) * voxel.dims)
+
+
 def input_roi(block: Roi, context: Coordinate) -> Roi:
     """What the network reads for `block`: the block grown by its context on every side."""
     return block.grow(context, context)

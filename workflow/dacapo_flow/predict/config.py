@@ -1,7 +1,8 @@
 """`PredictionTarget`: which model is applied to which array, where and what is written.
 
 No torch and no zarr at import: the Snakefile parses targets while it builds the DAG. Checks
-that need the input array open are in `verify_input` (run by the prepare job).
+that need the input array open are in `verify_input` (run by the prepare job); the checks
+against the run and the data, before any job, in `checks`.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ class RoiConfig(Config):
     def problems(self) -> list[str]:
         found = super().problems()
         if len(self.offset) != len(self.shape):
-            found.append(f"offset {self.offset} and shape {self.shape} differ in length")
+            found.append(f"shape: offset {self.offset} and shape {self.shape} differ in length")
         if any(s <= 0 for s in self.shape):
-            found.append(f"shape {self.shape} must be positive")
+            found.append(f"shape: {self.shape} must be positive along every axis")
         return found
 
     def roi(self) -> Roi:
@@ -71,7 +72,12 @@ class PredictionTarget(Config):
     block_shape: list[int] | None = Field(
         None, description="output voxels per block and chunk (default: the eval output shape)"
     )
-    pyramid: bool = Field(False, description="also write one 2x downsampled level (viewing)")
+    pyramid: bool = Field(
+        False,
+        description="also write a downsampled level s1 for viewing: axes whose voxel size is at "
+        "most half the coarsest are halved (all axes of isotropic data); blocks must be even "
+        "along them",
+    )
     dtype: Literal["float32", "uint8"] = Field(
         "float32", description="prediction storage; uint8 maps the activation range to 0..255"
     )
@@ -95,8 +101,6 @@ class PredictionTarget(Config):
             )
         if self.block_shape is not None and any(s < 1 for s in self.block_shape):
             found.append(f"block_shape: {self.block_shape} must be positive")
-        if self.pyramid and self.block_shape is not None and any(s % 2 for s in self.block_shape):
-            found.append(f"block_shape: {self.block_shape} must be even for pyramid: true")
         return found
 
     def prediction_payload(self) -> dict:
@@ -179,44 +183,6 @@ def load_target(path, name: str | None = None) -> PredictionTarget:
     if name is not None and data.get("name") != name:
         raise ConfigError(f"{path}: name is {data.get('name')!r}, expected {name!r}")
     return parse_target(data, str(path))
-
-
-def check_targets(targets: list[PredictionTarget], plan: dict, source: str, check_data: bool):
-    """Every target names a planned run, a criterion it selects and one of its validation
-    datasets, unique names, and (with `check_data`) an input array that exists and fits.
-    Raises ConfigError naming `source` and the key."""
-    found, names = [], set()
-    for i, target in enumerate(targets):
-        where = f"{source}: predictions[{i}]"
-        if target.name in names:
-            found.append(f"{where}.name: {target.name!r} is used twice")
-        names.add(target.name)
-        run = plan.get(target.run)
-        if run is None:
-            found.append(f"{where}.run: unknown run {target.run!r}; known: {sorted(plan)}")
-            continue
-        found += [
-            f"{where}.{line}"
-            for line in run.config.best_record_problems(target.criterion, target.dataset)
-        ]
-        if check_data:
-            found += [f"{where}.{p}" for p in target.data_problems()]
-            if not found:
-                found += [f"{where}.{p}" for p in _input_problems(target, run.config)]
-    if found:
-        raise ConfigError("\n".join(found))
-
-
-def _input_problems(target: PredictionTarget, run_config) -> list[str]:
-    from ..config.datasplits import is_pending
-
-    if is_pending(target.input.path):
-        return []
-    try:
-        array = target.input.open()
-    except Exception as error:  # noqa: BLE001 - reported with the key, before any job
-        return [f"input: cannot open {target.input.path}/{target.input.dataset}: {error}"]
-    return verify_input(target, array) + normalisation_problems(target, array, run_config)
 
 
 def _training_normalisation(run_config) -> tuple | None:

@@ -1,14 +1,18 @@
 """The OME-Zarr outputs: created once by the prepare job, then written block by block.
 
 Each output is a group (`prediction`, `segmentation`, `fragments`) holding level `s0` and, with
-`pyramid`, a 2x downsampled `s1`, described by one OME-NGFF 0.4 `multiscales` entry (the same
-entry `data.arrays` writes, so `open_array(zarr, "prediction/s0")` reads it back and napari /
-neuroglancer show it in register with the raw). Predictions have a leading channel axis; so do
-segmentations (one channel per distance label, one for affinities and one-hot).
+`pyramid`, a downsampled `s1` (per axis: `blocks.pyramid_factors`, so 40 x 4 x 4 nm sections
+give an s1 of 40 x 8 x 8 nm), described by one OME-NGFF 0.4 `multiscales` entry (the same entry
+`data.arrays` writes, so `open_array(zarr, "prediction/s1")` reads every level back and napari /
+neuroglancer show s0 in register with the raw). The entry's `scale` of each level is its voxel
+size. Predictions have a leading channel axis; so do segmentations (one channel per distance
+label, one for affinities and one-hot).
 
-Chunks equal blocks (s1: half blocks), so every block is written by exactly one job.
-Translations follow the funlib convention of `data.arrays`: the world position of the first
-voxel's corner, for s1 too.
+Chunks equal blocks (s1: blocks divided by the factors), so every block is written by exactly
+one job. Translations follow the funlib convention of `data.arrays`: the world position of the
+first voxel's corner, for s1 too (its first voxel covers s0's first voxels, so both levels
+start at the same corner). Viewers that take a translation as a voxel's centre draw s1 half an
+s0 voxel off along the halved axes, as they do every funlib-style pyramid.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ def create_outputs(plan: Plan) -> dict[str, str]:
     for group_name, (dtype, channels, config_hash, levels) in output_groups(plan).items():
         stamp = {"hash": config_hash, "shape": list(shape), "block": list(block), "dtype": dtype}
         stamp["levels"] = levels
+        factors = [Coordinate((1,) * voxel.dims), plan.s1_factors][:levels]
+        if levels > 1:
+            stamp["s1_factors"] = list(plan.s1_factors)
         existing = _existing_stamp(path, group_name) or {}
         if {k: v for k, v in existing.items() if k != "generation"} == stamp:
             logger.info("%s/%s is up to date; kept", path, group_name)
@@ -63,8 +70,7 @@ def create_outputs(plan: Plan) -> dict[str, str]:
         stamp["generation"] = generations[group_name] = uuid.uuid4().hex[:12]
         if (path / group_name).exists():
             shutil.rmtree(path / group_name)
-        for level in range(levels):
-            factor = 2**level
+        for level, factor in enumerate(factors):
             create_array(
                 path,
                 f"{group_name}/s{level}",
@@ -77,7 +83,7 @@ def create_outputs(plan: Plan) -> dict[str, str]:
                 ome_ngff=False,
             )
         group = zarr.open_group(store=str(path), path=group_name, mode="r+")
-        entry = _multiscale(plan.target["name"], voxel, offset, channels, levels)
+        entry = _multiscale(plan.target["name"], voxel, offset, channels, factors)
         attrs = {"multiscales": [entry], _STAMP: stamp}
         if group_name == PREDICTION and dtype == "uint8":
             attrs["value_range"] = list(plan.value_range)  # stored 0..255 <-> this range
@@ -92,8 +98,9 @@ def _existing_stamp(path: Path, group_name: str):
         return None
 
 
-def _multiscale(name, voxel, offset, channels, levels) -> dict:
-    """One OME-NGFF 0.4 multiscale over s0..s<levels-1> (data.arrays' entry, extended)."""
+def _multiscale(name, voxel, offset, channels, factors) -> dict:
+    """One OME-NGFF 0.4 multiscale over s0, s1, ... (data.arrays' entry, extended): level i
+    has voxel size `voxel * factors[i]`."""
     entry = _ome_multiscale_entry("s0", voxel, offset, channels, "0.4")
     entry["name"] = name
     lead = [1] if channels is not None else []
@@ -102,11 +109,11 @@ def _multiscale(name, voxel, offset, channels, levels) -> dict:
         {
             "path": f"s{level}",
             "coordinateTransformations": [
-                {"type": "scale", "scale": lead + list(voxel * 2**level)},
+                {"type": "scale", "scale": lead + list(voxel * factor)},
                 {"type": "translation", "translation": lead_zero + list(offset)},
             ],
         }
-        for level in range(levels)
+        for level, factor in enumerate(factors)
     ]
     return entry
 
@@ -134,18 +141,20 @@ def dequantize(stored: np.ndarray, value_range) -> np.ndarray:
     return stored.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
 
 
-def downsample(data: np.ndarray, labels: bool) -> np.ndarray:
-    """[C, *s] -> [C, *s//2]: mean of 2^d voxels (values) or the first of them (labels, which
-    must not be averaged). Odd trailing voxels are dropped, matching the s1 shape."""
+def downsample(data: np.ndarray, labels: bool, factors) -> np.ndarray:
+    """[C, *s] -> [C, *s // factors]: the mean of each box of `factors` voxels (values), or its
+    first voxel (labels, which must not be averaged). Trailing voxels that fill no box are
+    dropped, matching the s1 shape."""
+    factors = tuple(int(f) for f in factors)
     spatial = data.shape[1:]
-    cropped = data[(slice(None),) + tuple(slice(0, s - s % 2) for s in spatial)]
+    cropped = data[(slice(None),) + tuple(slice(0, s - s % f) for s, f in zip(spatial, factors))]
     if labels:
         return np.ascontiguousarray(
-            cropped[(slice(None),) + (slice(None, None, 2),) * len(spatial)]
+            cropped[(slice(None),) + tuple(slice(None, None, f) for f in factors)]
         )
     shape = [data.shape[0]]
-    for s in cropped.shape[1:]:
-        shape += [s // 2, 2]
+    for s, f in zip(cropped.shape[1:], factors):
+        shape += [s // f, f]
     axes = tuple(range(2, 2 + 2 * len(spatial), 2))
     mean = cropped.reshape(shape).astype(np.float32).mean(axis=axes)
     return mean.astype(data.dtype) if data.dtype == np.float32 else np.rint(mean).astype(data.dtype)
@@ -154,12 +163,16 @@ def downsample(data: np.ndarray, labels: bool) -> np.ndarray:
 # -- one block ------------------------------------------------------------------------------
 
 
-def _s1_roi(roi: Roi, level0: ZarrArray) -> Roi:
-    """The s1 voxels whose 2x2x2 parents lie in roi (blocks start on even voxels)."""
-    voxel = level0.voxel_size * 2
-    begin = roi.begin
-    shape = (roi.shape / level0.voxel_size) // 2 * voxel
-    return Roi(begin, shape)
+def _factors(levels: list[ZarrArray]) -> Coordinate:
+    """s1's downsampling factors per axis, from the levels' voxel sizes."""
+    return levels[1].voxel_size / levels[0].voxel_size
+
+
+def _s1_roi(roi: Roi, levels: list[ZarrArray]) -> Roi:
+    """The s1 voxels whose parents lie in roi (blocks start on multiples of the factors)."""
+    factors = _factors(levels)
+    shape = (roi.shape / levels[0].voxel_size) // factors * levels[1].voxel_size
+    return Roi(roi.begin, shape)
 
 
 def write_block(levels: list[ZarrArray], roi: Roi, data: np.ndarray, labels: bool) -> str:
@@ -167,9 +180,9 @@ def write_block(levels: list[ZarrArray], roi: Roi, data: np.ndarray, labels: boo
     levels[0].write(roi, data)
     stored = [data]
     if len(levels) > 1:
-        small = downsample(data, labels)
-        if small.size:
-            levels[1].write(_s1_roi(roi, levels[0]), small)
+        small = downsample(data, labels, _factors(levels))
+        if small.size:  # a clipped block thinner than a factor has nothing at s1
+            levels[1].write(_s1_roi(roi, levels), small)
         stored.append(small)
     return checksum(*stored)
 
@@ -178,8 +191,8 @@ def read_block_checksum(levels: list[ZarrArray], roi: Roi) -> str:
     """The checksum of what is stored for a block (what `write_block` returned)."""
     stored = [levels[0].read(roi)]
     if len(levels) > 1:
-        s1 = _s1_roi(roi, levels[0])
-        if s1.empty:  # a clipped block one voxel thick has nothing at s1
+        s1 = _s1_roi(roi, levels)
+        if s1.empty:  # a clipped block thinner than a factor has nothing at s1
             shape = stored[0].shape[:1] + tuple(s1.shape / levels[1].voxel_size)
             stored.append(np.zeros(shape, levels[1].dtype))
         else:

@@ -65,6 +65,9 @@ class Plan:
     weights: dict
     segmentation: SegmentationSpec | None = None
     generations: dict[str, str] = field(default_factory=dict)
+    # s1's factors per axis (`blocks.pyramid_factors`); None without a pyramid, and in plans
+    # written before per-axis pyramids, whose s1 halves every axis.
+    pyramid_factors: list[int] | None = None
     format: str = field(default=PLAN_FORMAT)
 
     # -- derived --------------------------------------------------------------------------
@@ -93,6 +96,12 @@ class Plan:
     @property
     def pyramid(self) -> bool:
         return bool(self.target["pyramid"])
+
+    @property
+    def s1_factors(self) -> Coordinate:
+        if self.pyramid_factors is not None:
+            return Coordinate(self.pyramid_factors)
+        return Coordinate((2,) * len(self.output_voxel))
 
     @property
     def shards(self) -> int:

@@ -16,7 +16,8 @@ from ..data.intensity import percentile_range
 from ..data.sampling import raw_range
 from ..factory import create_architecture, create_task
 from ..store.weights import load_checkpoint
-from .blocks import fit_network
+from .blocks import fit_network, pyramid_factors
+from .checks import pyramid_problems
 from .config import PredictionTarget, short_hash, verify_input
 from .output import create_outputs
 from .plan import Plan, SegmentationSpec
@@ -126,6 +127,11 @@ def make_plan(
     found = verify_input(target, array)
     if found:
         raise ConfigError("\n".join(f"prediction {target.name}: {p}" for p in found))
+    if array.voxel_size.dims != model.eval_input_shape.dims:
+        raise ConfigError(
+            f"prediction {target.name}: input {target.input.path}/{target.input.dataset} is "
+            f"{array.voxel_size.dims}D, the network runs on {model.eval_input_shape.dims}D data"
+        )
     roi = target.roi.roi() if target.roi is not None else array.roi
     input_voxel = array.voxel_size
     output_voxel = Coordinate(model.scale(input_voxel))
@@ -141,11 +147,9 @@ def make_plan(
         raise ConfigError(f"prediction {target.name}: {error}") from None
     if any((roi.offset - array.offset) % output_voxel) or any(roi.shape % output_voxel):
         raise ConfigError(f"prediction {target.name}: roi {roi} is not on the output voxel grid")
-    if target.pyramid and any(s % 2 for s in network.block_shape):
-        raise ConfigError(
-            f"prediction {target.name}: pyramid needs an even block shape, got "
-            f"{tuple(network.block_shape)} (set block_shape)"
-        )
+    found = pyramid_problems(target, network.block_shape, output_voxel, run_config)
+    if found:
+        raise ConfigError("\n".join(f"prediction {target.name}: {p}" for p in found))
     if target.input.percentiles is not None:  # computed once, here; the plan records it
         low, high = percentile_range(array, *target.input.percentiles)
     else:
@@ -195,6 +199,7 @@ def make_plan(
         segmentation_hash=segmentation_hash,
         weights={"path": str(weights_path), "sha256": digest, "iteration": best["iteration"]},
         segmentation=spec,
+        pyramid_factors=list(pyramid_factors(output_voxel)) if target.pyramid else None,
     )
 
 

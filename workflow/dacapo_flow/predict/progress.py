@@ -31,7 +31,8 @@ def checksum(*arrays: np.ndarray) -> str:
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
+        if array.size:  # memoryview cannot cast an empty array (nothing to add anyway)
+            digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ..config.base import ConfigError
 from ..data.sampling import read_normalised
 from .blocks import input_roi, shard_blocks
 from .output import open_level, quantize, write_block
@@ -49,7 +50,15 @@ class BlockPredictor:
     def read(self, block_id: int) -> np.ndarray:
         low, high = self.plan.raw_range
         roi = input_roi(self.grid.block(block_id), self.context)
-        return read_normalised(self.raw, roi, low, high)
+        raw = read_normalised(self.raw, roi, low, high)
+        if not np.isfinite(raw).all():  # inputs too large to scan before the jobs
+            target = self.plan.target
+            raise ConfigError(
+                f"prediction {target['name']}: input {target['input']['path']}/"
+                f"{target['input']['dataset']} holds NaN or infinite voxels in {roi} (block "
+                f"{block_id}); fill or crop them in the data, or set the target's roi"
+            )
+        return raw
 
     def compute(self, raw: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(raw)[None, None].to(self.device, non_blocking=True)

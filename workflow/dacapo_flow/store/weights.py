@@ -258,7 +258,13 @@ def load_plain(path: str | os.PathLike) -> Any:
     except pickle.UnpicklingError as error:
         # torch's message is a page of advice to use weights_only=False; keep the cause only.
         culprit = re.search(r"GLOBAL (\S+)", str(error))
-        what = f"the global {culprit.group(1)}" if culprit else "data weights_only refuses"
+        if culprit is None:  # no pickled global: bytes that are no pickle at all (a text file)
+            cause = re.search(r"WeightsUnpickler error:\s*(.+)", str(error))
+            raise CheckpointError(
+                f"checkpoint {path} is not a readable torch checkpoint (not written by "
+                f"torch.save?): {cause.group(1) if cause else type(error).__name__}"
+            ) from error
+        what = f"the global {culprit.group(1)}"
         raise CheckpointError(
             f"checkpoint {path} holds {what}, which is not allow-listed; dacapo-flow reads only "
             "plain containers, tensors and DaCapo's Weights (torch.load weights_only=True) and "
