@@ -5,7 +5,6 @@ import importlib.util
 import os
 
 import pytest
-import tomllib
 import yaml
 from packaging.requirements import Requirement
 
