@@ -50,7 +50,7 @@ def test_an_entry_takes_author_license_and_cite_as_the_export_command_does(plan)
         }
     )
     check_exports([entry], plan)
-    assert entry.author == ["A. Person"]
+    assert entry.authors == ["A. Person"]
     assert entry.cli_args() == [
         "--author", "A. Person", "--license", "MIT", "--cite", "A paper", "10.1000/xyz",
     ]  # fmt: skip

@@ -3,7 +3,7 @@ against the run plan at parse time. No torch: Snakemake imports this while parsi
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from dacapo_flow.config.base import Config, ConfigError
 from dacapo_flow.config.datasplits import NAME_PATTERN
@@ -37,7 +37,7 @@ class ExportEntry(Config):
     run: str = Field(pattern=NAME_PATTERN, description="a run of this workflow")
     dataset: str = Field(description="its validation dataset")
     criterion: str = Field(description="the criterion it was selected for")
-    author: list[str] = Field(
+    author: str | list[str] = Field(
         default_factory=list,
         description="bioimage.io author name or names (default: `git config user.name`, else the login "
         "name, with a warning in the export log)",
@@ -47,14 +47,13 @@ class ExportEntry(Config):
         default_factory=list, description="citations listed before DaCapo's ({text, doi | url})"
     )
 
-    @field_validator("author", mode="before")
-    @classmethod
-    def _one_author(cls, value):
-        return [value] if isinstance(value, str) else value
+    @property
+    def authors(self) -> list[str]:
+        return [self.author] if isinstance(self.author, str) else list(self.author)
 
     def cli_args(self) -> list[str]:
         """The `dacapo-flow export` options these settings become."""
-        args = [arg for name in self.author for arg in ("--author", name)]
+        args = [arg for name in self.authors for arg in ("--author", name)]
         args += ["--license", self.license]
         for entry in self.cite:
             args += ["--cite", entry.text, entry.reference()]
