@@ -72,3 +72,16 @@ def test_a_citation_without_reference_and_a_repeated_entry_are_refused(plan):
     message = str(error.value)
     assert "config/config.yaml: exports[0].cite[0].doi: give exactly one of doi and url" in message
     assert "config/config.yaml: exports[2]: the same model as exports[1]" in message
+
+
+def test_dacapo_flow_check_refuses_a_bad_entry_naming_file_and_key(data, tmp_path):
+    from dacapo_flow.config.workflow_config import load_plan
+    from helpers_tiny import write_yaml
+
+    run = write_yaml(tmp_path / "distance.yaml", run_config_dict(data, name="distance"))
+    config = {
+        "runs": [{"config": str(run)}],
+        "exports": [{"run": "distance", "dataset": "validate_9", "criterion": "mito__dice"}],
+    }
+    with pytest.raises(ConfigError, match=r"config/config.yaml: exports\[0\].dataset"):
+        load_plan(config, "config/config.yaml", check_data=False)

@@ -11,7 +11,11 @@ from snakemake.utils import validate
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
-from dacapo_flow.export.targets import ExportEntry, export_paths
+from dacapo_flow.export.targets import (
+    ExportEntry,
+    export_paths,
+    selection_dataset_config,
+)
 from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
@@ -196,13 +200,11 @@ def export_targets():
 
 
 def _selection_raw(wildcards):
-    run = run_of(wildcards)
-    for dataset in run.config.datasplit_config.validate_configs:
-        if dataset.name == wildcards.dataset:
-            return dataset.raw
-    raise WorkflowError(
-        f"run {wildcards.run!r} has no validation dataset {wildcards.dataset!r}"
-    )
+    try:
+        config = selection_dataset_config(run_of(wildcards).config, wildcards.dataset)
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
+    return config.raw
 
 
 def export_inputs(wildcards):

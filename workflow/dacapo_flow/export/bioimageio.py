@@ -6,8 +6,9 @@ dataset's raw and the network's output on it, see `sample`), a cover image of th
 README. Axes carry the real voxel sizes (nm); inputs are parameterized (min + n * step, the
 sizes the valid U-Net accepts), outputs reference the input with the U-Net's offset (context
 already cropped). Raw intensities are scaled by a `scale_linear` preprocessing step exactly as
-in training; the eval activation is part of the network. Provenance and the selected
-post-processing parameters sit in `config.dacapo_flow`.
+validation read the selection dataset (`SelectedModel.raw_range`); the eval activation is part
+of the network. Provenance and the selected post-processing parameters sit in
+`config.dacapo_flow`.
 """
 
 from __future__ import annotations

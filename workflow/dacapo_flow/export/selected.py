@@ -20,6 +20,7 @@ from funlib.geometry import Coordinate
 from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.sampling import SamplerDataset
+from dacapo_flow.export.targets import selection_dataset_config
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.nn.model import Model
 from dacapo_flow.store.weights import load_checkpoint
@@ -106,17 +107,6 @@ def output_offset(selected_shape_fn, minimum, step, ratio) -> list[int]:
             raise ValueError(f"output size is not in * {ratio[axis]} + offset on axis {axis}")
         offsets.append(int(values.pop()))
     return offsets
-
-
-def selection_dataset_config(run_config: RunConfig, dataset: str | None):
-    """The validation dataset config named `dataset` (the one a best JSON was selected on)."""
-    configs = {d.name: d for d in run_config.datasplit_config.validate_configs}
-    if dataset not in configs:
-        raise ValueError(
-            f"run {run_config.name!r}: the best record names validation dataset {dataset!r}; "
-            f"the run config has {sorted(configs)}"
-        )
-    return configs[dataset]
 
 
 def load_selected(

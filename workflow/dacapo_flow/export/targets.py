@@ -9,7 +9,13 @@ from dacapo_flow.config.base import Config, ConfigError
 from dacapo_flow.config.datasplits import NAME_PATTERN
 from dacapo_flow.layout import export_paths
 
-__all__ = ["CiteEntry", "ExportEntry", "check_exports", "export_paths"]
+__all__ = [
+    "CiteEntry",
+    "ExportEntry",
+    "check_exports",
+    "export_paths",
+    "selection_dataset_config",
+]
 
 
 class CiteEntry(Config):
@@ -58,6 +64,18 @@ class ExportEntry(Config):
         for entry in self.cite:
             args += ["--cite", entry.text, entry.reference()]
         return args
+
+
+def selection_dataset_config(run_config, dataset: str | None):
+    """The validation dataset config named `dataset`: the one a best JSON was selected on,
+    whose normalisation an export of that model uses."""
+    configs = {d.name: d for d in run_config.datasplit_config.validate_configs}
+    if dataset not in configs:
+        raise ValueError(
+            f"run {run_config.name!r}: the best record names validation dataset {dataset!r}; "
+            f"the run config has {sorted(configs)}"
+        )
+    return configs[dataset]
 
 
 def check_exports(
