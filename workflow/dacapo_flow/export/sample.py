@@ -43,7 +43,9 @@ def crop_roi(selected: SelectedModel) -> Roi:
     raw = selected.selection.raw
     voxel = raw.voxel_size
     shape = Coordinate(selected.model.eval_input_shape)
-    target = validation_roi(selected.selection) or raw.roi
+    target = validation_roi(selected.selection)
+    if target is None:  # nothing annotated: the middle of the raw
+        target = raw.roi
     centre = (target.offset + target.shape / 2 - raw.offset) / voxel
     raw_shape = raw.roi.shape / voxel
     begin = []
