@@ -15,12 +15,15 @@ from dacapo_flow.config import architectures, augments, datasplits, tasks, train
 from dacapo_flow.config.base import field_stage
 from dacapo_flow.config.run_config import RunConfig, StartConfig
 from dacapo_flow.config.workflow_config import RunEntry, WorkflowConfig
+from dacapo_flow.export.targets import CiteEntry, ExportEntry
 
 TARGET = Path(__file__).resolve().parents[1] / "config" / "README.md"
 
 SECTIONS = [
     ("config/config.yaml", WorkflowConfig),
     ("runs[] entries", RunEntry),
+    ("exports[] entries", ExportEntry),
+    ("exports[].cite[]", CiteEntry),
     ("Run config (config/runs/*.yaml)", RunConfig),
     ("start_config", StartConfig),
     ("task_config, type: distance", tasks.DistanceTaskConfig),

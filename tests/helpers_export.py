@@ -1,5 +1,7 @@
 """A tiny selected model on disk (run config, dacapo-flow checkpoint, best JSON) for the export
-tests: anisotropic voxels, raw range from the dtype, a two-label distance head."""
+tests: anisotropic voxels, raw range from the dtype (or percentiles), a two-label distance
+head; the validation raw is its own volume, darker than the training raw and larger than one
+evaluation block."""
 
 from __future__ import annotations
 
@@ -16,19 +18,50 @@ from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.store.weights import Weights, save_checkpoint
 
 VOXEL_SIZE = (8, 4, 4)
+VALIDATE_OFFSET = (80, 40, 40)  # world units: the validation volume's offset
 
 
-def write_selected(root: Path, section_axis: int | None = None) -> dict[str, Path]:
-    """`section_axis`: a 2D network applied section by section along that axis."""
+def _volume(rng, shape, low: int, high: int) -> np.ndarray:
+    """uint8 raw with structure (smoothed noise) spanning low..high."""
+    noise = rng.normal(size=shape)
+    for axis in range(noise.ndim):  # a cheap blur: average of shifted copies
+        noise = sum(np.roll(noise, shift, axis) for shift in (-2, -1, 0, 1, 2))
+    scaled = (noise - noise.min()) / np.ptp(noise)
+    return (low + scaled * (high - low)).astype(np.uint8)
+
+
+def write_selected(
+    root: Path,
+    section_axis: int | None = None,
+    percentiles: list[float] | None = None,
+    validate_shape: tuple[int, ...] = (40, 40, 40),
+) -> dict[str, Path]:
+    """`section_axis`: a 2D network applied section by section along that axis.
+    `percentiles`: every raw normalised by these percentiles instead of the dtype range.
+    `validate_shape`: of the validation raw (the default holds an evaluation block)."""
     root.mkdir(parents=True, exist_ok=True)
     data = root / "data.zarr"
-    raw = np.random.default_rng(0).integers(0, 255, (12, 24, 24), dtype=np.uint8)
-    write_array(data, "raw", raw, VOXEL_SIZE, (0, 0, 0))
-    write_array(data, "labels", (raw > 200).astype(np.uint8), VOXEL_SIZE, (0, 0, 0))
-    dataset = {
-        "raw": {"path": str(data), "dataset": "raw"},
-        "gt": {"path": str(data), "dataset": "labels"},
-    }
+    rng = np.random.default_rng(0)
+    train, validate = _volume(rng, (12, 24, 24), 0, 255), _volume(rng, validate_shape, 30, 180)
+    write_array(data, "raw", train, VOXEL_SIZE, (0, 0, 0))
+    write_array(data, "labels", (train > 200).astype(np.uint8), VOXEL_SIZE, (0, 0, 0))
+    write_array(data, "validate_raw", validate, VOXEL_SIZE, VALIDATE_OFFSET)
+    # gt covers the middle half of the validation raw only: the test crop centres on it.
+    begin = [s // 4 for s in validate_shape]
+    middle = tuple(slice(b, s - b) for b, s in zip(begin, validate_shape))
+    gt_offset = tuple(o + b * v for o, b, v in zip(VALIDATE_OFFSET, begin, VOXEL_SIZE))
+    labels = (validate[middle] > 120).astype(np.uint8)
+    write_array(data, "validate_labels", labels, VOXEL_SIZE, gt_offset)
+
+    def dataset(raw: str, gt: str) -> dict:
+        entry = {
+            "raw": {"path": str(data), "dataset": raw},
+            "gt": {"path": str(data), "dataset": gt},
+        }
+        if percentiles is not None:
+            entry["raw"]["percentiles"] = list(percentiles)
+        return entry
+
     config = {
         "name": "tiny_export",
         "num_iterations": 10,
@@ -45,8 +78,10 @@ def write_selected(root: Path, section_axis: int | None = None) -> dict[str, Pat
         "trainer_config": {},
         "datasplit_config": {
             "label_ids": {"mito": [1], "er": "nonzero"},
-            "train_configs": [{"name": "train", **dataset}],
-            "validate_configs": [{"name": "validate", **dataset}],
+            "train_configs": [{"name": "train", **dataset("raw", "labels")}],
+            "validate_configs": [
+                {"name": "validate", **dataset("validate_raw", "validate_labels")}
+            ],
         },
     }
     if section_axis is not None:

@@ -1,5 +1,9 @@
+import json
+import zipfile
+
 import pytest
 import torch
+import yaml
 
 from dacapo_flow.export.selected import input_sizes, load_selected
 from helpers_export import VOXEL_SIZE, write_selected
@@ -52,6 +56,7 @@ def test_export_subcommand_writes_the_requested_files(tmp_path):
     argv = ["export", "--run-config", str(paths["run_config"]), "--weights", str(paths["weights"])]
     argv += ["--best", str(paths["best"]), "--bioimageio-zip", str(tmp_path / "out/model.zip")]
     argv += ["--cellmap-flow", str(tmp_path / "out/flow.py"), "--author", "A. Person"]
+    argv += ["--license", "MIT", "--cite", "A paper", "https://example.org/paper"]
     args = parser.parse_args(argv)
     args.func(args)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
@@ -59,3 +64,40 @@ def test_export_subcommand_writes_the_requested_files(tmp_path):
         "flow_weights.pt",
         "model.zip",
     ]
+    with zipfile.ZipFile(tmp_path / "out/model.zip") as package:
+        rdf = yaml.safe_load(package.read("rdf.yaml"))
+    assert rdf["license"] == "MIT" and rdf["authors"] == [{"name": "A. Person"}]
+    assert rdf["cite"][0] == {"text": "A paper", "url": "https://example.org/paper"}
+
+
+def test_percentiles_come_from_the_selection_datasets_record_as_validation_read_them(tmp_path):
+    from dacapo_flow.data.intensity import percentile_range, recorded_range
+
+    paths = write_selected(tmp_path / "run", percentiles=[1.0, 99.0])
+    computed = load_selected(**paths)
+    validate = computed.selection_config.raw
+    expected = percentile_range(validate.open(), 1.0, 99.0)
+    assert computed.raw_range == expected  # the validation raw's range, not the training raw's
+    train = computed.run_config.datasplit_config.train_configs[0].raw
+    assert percentile_range(train.open(), 1.0, 99.0) != expected
+    assert computed.normalisation["percentiles"] == [1.0, 99.0]
+
+    # The run's record is what training and validation read: the export reads it too.
+    record = tmp_path / "validate.json"
+    recorded_range(validate.open(), [1.0, 99.0], record)
+    stored = json.loads(record.read_text())
+    record.write_text(json.dumps({**stored, "min": 10.0, "max": 20.0}))
+    assert load_selected(**paths, normalisation=record).raw_range == (10.0, 20.0)
+    # A record of other percentiles is not used, and never rewritten by an export.
+    record.write_text(json.dumps({**stored, "percentiles": [2.0, 98.0], "min": 10.0}))
+    before = record.read_bytes()
+    assert load_selected(**paths, normalisation=record).raw_range == expected
+    assert record.read_bytes() == before
+
+
+def test_a_best_record_of_an_unknown_dataset_is_refused_naming_the_file(tmp_path):
+    paths = write_selected(tmp_path / "run")
+    best = json.loads(paths["best"].read_text())
+    paths["best"].write_text(json.dumps({**best, "dataset": "elsewhere"}))
+    with pytest.raises(ValueError, match=r"mito__dice.json.*'elsewhere'.*\['validate'\]"):
+        load_selected(**paths)

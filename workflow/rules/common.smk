@@ -11,7 +11,11 @@ from snakemake.utils import validate
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
-from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
+from dacapo_flow.export.targets import (
+    ExportEntry,
+    export_paths,
+    selection_dataset_config,
+)
 from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
@@ -23,10 +27,11 @@ try:
     with pending_outputs([SYNTHETIC] if isinstance(SYNTHETIC, str) else []):
         # Data checks open every array: once, in the main process, not in every cluster job.
         PLAN = load_plan(config, check_data=workflow.is_main_process)
-    EXPORTS = [
-        ExportEntry.model_validate(entry) for entry in config.get("exports") or []
-    ]
-    check_exports(EXPORTS, PLAN)
+    # Checked by load_plan; by (run, dataset, criterion), the export job's wildcards.
+    EXPORTS = {
+        (e.run, e.dataset, e.criterion): e
+        for e in map(ExportEntry.model_validate, config.get("exports") or [])
+    }
     PREDICTIONS = {
         target.name: target
         for target in map(
@@ -190,16 +195,24 @@ def all_targets():
 def export_targets():
     """Files of every requested export (add to `rule all`)."""
     targets = []
-    for entry in EXPORTS:
-        paths = export_paths(
-            LAYOUT.export_dir(entry.run, entry.dataset, entry.criterion)
-        )
+    for run, dataset, criterion in EXPORTS:
+        paths = export_paths(LAYOUT.export_dir(run, dataset, criterion))
         targets += [paths["bioimageio"], paths["cellmap_flow"]]
     return targets
 
 
+def _selection_raw(wildcards):
+    try:
+        config = selection_dataset_config(run_of(wildcards).config, wildcards.dataset)
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
+    return config.raw
+
+
 def export_inputs(wildcards):
-    return {
+    """The winner's weights and best record, and the recorded percentile range of the
+    dataset it was selected on (what validation normalised with) where there is one."""
+    inputs = {
         "weights": LAYOUT.best_weights(
             wildcards.run, wildcards.dataset, wildcards.criterion
         ),
@@ -207,6 +220,9 @@ def export_inputs(wildcards):
             wildcards.run, wildcards.dataset, wildcards.criterion
         ),
     }
+    if _selection_raw(wildcards).percentiles is not None:
+        inputs["normalisation"] = LAYOUT.normalisation(wildcards.run, wildcards.dataset)
+    return inputs
 
 
 def export_run_config(wildcards):
@@ -217,8 +233,18 @@ def export_repetition(wildcards):
     return run_of(wildcards).repetition
 
 
-def export_upstream(wildcards):
-    return run_of(wildcards).upstream or ""  # "" for a run that starts from nothing
+def export_args(wildcards, input):
+    """Optional `dacapo-flow export` arguments (export.smk quotes each item with :q): the
+    upstream of a finetune, the normalisation record, the entry's author / license / cite.
+    """
+    args = []
+    upstream = run_of(wildcards).upstream
+    if upstream is not None:
+        args += ["--upstream", upstream]
+    if "normalisation" in input.keys():
+        args += ["--normalisation", str(input["normalisation"])]
+    entry = EXPORTS.get((wildcards.run, wildcards.dataset, wildcards.criterion))
+    return args + (entry.cli_args() if entry is not None else [])
 
 
 _EXPORT = export_paths(LAYOUT.export_dir("{run}", "{dataset}", "{criterion}"))

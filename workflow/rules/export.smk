@@ -3,8 +3,9 @@
 #     - {run: distance, dataset: validate_0, criterion: mito__dice}
 #     - {run: finetune, dataset: validate_0, criterion: mito__voi}
 # writing <store>/<run>/exports/<dataset>/<criterion>/{bioimageio.zip, cellmap_flow.py,
-# cellmap_flow_weights.pt}. Inputs are the best weights and best record the selection wrote;
-# common.smk provides LAYOUT (dacapo_flow.layout.Layout), PLAN and run_of.
+# cellmap_flow_weights.pt}. Inputs are the best weights and best record the selection wrote,
+# and the normalisation record of <dataset> where its raw uses percentiles; common.smk
+# provides LAYOUT (dacapo_flow.layout.Layout), PLAN, run_of and the export_* helpers.
 rule export:
     input:
         unpack(export_inputs),
@@ -21,9 +22,9 @@ rule export:
         run_config=export_run_config,
         repetition=export_repetition,
         grid=grid_point,
-        upstream=export_upstream,
+        options=export_args,
     shell:
         "dacapo-flow export --run-config {params.run_config:q} --run {wildcards.run:q} "
         "--repetition {params.repetition:q} --grid {params.grid:q} --weights {input.weights:q} --best {input.best:q} "
         "--bioimageio-zip {output.bioimageio:q} --cellmap-flow {output.cellmap_flow:q} "
-        "--upstream {params.upstream:q} > {log:q} 2>&1"
+        "{params.options:q} > {log:q} 2>&1"

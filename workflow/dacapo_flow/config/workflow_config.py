@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..export.targets import ExportEntry
+from ..export.targets import ExportEntry, check_exports
 from ..layout import RESERVED_DATASET_NAMES, RESERVED_RUN_NAMES
 from ..predict.checks import check_targets
 from ..predict.config import PredictionTarget
@@ -130,6 +130,7 @@ def load_plan(
     for run in plan.values():
         check_finetune_fits(run, plan)
     check_targets(workflow.predictions, plan, source, check_data)
+    check_exports(workflow.exports, plan, source)
     if check_data:
         check_plan_data(plan)
         check_start_files(plan)

@@ -104,9 +104,13 @@ def percentile_range(array: ZarrArray, low: float, high: float) -> tuple[float, 
     return lo, hi
 
 
-def recorded_range(array: ZarrArray, percentiles, record: Path | None) -> tuple[float, float]:
+def recorded_range(
+    array: ZarrArray, percentiles, record: Path | None, write: bool = True
+) -> tuple[float, float]:
     """The percentile range of `array`, read from `record` when it was computed for the same
-    array and percentiles, else computed and (when `record` is given) written there."""
+    array and percentiles, else computed and (when `record` is given and `write`) written
+    there. Readers of a finished run's record (export) pass write=False: rewriting an input
+    of the training jobs would make Snakemake retrain them."""
     key = {
         "path": str(Path(array.path).resolve()),
         "dataset": array.dataset,
@@ -117,6 +121,6 @@ def recorded_range(array: ZarrArray, percentiles, record: Path | None) -> tuple[
         if {k: stored.get(k) for k in key} == key:
             return float(stored["min"]), float(stored["max"])
     low, high = percentile_range(array, *percentiles)
-    if record is not None:
+    if record is not None and write:
         atomic_write_json(record, {**key, "min": low, "max": high})
     return low, high

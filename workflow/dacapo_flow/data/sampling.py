@@ -64,13 +64,16 @@ class SamplerDataset:
             raise ValueError(f"dataset {self.name}: raw_min == raw_max == {self.raw_min}")
 
     @classmethod
-    def from_config(cls, config, record: Path | None = None) -> SamplerDataset:
+    def from_config(
+        cls, config, record: Path | None = None, write_record: bool = True
+    ) -> SamplerDataset:
         """From a RawGTDatasetConfig: raw normalised by its min/max, or by its percentiles
-        (computed once and recorded in `record`, a JSON file, when given)."""
+        (computed once and recorded in `record`, a JSON file, when given; see
+        `recorded_range` for `write_record`)."""
         raw = config.raw.open()
         raw_min, raw_max = config.raw.min, config.raw.max
         if getattr(config.raw, "percentiles", None) is not None:
-            raw_min, raw_max = recorded_range(raw, config.raw.percentiles, record)
+            raw_min, raw_max = recorded_range(raw, config.raw.percentiles, record, write_record)
         return cls(
             raw=raw,
             gt=config.gt.open(),

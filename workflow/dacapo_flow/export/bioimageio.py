@@ -1,19 +1,24 @@
 """A bioimage.io model package (format 0.5, `pytorch_state_dict` weights) of a selected model.
 
 The package folder holds rdf.yaml, the weights as a plain state dict, the network source
-(`network_source.py`), test input/output tensors of the smallest valid input shape and a
+(`network_source.py`), test input/output tensors (one evaluation block of the selection
+dataset's raw and the network's output on it, see `sample`), a cover image of the two and a
 README. Axes carry the real voxel sizes (nm); inputs are parameterized (min + n * step, the
 sizes the valid U-Net accepts), outputs reference the input with the U-Net's offset (context
 already cropped). Raw intensities are scaled by a `scale_linear` preprocessing step exactly as
-in training; the eval activation is part of the network. Provenance and the selected
-post-processing parameters sit in `config.dacapo_flow`.
+validation read the selection dataset (`SelectedModel.raw_range`); the eval activation is part
+of the network. Provenance and the selected post-processing parameters sit in
+`config.dacapo_flow`.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import io
+import logging
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -22,11 +27,15 @@ import torch
 import yaml
 
 from dacapo_flow.export.network_source import network_source
+from dacapo_flow.export.sample import Sample, cover_png, sample
 from dacapo_flow.export.selected import SelectedModel
 from dacapo_flow.store.atomic import atomic_write
 
+logger = logging.getLogger(__name__)
+
 FORMAT_VERSION = "0.5.7"
 _AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
+DACAPO_CITE = {"text": "DaCapo", "url": "https://github.com/janelia-cellmap/dacapo"}
 
 
 def _sha256(data: bytes) -> str:
@@ -39,15 +48,38 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_tensors(selected: SelectedModel) -> tuple[np.ndarray, np.ndarray]:
-    """(raw input of the smallest valid shape, the network's eval output on it)."""
-    low, high = selected.raw_range
-    shape = (1, 1, *selected.min_input_shape)
-    raw = np.random.default_rng(0).uniform(low, high, shape).astype(np.float32)
-    normalised = (raw - np.float32(low)) * np.float32(1.0 / (high - low))
-    with torch.no_grad():
-        output = selected.model(torch.from_numpy(normalised)).numpy()
-    return raw, output
+def default_authors() -> list[str]:
+    """The author when none is given: `git config user.name`, else the login name. A
+    package is published under a person's name, so the export log says to set it."""
+    try:
+        name = subprocess.run(
+            ["git", "config", "user.name"], check=False, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        source = "git config user.name"
+    except (OSError, subprocess.SubprocessError):
+        name = ""
+    if not name:
+        try:
+            name, source = getpass.getuser(), "the login name"
+        except (OSError, KeyError):
+            name = ""
+    if not name:
+        raise ValueError(
+            "no bioimage.io author: give --author (exports: author in config/config.yaml)"
+        )
+    logger.warning(
+        "no author given: the package names %r (from %s); set --author (or `author:` of "
+        "the exports entry) to the people to credit before publishing it",
+        name,
+        source,
+    )
+    return [name]
+
+
+def cite_entry(text: str, reference: str) -> dict:
+    """A bioimage.io citation: `reference` is a DOI (10.xxx/...) or a URL."""
+    key = "doi" if reference.startswith("10.") else "url"
+    return {"text": text, key: reference}
 
 
 def _name(text: str) -> str:
@@ -59,10 +91,13 @@ def _name(text: str) -> str:
 def rdf(
     selected: SelectedModel,
     files: dict[str, bytes],
-    authors: list[str] | None = None,
+    test: Sample,
+    authors: list[str],
     license: str = "CC-BY-4.0",
+    cite: list[dict] | None = None,
 ) -> dict:
-    """The model description; `files` maps package file names to their bytes (for sha256)."""
+    """The model description; `files` maps package file names to their bytes (for sha256).
+    `cite`: citations ({text, doi or url}) listed before DaCapo's."""
     axes = _AXES[len(selected.voxel_size)]
     low, high = selected.raw_range
     provenance = selected.provenance
@@ -96,17 +131,21 @@ def rdf(
         f"{provenance['run']}, iteration {provenance['iteration']}, best for "
         f"{provenance['criterion']} on {provenance['dataset']}."
     )
-    architecture = selected.run_config.architecture_config.model_dump(exclude={"type"})
+    arch = selected.run_config.architecture_config
+    architecture = arch.model_dump(exclude={"type"})
+    raw = selected.selection.raw
     return {
         "format_version": FORMAT_VERSION,
         "type": "model",
         "name": _name(f"dacapo-flow {provenance['run']} {provenance['criterion']}"),
         "description": description,
-        "authors": [{"name": name} for name in authors or ["dacapo-flow export"]],
-        "cite": [{"text": "DaCapo", "url": "https://github.com/janelia-cellmap/dacapo"}],
+        "authors": [{"name": name} for name in authors],
+        "cite": [*(cite or []), DACAPO_CITE],
         "license": license,
         "documentation": "README.md",
-        "tags": ["3d" if len(axes) == 3 else "2d", "unet", "electron-microscopy", "dacapo"],
+        "covers": ["cover.png"],
+        # The network's dimensions: a 2D network run section by section is 2D.
+        "tags": [f"{arch.dims}d", "unet", "electron-microscopy", "dacapo"],
         "inputs": [
             {
                 "id": "raw",
@@ -153,6 +192,8 @@ def rdf(
                 **provenance,
                 "head_labels": list(selected.head_labels),
                 "raw_range": [low, high],
+                "normalisation": selected.normalisation,
+                "test_crop": {"raw": f"{raw.path}/{raw.dataset}", **test.describe()},
                 "voxel_size": list(selected.voxel_size),
                 "output_voxel_size": list(selected.output_voxel_size),
             }
@@ -160,9 +201,28 @@ def rdf(
     }
 
 
-def package_files(selected: SelectedModel, **rdf_kwargs) -> dict[str, bytes]:
-    """Every file of the package, rdf.yaml included."""
-    raw, output = test_tensors(selected)
+def _normalisation_text(selected: SelectedModel) -> str:
+    low, high = selected.raw_range
+    how = selected.normalisation
+    text = (
+        f"Raw intensities {low:g}..{high:g} are mapped to 0..1 (the `scale_linear` "
+        f"preprocessing), as validation read `{how['dataset']}`"
+    )
+    if "percentiles" in how:
+        return text + (
+            f": its raw's {how['percentiles'][0]:g} and {how['percentiles'][1]:g} "
+            "percentiles. For another volume, compute its own percentiles and set "
+            "gain = 1 / (high - low), offset = -low / (high - low)."
+        )
+    return text + "."
+
+
+def package_files(
+    selected: SelectedModel, authors: list[str] | None = None, **rdf_kwargs
+) -> dict[str, bytes]:
+    """Every file of the package, rdf.yaml included (`authors`: default_authors())."""
+    authors = authors or default_authors()
+    test = sample(selected)
     weights = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in selected.model.state_dict().items()}, weights)
     provenance = selected.provenance
@@ -175,15 +235,19 @@ def package_files(selected: SelectedModel, **rdf_kwargs) -> dict[str, bytes]:
         f"validation dataset `{provenance['dataset']}`; this checkpoint scored "
         f"{provenance['score']} for `{provenance['criterion']}` "
         f"({'higher' if provenance['higher_is_better'] else 'lower'} is better).\n"
+        f"\n## Input\n\n{_normalisation_text(selected)}\n"
     )
     files = {
         "weights.pt": weights.getvalue(),
         "network_source.py": network_source().encode(),
-        "test_input.npy": _npy(raw),
-        "test_output.npy": _npy(output),
+        "test_input.npy": _npy(test.raw),
+        "test_output.npy": _npy(test.output),
+        "cover.png": cover_png(
+            test, selected.head_labels, selected.run_config.architecture_config.section_axis
+        ),
         "README.md": readme.encode(),
     }
-    description = rdf(selected, files, **rdf_kwargs)
+    description = rdf(selected, files, test, authors, **rdf_kwargs)
     files["rdf.yaml"] = yaml.safe_dump(description, sort_keys=False).encode()
     return files
 
@@ -195,7 +259,7 @@ def write_bioimageio_package(
     **rdf_kwargs,
 ) -> None:
     """Write the package as a folder and/or a zip (each atomically). `rdf_kwargs`: authors
-    (names) and license (SPDX id, default CC-BY-4.0)."""
+    (names; default_authors() when none), license (SPDX id, default CC-BY-4.0) and cite."""
     files = package_files(selected, **rdf_kwargs)
     if folder is not None:
         folder = Path(folder)

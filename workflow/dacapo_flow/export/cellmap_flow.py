@@ -6,8 +6,8 @@ cellmap-flow runs the script and reads its globals: `model`, `input_voxel_size`,
 importing os / subprocess / sys or calling eval / exec / compile / __import__, so the script
 embeds the network source (`network_source`) and imports only torch and pathlib.
 
-`model` takes raw intensities (it applies the training normalisation itself) and returns the
-eval-mode prediction; shapes are the run's evaluation block (input_shape + eval increase;
+`model` takes raw intensities (it applies the normalisation validation used on the selection
+dataset itself, `SelectedModel.raw_range`) and returns the eval-mode prediction; shapes are the run's evaluation block (input_shape + eval increase;
 one section thick for a 2D network run section by section).
 """
 

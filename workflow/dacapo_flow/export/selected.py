@@ -1,6 +1,11 @@
 """A selected model (run config + winning weights + best JSON) and the facts every export
 needs: the network in eval mode, voxel sizes, raw intensity range, valid input sizes and the
-output's offset, and its provenance."""
+output's offset, and its provenance.
+
+The raw intensity range is the one validation normalised the selection dataset with (the
+validation dataset the best JSON names): its min/max, or its percentile range read from the
+run's normalisation record, through the same code (`SamplerDataset.from_config`). So an
+exported model computes on that dataset exactly what the workflow computed."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from funlib.geometry import Coordinate
 
 from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.data.sampling import SamplerDataset
+from dacapo_flow.export.targets import selection_dataset_config
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.nn.model import Model
 from dacapo_flow.store.weights import load_checkpoint
@@ -30,10 +37,33 @@ class SelectedModel:
     voxel_size: Coordinate  # input, world units (nm)
     output_voxel_size: Coordinate
     raw_range: tuple[float, float]  # raw intensities mapped to 0 and 1
+    selection: SamplerDataset  # the validation dataset it was selected on, as validation read it
     min_input_shape: Coordinate  # smallest valid input, voxels
     input_step: Coordinate  # valid inputs: min + k * step
     output_offset: list[int]  # out = in * in_scale / out_scale + offset, per axis
     provenance: dict = field(default_factory=dict)
+
+    @property
+    def normalisation(self) -> dict:
+        """How raw intensities are mapped to 0..1, and where the range comes from."""
+        raw = self.selection.raw
+        config = self.selection_config.raw
+        how = (
+            {"percentiles": list(config.percentiles)}
+            if config.percentiles is not None
+            else {"min": config.min, "max": config.max}  # None: the dtype's range
+        )
+        return {
+            "dataset": self.provenance["dataset"],
+            "raw": f"{raw.path}/{raw.dataset}",
+            "dtype": str(raw.dtype),
+            **how,
+            "range": list(self.raw_range),
+        }
+
+    @property
+    def selection_config(self):
+        return selection_dataset_config(self.run_config, self.provenance["dataset"])
 
     def output_shape(self, input_shape) -> Coordinate:
         return self.model.architecture.output_shape_for(input_shape)
@@ -79,16 +109,6 @@ def output_offset(selected_shape_fn, minimum, step, ratio) -> list[int]:
     return offsets
 
 
-def _raw_range(run_config: RunConfig) -> tuple[float, float]:
-    raw = run_config.datasplit_config.train_configs[0].raw
-    if raw.min is not None and raw.max is not None:
-        return float(raw.min), float(raw.max)
-    from dacapo_flow.data.sampling import _dtype_range  # the range training normalised with
-
-    low, high = _dtype_range(raw.open().dtype)
-    return (low if raw.min is None else raw.min), (high if raw.max is None else raw.max)
-
-
 def load_selected(
     run_config: str | os.PathLike,
     weights: str | os.PathLike,
@@ -97,15 +117,27 @@ def load_selected(
     upstream: str | None = None,
     run: str | None = None,
     repetition: int | None = None,
+    normalisation: str | os.PathLike | None = None,
 ) -> SelectedModel:
     """Build the run's model with the winning weights. `voxel_size` defaults to the first
     training raw array's (opened from the config); `run` / `repetition` override the
-    config's (as for the other subcommands)."""
+    config's (as for the other subcommands). `normalisation`: the run's record of the
+    selection dataset's percentile range (read, never written; without it, the range is
+    computed as the normalisation job computes it)."""
     if isinstance(run_config, RunConfig):  # already loaded (a sweep's grid point applied)
         config = run_config
     else:
         config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
     record = json.loads(Path(best).read_text())
+    try:
+        selection_config = selection_dataset_config(config, record.get("dataset"))
+    except ValueError as error:
+        raise ValueError(f"{best}: {error}") from None
+    selection = SamplerDataset.from_config(
+        selection_config,
+        record=None if normalisation is None else Path(normalisation),
+        write_record=False,
+    )
     task = create_task(config.task_config, config.datasplit_config.label_ids)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -145,7 +177,8 @@ def load_selected(
         head_labels=list(task.head_labels),
         voxel_size=voxel_size,
         output_voxel_size=out_voxel,
-        raw_range=_raw_range(config),
+        raw_range=(float(selection.raw_min), float(selection.raw_max)),
+        selection=selection,
         min_input_shape=minimum,
         input_step=step,
         output_offset=output_offset(model.architecture.output_shape_for, minimum, step, ratio),
@@ -166,14 +199,23 @@ def export_selected(
     license="CC-BY-4.0",
     run=None,
     repetition=None,
+    normalisation=None,
+    cite=None,
 ) -> SelectedModel:
     """Write the requested exports of one selected model (see `dacapo-flow export`)."""
-    selected = load_selected(run_config, weights, best, voxel_size, upstream, run, repetition)
+    selected = load_selected(
+        run_config, weights, best, voxel_size, upstream, run, repetition, normalisation
+    )
     if out_dir is not None or bioimageio_zip is not None:
         from .bioimageio import write_bioimageio_package
 
         write_bioimageio_package(
-            selected, folder=out_dir, zip_path=bioimageio_zip, authors=authors, license=license
+            selected,
+            folder=out_dir,
+            zip_path=bioimageio_zip,
+            authors=authors,
+            license=license,
+            cite=cite,
         )
     if cellmap_flow is not None:
         from .cellmap_flow import write_cellmap_flow_script

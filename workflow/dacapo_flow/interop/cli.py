@@ -44,6 +44,7 @@ def cmd_import_dacapo(args) -> None:
 
 
 def cmd_export(args) -> None:
+    from ..export.bioimageio import cite_entry
     from ..export.selected import export_selected
 
     if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
@@ -66,6 +67,8 @@ def cmd_export(args) -> None:
         voxel_size=args.voxel_size,
         authors=args.author,
         license=args.license,
+        normalisation=args.normalisation,
+        cite=[cite_entry(text, reference) for text, reference in args.cite or []],
     )
 
 
@@ -88,6 +91,24 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--cellmap-flow", type=Path, help="cellmap-flow script file to write")
     p.add_argument("--upstream", help="run this one was finetuned from (provenance; '': none)")
     p.add_argument("--voxel-size", type=int, nargs="+", help="default: the training raw's")
-    p.add_argument("--author", action="append", help="bioimage.io author name (repeatable)")
+    p.add_argument(
+        "--author",
+        action="append",
+        help="bioimage.io author name (repeatable; default: `git config user.name`, else the "
+        "login name, with a warning)",
+    )
     p.add_argument("--license", default="CC-BY-4.0", help="bioimage.io license (SPDX id)")
+    p.add_argument(
+        "--cite",
+        nargs=2,
+        action="append",
+        metavar=("TEXT", "DOI_OR_URL"),
+        help="a citation listed before DaCapo's (repeatable)",
+    )
+    p.add_argument(
+        "--normalisation",
+        type=Path,
+        help="the run's record of the selection dataset's percentile range "
+        "(<store>/<run>/normalisation/<dataset>.json; default: computed as its job does)",
+    )
     p.set_defaults(func=cmd_export)
