@@ -54,7 +54,7 @@ def test_plan_of_a_distance_model(files, tmp_path):
 
 
 def test_mismatches_are_named(files, tmp_path):
-    with pytest.raises(ConfigError, match="criterion 'nucleus__dice', target t asks for 'x'"):
+    with pytest.raises(ConfigError, match="criterion is 'nucleus__dice', expected 'x'"):
         read_best(files["best"], target(files, criterion="x"))
     with pytest.raises(ConfigError, match="not inside"):
         plan_for(files, tmp_path, roi={"offset": [0, 0, 0], "shape": [400, 40, 40]})

@@ -4,7 +4,6 @@ output's offset, and its provenance."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.nn.model import Model
+from dacapo_flow.store.best_record import BestRecord
 from dacapo_flow.store.weights import load_checkpoint
 
 _ACTIVATIONS = {type(None): None, torch.nn.Sigmoid: "sigmoid", torch.nn.Softmax: "softmax"}
@@ -105,7 +105,7 @@ def load_selected(
         config = run_config
     else:
         config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
-    record = json.loads(Path(best).read_text())
+    record = BestRecord.read(best)
     task = create_task(config.task_config, config.datasplit_config.label_ids)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -128,12 +128,12 @@ def load_selected(
     provenance = {
         "run": config.name,
         "repetition": config.repetition,
-        "iteration": record.get("iteration"),
-        "dataset": record.get("dataset"),
-        "criterion": record.get("criterion"),
-        "score": record.get("score"),
-        "higher_is_better": record.get("higher_is_better"),
-        "post_processing": record.get("parameters"),
+        "iteration": record.iteration,
+        "dataset": record.dataset,
+        "criterion": record.criterion,
+        "score": record.score,
+        "higher_is_better": record.higher_is_better,
+        "post_processing": record.parameters,
         "upstream_run": upstream
         or (config.start_config.run if getattr(config.start_config, "run", None) else None),
         "config_hash": config.stage_hash("train"),
