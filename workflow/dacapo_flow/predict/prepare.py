@@ -60,7 +60,9 @@ def load_model(run_config: RunConfig, weights_path: str | os.PathLike, task=None
     return model.eval(), weights
 
 
-def segmentation_spec(task, target: PredictionTarget, best: BestRecord, best_path) -> SegmentationSpec:
+def segmentation_spec(
+    task, target: PredictionTarget, best: BestRecord, best_path
+) -> SegmentationSpec:
     from ..tasks.affinities import AffinitiesTask
     from ..tasks.distance import DistanceTask
 

@@ -74,9 +74,7 @@ def read_training_series(path: str | os.PathLike) -> TrainingSeries:
     )
 
 
-def read_score_curves(
-    path: str | os.PathLike, records: list[BestRecord] = ()
-) -> list[ScoreCurve]:
+def read_score_curves(path: str | os.PathLike, records: list[BestRecord] = ()) -> list[ScoreCurve]:
     """Best-over-parameters score per checkpoint for each (dataset, criterion) that has a
     best record in `records`, or for every pair when no records are given."""
     data = xr.load_dataarray(path, engine="h5netcdf")

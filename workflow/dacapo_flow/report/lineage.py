@@ -51,9 +51,7 @@ class Node:
         return text + (f" ({', '.join(details)})" if details else "")
 
 
-def lineage(
-    metadata: list[dict], start_records: dict[str, BestRecord] | None = None
-) -> list[Node]:
+def lineage(metadata: list[dict], start_records: dict[str, BestRecord] | None = None) -> list[Node]:
     """Nodes in tree order (roots and children sorted by name) from sweep metadata dicts
     (`run`, `start`: {run, criterion, dataset}, {external: text} or None; an external start
     is a root). `start_records` maps a downstream run to the best JSON of its upstream, for

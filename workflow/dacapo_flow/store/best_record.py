@@ -80,7 +80,7 @@ class BestRecord(BaseModel):
         return "none" if self.parameters is None else parameter_label(self.parameters)
 
     def edge_warning(self) -> str | None:
-        """"threshold=0.9 is the highest of its grid: extend the grid", or None."""
+        """ "threshold=0.9 is the highest of its grid: extend the grid", or None."""
         if not self.grid_edges or self.parameters is None:
             return None
         parts = [
