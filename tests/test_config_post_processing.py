@@ -77,8 +77,7 @@ def test_seeded_watershed_grid_and_its_instance_criterion():
             AffinitiesTaskConfig(
                 neighborhood=NEAREST, thresholds=[0.3], post_processing={"mws": {}}
             ),
-            "thresholds: with a post_processing section, give the threshold grid as "
-            "post_processing.threshold.thresholds",
+            "thresholds: with a post_processing section, give the threshold grid as post_",
         ),
         (
             DistanceTaskConfig(
