@@ -74,18 +74,30 @@ def segmentation_spec(
                 f"{len(task.parameters)} to choose from"
             )
         parameters = task.parameters[0]
-    needed = set(task.parameters[0])
-    if set(parameters) != needed:
+    kinds = [sorted(point) for point in task.parameters]
+    if sorted(parameters) not in kinds:
         raise ConfigError(
-            f"best JSON {best_path}: parameters {parameters} do not fit the task ({sorted(needed)})"
+            f"best JSON {best_path}: parameters {parameters} do not fit the task's "
+            f"post-processing grid (keys {kinds})"
         )
+    # Threshold + components is exact block by block; anything else needs the whole ROI.
+    whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) <= {"threshold"}
     if isinstance(task, AffinitiesTask):
+        if whole:
+            return SegmentationSpec("whole", parameters, 1, "uint64")
         neighborhood = [list(o) for o in task.neighborhood]
         return SegmentationSpec("affinities", parameters, 1, "uint64", neighborhood)
     if isinstance(task, DistanceTask) and target.instances:
-        return SegmentationSpec("distance", parameters, len(task.channels), "uint64")
-    channels = len(task.channels) if isinstance(task, DistanceTask) else 1
-    return SegmentationSpec("semantic", parameters, channels, "uint8")
+        mode = "whole" if whole else "distance"
+        return SegmentationSpec(mode, parameters, len(task.channels), "uint64")
+    if isinstance(task, DistanceTask):
+        # A 0/1 mask: the seeds do not change it, a minimum size does.
+        if int(parameters.get("min_size", 0)) > 0:
+            return SegmentationSpec("whole", parameters, len(task.channels), "uint8")
+        return SegmentationSpec(
+            "semantic", {"threshold": parameters["threshold"]}, len(task.channels), "uint8"
+        )
+    return SegmentationSpec("semantic", parameters, 1, "uint8")
 
 
 def value_range(task) -> list[float]:
