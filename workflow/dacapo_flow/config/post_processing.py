@@ -23,8 +23,7 @@ class ThresholdGrid(Config):
 
 
 class MwsGrid(Config):
-    """Mutex watershed (mwatershed.agglom of affinities - bias, DaCapo's post-processor):
-    edges with affinity above the bias attract, those below repel, long-range offsets too."""
+    """Mutex watershed as DaCapo's: affinities above the bias attract, below it they repel."""
 
     biases: list[float] = Field(
         MWS_BIASES, min_length=1, description="grid of biases subtracted from the affinities"
@@ -32,8 +31,7 @@ class MwsGrid(Config):
 
 
 class SeededWatershedGrid(Config):
-    """Seeded watershed of the distance prediction within its foreground (touching objects):
-    seeds are the connected regions deeper inside than a seed distance."""
+    """Seeded watershed within the foreground, seeds deeper inside than a seed distance."""
 
     thresholds: list[float] = Field(
         min_length=1, description="grid of foreground thresholds, in prediction space (-1, 1)"
@@ -93,6 +91,8 @@ def family_points(family: Config) -> list[dict]:
 
 
 class AffinitiesPostProcessing(PostProcessing):
+    """Families: threshold + components, mutex watershed; each point times each min size."""
+
     threshold: ThresholdGrid | None = Field(None, description="threshold + components")
     mws: MwsGrid | None = Field(None, description="mutex watershed")
 
@@ -104,6 +104,8 @@ class AffinitiesPostProcessing(PostProcessing):
 
 
 class DistancePostProcessing(PostProcessing):
+    """Families: threshold, seeded watershed (instances); each point times each min size."""
+
     threshold: ThresholdGrid | None = Field(None, description="threshold (+ components)")
     seeded_watershed: SeededWatershedGrid | None = Field(
         None, description="seeded watershed (touching objects)"
