@@ -81,7 +81,9 @@ def segmentation_spec(
             f"post-processing grid (keys {kinds})"
         )
     # Threshold + components is exact block by block; anything else needs the whole ROI.
-    whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) <= {"threshold"}
+    whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) - {"min_size"} <= {
+        "threshold"
+    }
     if isinstance(task, AffinitiesTask):
         if whole:
             return SegmentationSpec("whole", parameters, 1, "uint64")
