@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from dacapo_flow.config import architectures, augments, datasplits, tasks, trainers
+from dacapo_flow.config import post_processing as pp
 from dacapo_flow.config.base import field_stage
 from dacapo_flow.config.run_config import RunConfig, StartConfig
 from dacapo_flow.config.workflow_config import RunEntry, WorkflowConfig
@@ -29,6 +30,11 @@ SECTIONS = [
     ("task_config, type: distance", tasks.DistanceTaskConfig),
     ("task_config, type: one_hot", tasks.OneHotTaskConfig),
     ("task_config, type: affinities", tasks.AffinitiesTaskConfig),
+    ("task_config.post_processing (affinities)", pp.AffinitiesPostProcessing),
+    ("task_config.post_processing (distance)", pp.DistancePostProcessing),
+    ("post_processing.threshold", pp.ThresholdGrid),
+    ("post_processing.mws", pp.MwsGrid),
+    ("post_processing.seeded_watershed", pp.SeededWatershedGrid),
     ("architecture_config, type: cnnectome_unet", architectures.CNNectomeUNetConfig),
     ("trainer_config", trainers.TrainerConfig),
     ("trainer_config.augments[], type: mirror", augments.MirrorAugment),

@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.config.tasks import AffinitiesTaskConfig
 from dacapo_flow.data.arrays import write_array
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.interop.cli import run_config_yaml
@@ -199,3 +200,18 @@ def test_cli_writes_yaml_with_untranslated_keys_as_comments(tmp_path, capsys):
 def test_yaml_without_untranslated_keys_says_so():
     text = run_config_yaml({"name": "x"}, [], "somewhere.yaml")
     assert "# Every key was translated." in text
+
+
+def test_an_affinities_task_validates_with_dacapos_mutex_watershed_grid():
+    task = {
+        "__type__": "AffinitiesTaskConfig",
+        "name": "affs",
+        "neighborhood": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 3, 0]],
+        "lsds": False,
+    }
+    config, _ = translate_run({"name": "r", "task_config": task})
+    assert config["task_config"]["post_processing"] == {
+        "mws": {"biases": [0.1, 0.25, 0.5, 0.75, 0.9]}
+    }
+    parsed = AffinitiesTaskConfig.model_validate(config["task_config"])
+    assert parsed.parameter_grid() == [{"bias": b} for b in (0.1, 0.25, 0.5, 0.75, 0.9)]

@@ -6,7 +6,9 @@ import argparse
 
 import numpy as np
 import pytest
+import yaml
 
+from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.data.arrays import open_array
 from dacapo_flow.layout import PredictionPaths, manifest_path
 from dacapo_flow.predict import shard as shard_module
@@ -15,6 +17,7 @@ from dacapo_flow.predict.plan import Plan
 from dacapo_flow.predict.prepare import build_task
 from dacapo_flow.predict.segment import whole_volume_segmentation
 from dacapo_flow.predict.verify import VerificationError
+from dacapo_flow.store.best_record import BestRecord
 from helpers_predict import read_json, same_up_to_renaming, target_dict, write_model, write_raw
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -313,3 +316,35 @@ def test_a_sectionwise_pyramid_end_to_end(tmp_path, data):
         assert s1.voxel_size == (40, 8, 8) and s1.roi == s0.roi and s1.shape == (5, 12, 14)
         expected = downsample(s0.read(s0.roi), labels, (1, 2, 2))
         np.testing.assert_allclose(s1.read(s1.roi), expected, atol=1e-6)
+
+
+def test_the_selected_mutex_watershed_and_min_size_segment_the_whole_volume(setup):
+    model, raw, paths = setup
+    # The run validated a mutex watershed grid with minimum sizes, and this point won.
+    config = yaml.safe_load(model["run_config"].read_text())
+    config["task_config"].pop("thresholds", None)
+    config["task_config"]["post_processing"] = {"mws": {"biases": [0.5]}, "min_sizes": [0, 5]}
+    model["run_config"].write_text(yaml.safe_dump(config))
+    selected = {"bias": 0.5, "min_size": 5}
+    record = BestRecord.read(model["best"]).model_copy(update={"parameters": selected})
+    record.write(model["best"])
+    target = target_dict(
+        "aff", model["run"].name, "affinities", raw, outputs=["prediction", "segmentation"]
+    )
+    target["shards"] = 2
+    plan = prepare(model, paths, target)
+    assert (plan.segmentation.mode, plan.segmentation.parameters) == ("whole", selected)
+    predict(model, paths, 0, 2)
+    predict(model, paths, 1, 2)
+    segment_and_relabel(model, paths, 2)
+    verify(paths, 2)
+
+    prediction = open_array(paths.zarr, "prediction/s0")
+    stored = prediction.read(prediction.roi)
+    task = build_task(load_run_config(model["run_config"], verify=False))
+    expected = task.post_process(stored, selected)
+    segmentation = open_array(paths.zarr, "segmentation/s0").read(prediction.roi)
+    assert np.array_equal(segmentation, expected)  # the very ids, in every block
+    assert segmentation.any()
+    _, sizes = np.unique(segmentation[segmentation > 0], return_counts=True)
+    assert sizes.min() >= 5

@@ -4,9 +4,12 @@ import pytest
 
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.config.tasks import DistanceTaskConfig
+from dacapo_flow.factory import create_task
 from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.predict.plan import Plan
-from dacapo_flow.predict.prepare import make_plan, prepare, read_best
+from dacapo_flow.predict.prepare import make_plan, prepare, read_best, segmentation_spec
+from dacapo_flow.store.best_record import BestRecord
 from dacapo_flow.store.weights import Weights, load_checkpoint, save_checkpoint
 from helpers_predict import target_dict, write_model, write_raw
 
@@ -54,7 +57,7 @@ def test_plan_of_a_distance_model(files, tmp_path):
 
 
 def test_mismatches_are_named(files, tmp_path):
-    with pytest.raises(ConfigError, match="criterion 'nucleus__dice', target t asks for 'x'"):
+    with pytest.raises(ConfigError, match="criterion is 'nucleus__dice', expected 'x'"):
         read_best(files["best"], target(files, criterion="x"))
     with pytest.raises(ConfigError, match="not inside"):
         plan_for(files, tmp_path, roi={"offset": [0, 0, 0], "shape": [400, 40, 40]})
@@ -73,3 +76,35 @@ def test_foreign_weights_are_refused(files, tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({**best, "iteration": 8}))
     with pytest.raises(ConfigError, match="iteration 4, best JSON .* names iteration 8"):
         make_plan(files["config"], files["weights"], tmp_path / "b.json", target(files), tmp_path)
+
+
+def test_the_selected_post_processing_decides_how_blocks_are_segmented(files):
+    config = DistanceTaskConfig(
+        channels=["nucleus", "mito"],
+        post_processing={
+            "threshold": {"thresholds": [0.0]},
+            "seeded_watershed": {"thresholds": [0.0], "seed_distances": [40.0]},
+            "min_sizes": [0, 20],
+        },
+    )
+    task = create_task(config, files["config"].datasplit_config.label_ids)
+
+    def spec(parameters, instances=True):
+        best = BestRecord(iteration=4, parameters=parameters, dataset="validate_0", criterion="c")
+        return segmentation_spec(task, target(files, instances=instances), best, "best.json")
+
+    threshold = {"threshold": 0.0, "min_size": 0}
+    seeded = {"threshold": 0.0, "seed_distance": 40.0, "min_size": 0}
+    assert (spec(threshold).mode, spec(threshold).dtype) == ("distance", "uint64")
+    assert (spec(seeded).mode, spec(seeded).channels) == ("whole", 2)
+    assert spec({**threshold, "min_size": 20}).mode == "whole"
+    # A semantic output is the 0/1 mask: seeds do not change it, a minimum size does.
+    semantic = spec(seeded, instances=False)
+    assert (semantic.mode, semantic.parameters, semantic.dtype) == (
+        "semantic",
+        {"threshold": 0.0},
+        "uint8",
+    )
+    assert spec({**seeded, "min_size": 20}, instances=False).dtype == "uint8"
+    with pytest.raises(ConfigError, match="do not fit the task's post-processing grid"):
+        spec({"bias": 0.5})

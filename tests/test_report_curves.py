@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -20,6 +18,7 @@ from dacapo_flow.stats.validation_scores import (
     ValidationScores,
 )
 from dacapo_flow.store.atomic import atomic_write_json, atomic_write_netcdf
+from dacapo_flow.store.best_record import BestRecord
 
 STEPS = 60
 
@@ -108,19 +107,19 @@ def test_training_series_without_data_wait_and_lr(stats_file, full_stats_file):
 
 
 def test_score_curves_take_the_best_post_processing_per_checkpoint(scores_file, best_files):
-    records = [json.loads(p.read_text()) for p in best_files]
+    records = [BestRecord.read(p) for p in best_files]
     dice, voi = read_score_curves(scores_file, records)
     assert list(dice.iterations) == [20, 40, 60]
     assert np.allclose(dice.best_over_parameters, [0.3, 0.6, 0.5])
     assert np.allclose(voi.best_over_parameters, [2.0, 1.0, 1.5])  # lower is better
-    assert dice.selected["iteration"] == 40 and not voi.higher_is_better
+    assert dice.selected.iteration == 40 and not voi.higher_is_better
     assert len(read_score_curves(scores_file)) == 2  # all pairs without records
 
 
 def test_a_figure_has_training_panels_and_one_panel_per_curve(
     full_stats_file, scores_file, best_files
 ):
-    records = [json.loads(p.read_text()) for p in best_files]
+    records = [BestRecord.read(p) for p in best_files]
     figure = curves_figure(
         read_training_series(full_stats_file), read_score_curves(scores_file, records), "run"
     )

@@ -16,19 +16,21 @@ from dacapo_flow.report.leaderboard import (
     to_markdown,
     write_leaderboard,
 )
+from dacapo_flow.store.best_record import BestRecord
 
 LR = "trainer_config.learning_rate"
 
 
-def best(score, iteration=300, threshold=0.0, higher=True, criterion="mito__dice"):
-    return {
-        "iteration": None if score is None else iteration,
-        "parameters": None if score is None else {"threshold": threshold},
-        "score": score,
-        "higher_is_better": higher,
-        "dataset": "validate_0",
-        "criterion": criterion,
-    }
+def best(score, iteration=300, threshold=0.0, higher=True, criterion="mito__dice", edges=None):
+    return BestRecord(
+        iteration=None if score is None else iteration,
+        parameters=None if score is None else {"threshold": threshold},
+        score=score,
+        higher_is_better=higher,
+        dataset="validate_0",
+        criterion=criterion,
+        grid_edges=edges or {},
+    )
 
 
 def entry(lr, rep, score, repetitions=3, **kwargs):
@@ -80,6 +82,14 @@ def test_csv_states_n_expected_and_every_repetition():
     assert rows[1]["runs"] == "d_lr0.0001_rep0;d_lr0.0001_rep1;d_lr0.0001_rep2"
 
 
+def test_a_parameter_selected_at_the_edge_of_its_grid_says_extend_the_grid():
+    rows = leaderboard([entry(1, 0, 0.5, threshold=0.9, edges={"threshold": "highest"})])
+    md = to_markdown(rows, "validate_0", "mito__dice")
+    assert "rep0: threshold=0.9 (edge of grid: threshold)" in md
+    assert "selected at the end of their post-processing grid: extend the grid" in md
+    assert "extend the grid" not in to_markdown(leaderboard(ENTRIES), "validate_0", "mito__dice")
+
+
 def test_markdown_latex_and_html_carry_caption_and_rows():
     rows = leaderboard(ENTRIES)
     md = to_markdown(rows, "validate_0", "mito__dice")
@@ -95,12 +105,12 @@ def test_markdown_latex_and_html_carry_caption_and_rows():
 
 def test_read_best_checks_fields_dataset_and_criterion(tmp_path):
     path = tmp_path / "mito__dice.json"
-    path.write_text(json.dumps(best(0.5)))
-    assert read_best(path, "validate_0", "mito__dice")["score"] == 0.5
+    best(0.5).write(path)
+    assert read_best(path, "validate_0", "mito__dice").score == 0.5
     with pytest.raises(ValueError, match=rf"{path}: criterion is 'mito__dice', expected 'er'"):
         read_best(path, "validate_0", "er")
     path.write_text(json.dumps({"iteration": 3}))
-    with pytest.raises(ValueError, match=rf"{path}: missing parameters, score"):
+    with pytest.raises(ValueError, match=rf"{path}: dataset: Field required; criterion: Field"):
         read_best(path)
 
 

@@ -10,6 +10,7 @@ from dacapo_flow.report.lineage import (
     to_markdown,
     write_lineage,
 )
+from dacapo_flow.store.best_record import BestRecord
 
 
 def meta(run, start=None):
@@ -27,7 +28,11 @@ METADATA = [
     meta("second", start("finetune", "nucleus__dice")),
     meta("from_checkpoint", start("distance", "200", None)),
 ]
-RECORDS = {"finetune": {"iteration": 300, "score": 0.61234}}
+RECORDS = {
+    "finetune": BestRecord(
+        iteration=300, score=0.61234, dataset="validate_0", criterion="mito__dice"
+    )
+}
 
 
 def test_the_lineage_is_a_forest_in_tree_order():

@@ -10,7 +10,7 @@ from dacapo_flow.run import Run
 from dacapo_flow.selection import (
     SelectionError,
     collect_scores,
-    parse_parameter_label,
+    grid_edges,
     select_best,
     sorted_by_iteration,
 )
@@ -112,19 +112,19 @@ def select(store, criterion, run="sel", dataset="validate_0", iterations=ITERATI
         layout.best_weights(run, dataset, criterion),
     )
     path = Path(layout.best_record(run, dataset, criterion))
-    assert json.loads(path.read_text()) == record
+    assert json.loads(path.read_text()) == record.model_dump(mode="json")
     return record
 
 
 def test_select_best_writes_the_record_where_retrieve_best_reads_it(collected):
     _, store, _, _ = collected
     record = select(store, "nucleus__dice")
-    assert record["iteration"] == 10
-    assert record["parameters"] == {"threshold": 0.0}
-    assert record["score"] == pytest.approx(0.95)
-    assert record["higher_is_better"] is True
-    assert record["dataset"] == "validate_0"
-    assert record["criterion"] == "nucleus__dice"
+    assert record.iteration == 10
+    assert record.parameters == {"threshold": 0.0}
+    assert record.score == pytest.approx(0.95)
+    assert record.higher_is_better is True
+    assert record.dataset == "validate_0"
+    assert record.criterion == "nucleus__dice"
     assert LocalWeightsStore(store).retrieve_best("sel", "validate_0", "nucleus__dice") == 10
 
 
@@ -136,17 +136,17 @@ def test_select_best_copies_the_winning_model_weights_and_records_its_hash(colle
     weights = load_checkpoint(path)
     assert torch.equal(weights.model["w"], torch.full((2,), 10.0))
     assert weights.optimizer is None and weights.iteration == 10
-    assert record["config_hash"] == weights.config_hash == "hash10"
-    assert record["head_labels"] == ["mito", "er"]
+    assert record.config_hash == weights.config_hash == "hash10"
+    assert record.head_labels == ["mito", "er"]
 
 
 def test_select_best_respects_a_lower_is_better_criterion(collected):
     _, store, _, _ = collected
     record = select(store, "nucleus__voi")
-    assert record["iteration"] == 30
-    assert record["parameters"] == {"threshold": -0.2}
-    assert record["score"] == pytest.approx(0.05)
-    assert record["higher_is_better"] is False
+    assert record.iteration == 30
+    assert record.parameters == {"threshold": -0.2}
+    assert record.score == pytest.approx(0.05)
+    assert record.higher_is_better is False
 
 
 def test_a_criterion_without_any_valid_score_fails_selection_and_writes_nothing(collected):
@@ -176,23 +176,29 @@ def test_a_parameterless_task_records_empty_parameters(data, tmp_path):
     path = tmp_path / "oh" / "validation_scores.nc"
     scores_of(config, 4, values).to_netcdf(path)
     record = select(tmp_path, "mean__dice", run="oh", iterations=[4])
-    assert record["parameters"] == {}
-    assert record["iteration"] == 4
+    assert record.parameters == {}
+    assert record.iteration == 4
 
 
-@pytest.mark.parametrize(
-    "label, expected",
-    [
-        ("threshold=0.25", {"threshold": 0.25}),
-        ("threshold=-0.2", {"threshold": -0.2}),
-        ("bias=0.5,threshold=3", {"bias": 0.5, "threshold": 3}),
-        ("mode=fast", {"mode": "fast"}),
-        ("argmax", {}),
-        ({"threshold": 0.5}, {"threshold": 0.5}),
-    ],
-)
-def test_parameter_labels_parse_back_to_parameters(label, expected):
-    assert parse_parameter_label(label) == expected
+def test_a_selected_value_at_the_edge_of_its_grid_is_flagged(collected, caplog):
+    _, store, _, _ = collected
+    with caplog.at_level("WARNING"):
+        record = select(store, "nucleus__voi")  # threshold -0.2: the lowest of -0.2, 0, 0.2
+    assert record.grid_edges == {"threshold": "lowest"}
+    assert "threshold=-0.2 is the lowest of its grid: extend the grid" in caplog.text
+    assert select(store, "nucleus__dice").grid_edges == {}  # 0.0, inside the grid
+
+
+def test_grid_edges_compare_within_a_family_and_skip_an_unfiltered_min_size():
+    grid = [{"threshold": 0.5}, {"threshold": 0.9}, {"bias": 0.1, "min_size": 0}]
+    grid += [{"bias": 0.5, "min_size": 0}, {"bias": 0.1, "min_size": 50}]
+    assert grid_edges(grid, {"threshold": 0.9}) == {"threshold": "highest"}
+    assert grid_edges(grid, {"bias": 0.5, "min_size": 0}) == {"bias": "highest"}
+    assert grid_edges(grid, {"bias": 0.1, "min_size": 50}) == {
+        "bias": "lowest",
+        "min_size": "highest",
+    }
+    assert grid_edges([{}], {}) == {}
 
 
 def test_collect_scores_without_score_files_still_collects_the_stats(tmp_path):

@@ -170,10 +170,15 @@ def test_best_record_is_read_from_the_path_it_is_written_to(tmp_path):
         "higher_is_better": True,
         "dataset": "val_crop",
         "criterion": "f1_score",
+        "config_hash": None,
+        "head_labels": None,
+        "checkpoint": None,
+        "weights": None,
+        "grid_edges": {},
         "stage": "select_best",
     }
     assert store.retrieve_best("run_a", "val_crop", "f1_score") == 30
-    assert store.retrieve_best_record("run_a", "val_crop", "f1_score")["parameters"] == {
+    assert store.retrieve_best_record("run_a", "val_crop", "f1_score").parameters == {
         "threshold": 0.0
     }
     # The swapped reading of a same-named pair must not find it.
@@ -197,7 +202,7 @@ def test_missing_best_names_the_path(tmp_path):
 def test_best_without_valid_iteration_is_refused_on_retrieval(tmp_path):
     store = LocalWeightsStore(tmp_path)
     store.store_best("r", None, "crop", "hausdorff", score=float("nan"), higher_is_better=False)
-    assert store.retrieve_best_record("r", "crop", "hausdorff")["score"] is None
+    assert store.retrieve_best_record("r", "crop", "hausdorff").score is None
     with pytest.raises(ValueError, match="no iteration"):
         store.retrieve_best("r", "crop", "hausdorff")
 

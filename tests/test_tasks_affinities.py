@@ -228,3 +228,19 @@ def test_lsds_per_section_for_labels_painted_section_by_section():
     for z in (3, 8):
         assert np.array_equal(target[2:, z], local_shape_descriptors(gt[z], (16.0, 16.0), (8, 8)))
     assert task.target_context((40, 8, 8)) == (0, 6, 6)
+
+
+def test_mws_and_min_size_come_from_the_config_grid():
+    task = AffinitiesTask(
+        NEAREST, post_processing={"mws": {"biases": [0.5]}, "min_sizes": [0, 100]}
+    )
+    assert task.parameters == [{"bias": 0.5, "min_size": 0}, {"bias": 0.5, "min_size": 100}]
+    gt = two_touching_objects()
+    target, _ = task.target(gt, None, (4, 4, 4))
+    affinities = np.where(target > 0, 0.9, 0.1).astype(np.float32)
+    every = task.post_process(affinities, {"bias": 0.5, "min_size": 0})[0]
+    large = task.post_process(affinities, {"bias": 0.5, "min_size": 100})[0]
+    assert every[gt > 0].min() >= 1  # a voxel joined to none (background here) stays 0
+    # Only the two objects (125 and 360 voxels) are large enough; background voxels are not.
+    assert set(np.unique(large)) - {0} == {every[2, 2, 2], every[8, 5, 5]}
+    assert task.evaluate(large[None], gt, None, (4, 4, 4))["adapted_rand_error"] == 0.0

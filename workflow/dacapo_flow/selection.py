@@ -9,26 +9,11 @@ import xarray as xr
 
 from .layout import iteration_of
 from .stats.training_stats import TrainingStats
-from .stats.validation_scores import ValidationScores, parameter_label
-from .store.atomic import atomic_write_json, atomic_write_netcdf
+from .stats.validation_scores import ValidationScores
+from .store.atomic import atomic_write_netcdf
+from .store.best_record import BestRecord
 
 logger = logging.getLogger(__name__)
-
-
-def parse_parameter_label(label) -> dict:
-    """Inverse of the scores' parameter labels: "threshold=0.25" -> {"threshold": 0.25}."""
-    if isinstance(label, dict):
-        return label
-    if label in ("argmax", ""):
-        return {}
-    parsed = {}
-    for item in str(label).split(","):
-        key, _, value = item.partition("=")
-        try:
-            parsed[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-        except ValueError:
-            parsed[key] = value
-    return parsed
 
 
 def collect_scores(score_files, stats_files, scores_out: Path, stats_out: Path) -> None:
@@ -96,7 +81,7 @@ def select_best(
     checkpoints,
     record_out: Path,
     weights_out: Path,
-) -> dict:
+) -> BestRecord:
     """Select the best checkpoint of `scores_file` for (`dataset`, `criterion`) among
     `checkpoints` (files named after their iteration); write its model weights to
     `weights_out` and the best record (with the checkpoint's training-config hash) to
@@ -113,20 +98,49 @@ def select_best(
     from .store.weights import copy_model_weights  # torch: only this light job's last step
 
     weights = copy_model_weights(checkpoint, weights_out)
-    label = record["parameters"]
-    result = {
-        "iteration": record["iteration"],
-        "parameters": parse_parameter_label(label),
-        "score": record["score"],
-        "higher_is_better": record["higher_is_better"],
-        "dataset": dataset,
-        "criterion": criterion,
-        "parameter_label": parameter_label(label),
-        "config_hash": weights.config_hash,
-        "head_labels": weights.head_labels,
-        "checkpoint": str(checkpoint),
-        "weights": str(weights_out),
-    }
-    atomic_write_json(record_out, result)
-    logger.info("best %s on %s: iteration %s, %s", criterion, dataset, record["iteration"], result)
+    result = BestRecord(
+        iteration=record["iteration"],
+        parameters=record["parameters"],
+        score=record["score"],
+        higher_is_better=record["higher_is_better"],
+        dataset=dataset,
+        criterion=criterion,
+        config_hash=weights.config_hash,
+        head_labels=weights.head_labels,
+        checkpoint=str(checkpoint),
+        weights=str(weights_out),
+        grid_edges=grid_edges(scores.parameters, record["parameters"]),
+    )
+    result.write(record_out)
+    logger.info(
+        "best %s on %s: iteration %s, %s, score %s",
+        criterion,
+        dataset,
+        result.iteration,
+        result.label,
+        result.score,
+    )
+    if result.edge_warning():
+        logger.warning("best %s on %s: %s", criterion, dataset, result.edge_warning())
     return result
+
+
+def grid_edges(grid: list, selected) -> dict[str, str]:
+    """Parameters whose selected value is the lowest or highest of its grid ("extend the
+    grid"), compared among the grid points of the same family (same keys). A minimum object
+    size of 0 (no filtering) is an end, not an edge."""
+    if not isinstance(selected, dict):
+        return {}
+    family = [p for p in grid if isinstance(p, dict) and set(p) == set(selected)]
+    edges = {}
+    for key, value in selected.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        values = {p[key] for p in family}
+        if len(values) < 2 or (key == "min_size" and value == 0):
+            continue
+        if value == min(values):
+            edges[key] = "lowest"
+        elif value == max(values):
+            edges[key] = "highest"
+    return edges

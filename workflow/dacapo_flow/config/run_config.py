@@ -37,7 +37,10 @@ class RunConfig(Config):
         "checkpoint, or a checkpoint file",
     )
     select_criteria: list[str] | None = staged(
-        "select", None, description="criteria to write best JSONs for (default: all)"
+        "select",
+        None,
+        description="criteria to write best JSONs for (default: all but voi_split and "
+        "voi_merge, which are meaningless alone)",
     )
     description: str = staged("none", "", description="free text, ignored")
 
@@ -72,7 +75,9 @@ class RunConfig(Config):
         return self.task_config.criteria()
 
     def selected_criteria(self) -> list[str]:
-        return list(self.select_criteria) if self.select_criteria else self.criteria()
+        if self.select_criteria:
+            return list(self.select_criteria)
+        return self.task_config.default_selected_criteria()
 
     def best_record_problems(self, criterion: str, dataset: str | None) -> list[str]:
         """Why (dataset, criterion) names none of this run's best records, as "key: why"

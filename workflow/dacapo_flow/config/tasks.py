@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ..layout import NAME_PATTERN
 from .base import Config, added, staged
+from .post_processing import AffinitiesPostProcessing, DistancePostProcessing
 
 # Channel and class names become parts of criterion names, and so of file names and workflow
 # wildcards (`<dataset>/<label>__dice.json`).
@@ -32,6 +33,15 @@ INSTANCE_METRICS = {
     "voi": False,
     "adapted_rand_error": False,
 }
+# Scored and recorded, but not selected by default: each is perfect for a degenerate result.
+PARTIAL_METRICS = ("voi_split", "voi_merge")
+# Instance scores a distance task adds per channel when it segments instances (seeded watershed).
+DISTANCE_INSTANCE_METRICS = {"adapted_rand_error": False}
+
+POST_PROCESSING_HELP = (
+    "families of post-processing and their grids, with minimum object sizes (validate stage); "
+    "without it, `thresholds` is the grid"
+)
 
 
 # LSD channels in the order of tasks/lsds.py: mean offsets, variances, Pearson correlations, size.
@@ -62,6 +72,15 @@ class TaskConfig(Config):
     def main_criterion(self) -> str:
         raise NotImplementedError
 
+    def parameter_grid(self) -> list[dict]:
+        """Post-processing points validation scores (plain dicts; see post_processing.py)."""
+        return [{}]
+
+    def default_selected_criteria(self) -> list[str]:
+        """Criteria selected when `select_criteria` is not set: all but those meaningless
+        alone (a VOI split or merge term is perfect for an all-merged or all-split result)."""
+        return [c for c in self.criteria() if c.rsplit("__", 1)[-1] not in PARTIAL_METRICS]
+
     def _metric_higher_is_better(self, criterion: str) -> bool:
         raise NotImplementedError
 
@@ -89,6 +108,9 @@ class TaskConfig(Config):
             found.append("the task has no output channels")
         for label in _duplicates(labels):
             found.append(f"output channel {label!r} is listed twice")
+        grid = [tuple(sorted(point.items())) for point in self.parameter_grid()]
+        for point in _duplicates(grid):
+            found.append(f"post-processing point {dict(point)} is in the grid twice")
         return found
 
 
@@ -123,24 +145,44 @@ class DistanceTaskConfig(TaskConfig):
         description="sparse masks: weigh 0 where an unannotated voxel is nearer than the "
         "boundary, whose distance is then unknown (DaCapo's mask_distances)",
     )
+    post_processing: DistancePostProcessing | None = staged(
+        "validate", None, json_schema_extra={"hash_if_set": True}, description=POST_PROCESSING_HELP
+    )
 
     def head_labels(self) -> list[str]:
         return list(self.channels)
 
+    def parameter_grid(self) -> list[dict]:
+        if self.post_processing is None:
+            return [{"threshold": t} for t in self.thresholds]
+        return self.post_processing.grid()
+
+    def segments_instances(self) -> bool:
+        """Whether validation scores instances too (a seeded watershed is in the grid)."""
+        return (
+            self.post_processing is not None and self.post_processing.seeded_watershed is not None
+        )
+
+    def _metrics(self) -> dict[str, bool]:
+        if self.segments_instances():
+            return DISTANCE_METRICS | DISTANCE_INSTANCE_METRICS
+        return DISTANCE_METRICS
+
     def criteria(self) -> list[str]:
-        return [f"{c}__{m}" for c in self.channels for m in DISTANCE_METRICS]
+        return [f"{c}__{m}" for c in self.channels for m in self._metrics()]
 
     def main_criterion(self) -> str:
         return f"{self.channels[0]}__dice"
 
     def _metric_higher_is_better(self, criterion: str) -> bool:
-        return DISTANCE_METRICS[criterion.rsplit("__", 1)[1]]
+        return self._metrics()[criterion.rsplit("__", 1)[1]]
 
     def label_problems(self, label_ids):
         return _missing_labels("task_config.channels", self.head_labels(), label_ids)
 
     def problems(self) -> list[str]:
         found = super().problems()
+        found += _grid_key_problems(self)
         for i, t in enumerate(self.thresholds):
             if not -1.0 < t < 1.0:
                 found.append(
@@ -251,6 +293,14 @@ class AffinitiesTaskConfig(TaskConfig):
         le=2,
         description="2D LSDs per section along this axis (labels painted section by section)",
     )
+    post_processing: AffinitiesPostProcessing | None = staged(
+        "validate", None, json_schema_extra={"hash_if_set": True}, description=POST_PROCESSING_HELP
+    )
+
+    def parameter_grid(self) -> list[dict]:
+        if self.post_processing is None:
+            return [{"threshold": t} for t in self.thresholds]
+        return self.post_processing.grid()
 
     def head_labels(self) -> list[str]:
         affinities = ["aff_" + "_".join(str(o) for o in offset) for offset in self.neighborhood]
@@ -273,6 +323,7 @@ class AffinitiesTaskConfig(TaskConfig):
 
     def problems(self) -> list[str]:
         found = super().problems()
+        found += _grid_key_problems(self)
         dims = {len(offset) for offset in self.neighborhood}
         if len(dims) > 1 or not dims <= {2, 3}:
             found.append(f"neighborhood: offsets {self.neighborhood} must all be 2D or all 3D")
@@ -288,6 +339,19 @@ class AffinitiesTaskConfig(TaskConfig):
                 f"{self.spatial_dims()}D neighborhood"
             )
         return found + _clip_problems(self)
+
+
+def _grid_key_problems(config) -> list[str]:
+    """A `post_processing` section names a family; `thresholds` beside it would be unused."""
+    section = config.post_processing
+    if section is not None and not section.families():
+        names = ", ".join(section.family_names())
+        return [f"post_processing: name at least one post-processing family ({names})"]
+    default = type(config).model_fields["thresholds"].default
+    if config.post_processing is not None and list(config.thresholds) != list(default):
+        message = "thresholds: with a post_processing section, give the threshold grid as "
+        return [message + "post_processing.threshold.thresholds"]
+    return []
 
 
 AnyTaskConfig = Annotated[

@@ -9,7 +9,6 @@ exported model computes on that dataset exactly what the workflow computed."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.export.targets import selection_dataset_config
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.nn.model import Model
+from dacapo_flow.store.best_record import BestRecord
 from dacapo_flow.store.weights import load_checkpoint
 
 _ACTIVATIONS = {type(None): None, torch.nn.Sigmoid: "sigmoid", torch.nn.Softmax: "softmax"}
@@ -128,9 +128,9 @@ def load_selected(
         config = run_config
     else:
         config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
-    record = json.loads(Path(best).read_text())
+    record = BestRecord.read(best)
     try:
-        selection_config = selection_dataset_config(config, record.get("dataset"))
+        selection_config = selection_dataset_config(config, record.dataset)
     except ValueError as error:
         raise ValueError(f"{best}: {error}") from None
     selection = SamplerDataset.from_config(
@@ -160,12 +160,12 @@ def load_selected(
     provenance = {
         "run": config.name,
         "repetition": config.repetition,
-        "iteration": record.get("iteration"),
-        "dataset": record.get("dataset"),
-        "criterion": record.get("criterion"),
-        "score": record.get("score"),
-        "higher_is_better": record.get("higher_is_better"),
-        "post_processing": record.get("parameters"),
+        "iteration": record.iteration,
+        "dataset": record.dataset,
+        "criterion": record.criterion,
+        "score": record.score,
+        "higher_is_better": record.higher_is_better,
+        "post_processing": record.parameters,
         "upstream_run": upstream
         or (config.start_config.run if getattr(config.start_config, "run", None) else None),
         "config_hash": config.stage_hash("train"),

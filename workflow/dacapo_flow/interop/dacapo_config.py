@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.post_processing import MWS_BIASES
 
 NONZERO = "nonzero"  # datasplit label_ids value: every id but 0
 
@@ -138,7 +139,10 @@ def _task(t: _Translation, d: dict) -> dict | None:
         reasons = {
             "lsds": "dacapo-flow trains no LSDs (DaCapo 0.3.5 computed but never trained them)"
         }
-        return {"type": "affinities"} | t.fields(d, path, copy, neutral, reasons)
+        # DaCapo segments affinities with its WatershedPostProcessor: the mutex watershed grid.
+        post_processing = {"mws": {"biases": list(MWS_BIASES)}}
+        translated = {"type": "affinities"} | t.fields(d, path, copy, neutral, reasons)
+        return translated | {"post_processing": post_processing}
     t.skip(path, kind, "only Distance, OneHot and Affinities tasks are translated")
     return None
 

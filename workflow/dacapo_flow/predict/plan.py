@@ -32,7 +32,9 @@ class SegmentationSpec:
 
     mode "affinities": connected components of affinities > threshold (instances);
     "distance": connected components of each channel's prediction > threshold (instances);
-    "semantic": the task's own post_process per block (one-hot argmax, thresholded distances).
+    "semantic": the task's own post_process per block (one-hot argmax, thresholded distances);
+    "whole": the task's post_process of the whole ROI at once, for selected post-processing
+    that blocks cannot reproduce (mutex watershed, seeded watershed, minimum sizes).
     """
 
     mode: str

@@ -3,10 +3,8 @@ hashes in a `Plan`, create the output arrays, write prepared.json."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from pathlib import Path
 
 from funlib.geometry import Coordinate
 
@@ -15,6 +13,7 @@ from ..config.run_config import RunConfig
 from ..data.intensity import percentile_range
 from ..data.sampling import raw_range
 from ..factory import create_architecture, create_task
+from ..store.best_record import BestRecord, BestRecordError
 from ..store.weights import load_checkpoint
 from .blocks import fit_network, pyramid_factors
 from .checks import pyramid_problems
@@ -28,28 +27,14 @@ logger = logging.getLogger(__name__)
 PLAN_VERSION = 1  # bump when the meaning of stored blocks changes: every block is redone
 
 
-def read_best(path: str | os.PathLike, target: PredictionTarget) -> dict:
-    """The best JSON of the target's run, checked against the target's criterion / dataset."""
-    path = Path(path)
+def read_best(path: str | os.PathLike, target: PredictionTarget) -> BestRecord:
+    """The best record of the target's run, checked against the target's criterion / dataset."""
     try:
-        best = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"best JSON {path} cannot be read: {error}") from None
-    for key in ("iteration", "criterion", "dataset"):
-        if key not in best:
-            raise ConfigError(f"best JSON {path} has no {key!r}")
-    if best["iteration"] is None:
+        best = BestRecord.read(path, target.dataset, target.criterion)
+    except BestRecordError as error:
+        raise ConfigError(f"prediction {target.name}: {error}") from None
+    if best.iteration is None:
         raise ConfigError(f"best JSON {path} names no iteration (no valid score): nothing to apply")
-    if best["criterion"] != target.criterion:
-        raise ConfigError(
-            f"best JSON {path}: criterion {best['criterion']!r}, target {target.name} "
-            f"asks for {target.criterion!r}"
-        )
-    if target.dataset is not None and best["dataset"] != target.dataset:
-        raise ConfigError(
-            f"best JSON {path}: dataset {best['dataset']!r}, target {target.name} "
-            f"asks for {target.dataset!r}"
-        )
     return best
 
 
@@ -76,11 +61,13 @@ def load_model(run_config: RunConfig, weights_path: str | os.PathLike, task=None
     return model.eval(), weights
 
 
-def segmentation_spec(task, target: PredictionTarget, best: dict, best_path) -> SegmentationSpec:
+def segmentation_spec(
+    task, target: PredictionTarget, best: BestRecord, best_path
+) -> SegmentationSpec:
     from ..tasks.affinities import AffinitiesTask
     from ..tasks.distance import DistanceTask
 
-    parameters = best.get("parameters")
+    parameters = best.parameters
     if parameters is None:
         if len(task.parameters) != 1:
             raise ConfigError(
@@ -88,18 +75,32 @@ def segmentation_spec(task, target: PredictionTarget, best: dict, best_path) -> 
                 f"{len(task.parameters)} to choose from"
             )
         parameters = task.parameters[0]
-    needed = set(task.parameters[0])
-    if set(parameters) != needed:
+    kinds = [sorted(point) for point in task.parameters]
+    if sorted(parameters) not in kinds:
         raise ConfigError(
-            f"best JSON {best_path}: parameters {parameters} do not fit the task ({sorted(needed)})"
+            f"best JSON {best_path}: parameters {parameters} do not fit the task's "
+            f"post-processing grid (keys {kinds})"
         )
+    # Threshold + components is exact block by block; anything else needs the whole ROI.
+    whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) - {"min_size"} <= {
+        "threshold"
+    }
     if isinstance(task, AffinitiesTask):
+        if whole:
+            return SegmentationSpec("whole", parameters, 1, "uint64")
         neighborhood = [list(o) for o in task.neighborhood]
         return SegmentationSpec("affinities", parameters, 1, "uint64", neighborhood)
     if isinstance(task, DistanceTask) and target.instances:
-        return SegmentationSpec("distance", parameters, len(task.channels), "uint64")
-    channels = len(task.channels) if isinstance(task, DistanceTask) else 1
-    return SegmentationSpec("semantic", parameters, channels, "uint8")
+        mode = "whole" if whole else "distance"
+        return SegmentationSpec(mode, parameters, len(task.channels), "uint64")
+    if isinstance(task, DistanceTask):
+        # A 0/1 mask: the seeds do not change it, a minimum size does.
+        if int(parameters.get("min_size", 0)) > 0:
+            return SegmentationSpec("whole", parameters, len(task.channels), "uint8")
+        return SegmentationSpec(
+            "semantic", {"threshold": parameters["threshold"]}, len(task.channels), "uint8"
+        )
+    return SegmentationSpec("semantic", parameters, 1, "uint8")
 
 
 def value_range(task) -> list[float]:
@@ -118,10 +119,10 @@ def make_plan(
     best = read_best(best_path, target)
     task = build_task(run_config)
     model, weights = load_model(run_config, weights_path, task)
-    if weights.iteration is not None and weights.iteration != best["iteration"]:
+    if weights.iteration is not None and weights.iteration != best.iteration:
         raise ConfigError(
             f"weights {weights_path} are from iteration {weights.iteration}, best JSON "
-            f"{best_path} names iteration {best['iteration']}"
+            f"{best_path} names iteration {best.iteration}"
         )
     array = target.input.open()
     found = verify_input(target, array)
@@ -197,7 +198,7 @@ def make_plan(
         value_range=value_range(task),
         prediction_hash=prediction_hash,
         segmentation_hash=segmentation_hash,
-        weights={"path": str(weights_path), "sha256": digest, "iteration": best["iteration"]},
+        weights={"path": str(weights_path), "sha256": digest, "iteration": best.iteration},
         segmentation=spec,
         pyramid_factors=list(pyramid_factors(output_voxel)) if target.pyramid else None,
     )

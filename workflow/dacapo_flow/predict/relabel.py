@@ -30,7 +30,15 @@ def run_relabel_shard(
     check_merge(plan, merge_json, lut_path)
     grid = plan.grid
     levels = [open_level(plan, SEGMENTATION, level) for level in range(1 + plan.pyramid)]
-    if plan.segmentation.instances:
+    if plan.segmentation.mode == "whole":  # the segment pass wrote the final ids
+        fragments = open_level(plan, FRAGMENTS)
+        dtype = plan.segmentation.dtype
+
+        def work(block_id):
+            roi = grid.write_roi(block_id)
+            final = fragments.read(roi).astype(dtype)
+            return {"checksum": write_block(levels, roi, final, labels=True)}
+    elif plan.segmentation.instances:
         table, ids, first = load_table(lut_path)
         fragments = open_level(plan, FRAGMENTS)
 

@@ -45,11 +45,13 @@ def segment_context(spec: SegmentationSpec, dims: int) -> Coordinate:
 
 def whole_volume_segmentation(task, prediction: np.ndarray, spec: SegmentationSpec) -> np.ndarray:
     """The in-memory result blockwise segmentation must equal (up to renaming): the task's
-    post-processing, then for distance instances the connected components of each channel."""
+    post-processing, then for distance instances the connected components of each channel
+    (mode "whole": what the segment shards write, block by block)."""
     output = task.post_process(prediction, spec.parameters)
-    if spec.mode != "distance":
-        return output.astype(np.dtype(spec.dtype))
-    return np.stack([ndimage.label(channel)[0] for channel in output]).astype(np.uint64)
+    mask = spec.mode == "distance" or (spec.mode == "whole" and output.dtype == np.uint8)
+    if mask and spec.dtype == "uint64":  # the objects of a 0/1 mask: its components
+        return np.stack([ndimage.label(channel)[0] for channel in output]).astype(np.uint64)
+    return output.astype(np.dtype(spec.dtype))
 
 
 @dataclass

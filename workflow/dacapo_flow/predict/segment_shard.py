@@ -14,7 +14,7 @@ from .merge import FragmentIds
 from .output import dequantize, open_level, write_block
 from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
-from .segment import segment_block, segment_context
+from .segment import segment_block, segment_context, whole_volume_segmentation
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,31 @@ class BlockSegmenter:
         self.context = context
         block_voxels = int(np.prod(plan.block_shape))
         self.ids = FragmentIds(self.grid.num_blocks, block_voxels, self.spec.channels)
+        self._whole = None
+
+    def whole(self) -> np.ndarray:
+        """Mode "whole": the segmentation of the whole ROI, computed once per shard job
+        (deterministic, so every shard writes its blocks of the same result)."""
+        if self._whole is None:
+            values = self._values(self.grid.roi)
+            self._whole = whole_volume_segmentation(self.task, values, self.spec)
+        return self._whole
+
+    def _whole_block(self, block_id: int, roi) -> dict:
+        begin = (roi.begin - self.grid.roi.begin) / self.voxel
+        window = tuple(slice(b, b + s) for b, s in zip(begin, roi.shape / self.voxel))
+        labels = self.whole()[(slice(None), *window)].astype(np.uint64)
+        checksum = write_block(self.levels, roi, labels, labels=True)
+        path = self.records_dir / f"{block_id}.npz"  # no face records: nothing to merge
+        empty = {"neighbour": np.zeros(0, np.int64), "key": np.zeros(0, np.uint64)}
+        empty["fragment"] = np.zeros(0, np.uint64)
+        atomic_write(path, lambda file: np.savez_compressed(file, **empty))
+        return {
+            "checksum": checksum,
+            "counts": [0] * self.spec.channels,
+            "records": str(path),
+            "records_sha256": file_digest(path),
+        }
 
     def _values(self, roi):
         return dequantize(self.prediction.read(roi), self.plan.value_range)
@@ -43,6 +68,8 @@ class BlockSegmenter:
         if not self.spec.instances:
             labels = self.task.post_process(self._values(roi), self.spec.parameters)
             return {"checksum": write_block(self.levels, roi, labels.astype(np.uint8), True)}
+        if self.spec.mode == "whole":
+            return self._whole_block(block_id, roi)
         window = roi.grow(self.context, self.context).intersect(self.grid.roi)
         origin = self.grid.roi.offset
         found = segment_block(

@@ -75,11 +75,12 @@ def cmd_report_curves(args) -> None:
 
 def cmd_report_lineage(args) -> None:
     from ..config.sweeps import read_sweep_metadata
-    from .lineage import lineage, read_json, write_lineage
+    from ..store.best_record import BestRecord
+    from .lineage import lineage, write_lineage
 
     _same_length("report-lineage", "--start-run", "--start-best", args.start_run, args.start_best)
     metadata = [read_sweep_metadata(path) for path in args.sweep]
-    records = {run: read_json(path) for run, path in zip(args.start_run, args.start_best)}
+    records = {run: BestRecord.read(path) for run, path in zip(args.start_run, args.start_best)}
     write_lineage(lineage(metadata, records), args.json, args.md, args.out_png, args.out_svg)
 
 

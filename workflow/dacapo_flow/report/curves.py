@@ -10,7 +10,6 @@ byte-identical across reruns: no pyplot state, fixed SVG hash salt, no dates in 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -26,8 +25,9 @@ from matplotlib.ticker import MaxNLocator
 from scipy.signal import lfilter
 
 from ..stats.training_stats import TrainingStats
-from ..stats.validation_scores import ValidationScores, parameter_label
+from ..stats.validation_scores import ValidationScores
 from ..store.atomic import atomic_write
+from ..store.best_record import BestRecord
 
 # Stable output: the SVG ids are hashes salted with this, text is drawn as paths.
 RC = {"svg.hashsalt": "dacapo-flow", "svg.fonttype": "path", "font.size": 9}
@@ -51,7 +51,7 @@ class ScoreCurve:
     higher_is_better: bool
     iterations: np.ndarray
     best_over_parameters: np.ndarray  # the best post-processing per checkpoint
-    selected: dict | None = field(default=None)  # the best JSON of this pair, if given
+    selected: BestRecord | None = field(default=None)  # the best record of this pair, if given
 
 
 def read_training_series(path: str | os.PathLike) -> TrainingSeries:
@@ -74,7 +74,7 @@ def read_training_series(path: str | os.PathLike) -> TrainingSeries:
     )
 
 
-def read_score_curves(path: str | os.PathLike, records: list[dict] = ()) -> list[ScoreCurve]:
+def read_score_curves(path: str | os.PathLike, records: list[BestRecord] = ()) -> list[ScoreCurve]:
     """Best-over-parameters score per checkpoint for each (dataset, criterion) that has a
     best record in `records`, or for every pair when no records are given."""
     data = xr.load_dataarray(path, engine="h5netcdf")
@@ -82,7 +82,7 @@ def read_score_curves(path: str | os.PathLike, records: list[dict] = ()) -> list
         return []  # a run without validation datasets
     scores = ValidationScores.from_xarray(data)
     _, best = scores.get_best(scores.to_xarray(), "parameters")
-    chosen = {(r["dataset"], r["criterion"]): r for r in records}
+    chosen = {(r.dataset, r.criterion): r for r in records}
     pairs = list(chosen) or [(d, c) for d in scores.dataset_names for c in scores.criteria]
     curves = []
     for dataset, criterion in pairs:
@@ -203,12 +203,12 @@ def _plot_scores(ax, curve: ScoreCurve) -> None:
     ax.set_ylabel(f"best over post-processing ({direction} is better)")
     ax.plot(curve.iterations, curve.best_over_parameters, "o-", color="C0", ms=3, lw=1.2)
     record = curve.selected
-    if record and record.get("iteration") is not None and record.get("score") is not None:
-        label = f"selected: {record['iteration']}"
-        if record.get("parameters") is not None:
-            label += f" ({parameter_label(record['parameters'])})"
-        ax.plot([record["iteration"]], [record["score"]], "*", color="C3", ms=12, label=label)
-        ax.axvline(record["iteration"], color="C3", lw=0.8, ls="--")
+    if record and record.iteration is not None and record.score is not None:
+        label = f"selected: {record.iteration}"
+        if record.parameters is not None:
+            label += f" ({record.label})"
+        ax.plot([record.iteration], [record.score], "*", color="C3", ms=12, label=label)
+        ax.axvline(record.iteration, color="C3", lw=0.8, ls="--")
         ax.legend(loc="best")
     elif record:
         _absent(ax, "no checkpoint selected (no valid score)")
@@ -255,7 +255,7 @@ def save_figure(figure: Figure, png=None, svg=None, dpi: int = 100) -> list[Path
 
 def render_curves(stats, scores=None, best=(), png=None, svg=None, title="") -> list[Path]:
     """Read a run's stats, scores and best JSONs (paths) and write its curves figure."""
-    records = [json.loads(Path(p).read_text()) for p in best]
+    records = [BestRecord.read(p) for p in best]
     curves = read_score_curves(scores, records) if scores is not None else []
     with rc_context(RC):
         figure = curves_figure(read_training_series(stats), curves, title)

@@ -22,8 +22,7 @@ from typing import Any
 from ..config.sweeps import aliases
 from ..stats.validation_scores import parameter_label
 from ..store.atomic import atomic_write
-
-BEST_FIELDS = ("iteration", "parameters", "score", "higher_is_better", "dataset", "criterion")
+from ..store.best_record import BestRecord
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,7 @@ class Repetition:
     iteration: int | None
     parameters: Any
     score: float | None  # None: no checkpoint had a valid score
+    grid_edges: tuple[str, ...] = ()  # parameters selected at the edge of their grid
 
 
 @dataclass(frozen=True)
@@ -66,35 +66,25 @@ class Row:
 
 
 def read_best(path: str | os.PathLike, dataset: str | None = None, criterion: str | None = None):
-    """A best JSON, checked: every field present, and the dataset and criterion expected."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except OSError as error:
-        raise ValueError(f"best record {path}: cannot read: {error.strerror}") from None
-    except ValueError as error:
-        raise ValueError(f"best record {path}: not valid JSON: {error}") from None
-    missing = [key for key in BEST_FIELDS if not isinstance(record, dict) or key not in record]
-    if missing:
-        raise ValueError(f"best record {path}: missing {', '.join(missing)}")
-    for key, wanted in (("dataset", dataset), ("criterion", criterion)):
-        if wanted is not None and record[key] != wanted:
-            raise ValueError(f"best record {path}: {key} is {record[key]!r}, expected {wanted!r}")
-    return record
+    """A best record, checked: the dataset and criterion expected."""
+    return BestRecord.read(path, dataset, criterion)
 
 
-def leaderboard(entries: Iterable[tuple[dict, dict]], where: str = "leaderboard") -> list[Row]:
+def leaderboard(
+    entries: Iterable[tuple[dict, BestRecord]], where: str = "leaderboard"
+) -> list[Row]:
     """Rows from (sweep metadata, best record) pairs of one (dataset, criterion), best first.
 
     Rows without any valid score come last; ties are broken by group name, so the order is
     stable. A criterion must have one direction, and a repetition must appear once."""
-    groups: dict[str, list[tuple[dict, dict]]] = {}
+    groups: dict[str, list[tuple[dict, BestRecord]]] = {}
     for metadata, record in entries:
         groups.setdefault(metadata["group"], []).append((metadata, record))
     directions = {
-        bool(record["higher_is_better"])
+        record.higher_is_better
         for members in groups.values()
         for _, record in members
-        if record.get("higher_is_better") is not None
+        if record.higher_is_better is not None
     }
     if len(directions) > 1:
         raise ValueError(f"{where}: the best records disagree on whether higher is better")
@@ -103,7 +93,7 @@ def leaderboard(entries: Iterable[tuple[dict, dict]], where: str = "leaderboard"
     return sorted(rows, key=lambda row: _rank_key(row, higher))
 
 
-def _row(group: str, members: list[tuple[dict, dict]], higher: bool, where: str) -> Row:
+def _row(group: str, members: list[tuple[dict, BestRecord]], higher: bool, where: str) -> Row:
     first = members[0][0]
     repetitions, seen = [], {}
     for metadata, record in members:
@@ -116,15 +106,16 @@ def _row(group: str, members: list[tuple[dict, dict]], higher: bool, where: str)
                 f"are both repetition {repetition}"
             )
         seen[repetition] = metadata["run"]
-        score = record.get("score")
-        valid = score is not None and math.isfinite(score) and record["iteration"] is not None
+        score = record.score
+        valid = score is not None and math.isfinite(score) and record.iteration is not None
         repetitions.append(
             Repetition(
                 metadata["run"],
                 repetition,
-                record["iteration"],
-                record["parameters"],
+                record.iteration,
+                record.parameters,
                 float(score) if valid else None,
+                tuple(sorted(record.grid_edges)),
             )
         )
     planned = [m.get("repetitions") or 1 for m, _ in members]
@@ -167,7 +158,8 @@ def _per_repetition(row: Row, what: str) -> str:
         elif what == "iteration":
             parts.append(f"rep{rep.repetition}: {rep.iteration}")
         elif what == "parameters":
-            parts.append(f"rep{rep.repetition}: {parameter_label(rep.parameters)}")
+            edge = f" (edge of grid: {', '.join(rep.grid_edges)})" if rep.grid_edges else ""
+            parts.append(f"rep{rep.repetition}: {parameter_label(rep.parameters)}{edge}")
         else:
             parts.append(f"rep{rep.repetition}: {rep.score:.6g}")
     return "; ".join(parts)
@@ -205,6 +197,11 @@ def caption(dataset: str, criterion: str, rows: list[Row]) -> str:
     )
     if incomplete:
         text += f" {incomplete} of {len(rows)} rows have fewer repetitions than planned."
+    if any(rep.grid_edges for row in rows for rep in row.repetitions):
+        text += (
+            " Parameters marked 'edge of grid' were selected at the end of their "
+            "post-processing grid: extend the grid."
+        )
     return text
 
 

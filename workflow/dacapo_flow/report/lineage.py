@@ -7,15 +7,13 @@ indented tree, one run per row, with what each run started from in a column on t
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from ..store.atomic import atomic_write_json
+from ..store.best_record import BestRecord
 from .curves import RC, save_figure
 from .leaderboard import write_text
 
@@ -53,7 +51,7 @@ class Node:
         return text + (f" ({', '.join(details)})" if details else "")
 
 
-def lineage(metadata: list[dict], start_records: dict[str, dict] | None = None) -> list[Node]:
+def lineage(metadata: list[dict], start_records: dict[str, BestRecord] | None = None) -> list[Node]:
     """Nodes in tree order (roots and children sorted by name) from sweep metadata dicts
     (`run`, `start`: {run, criterion, dataset}, {external: text} or None; an external start
     is a root). `start_records` maps a downstream run to the best JSON of its upstream, for
@@ -73,7 +71,7 @@ def lineage(metadata: list[dict], start_records: dict[str, dict] | None = None) 
 
     def visit(run: str, depth: int, root: str) -> None:
         start = starts[run] or {}
-        record = start_records.get(run) or {}
+        record = start_records.get(run)
         nodes.append(
             Node(
                 run,
@@ -82,8 +80,8 @@ def lineage(metadata: list[dict], start_records: dict[str, dict] | None = None) 
                 start.get("run"),
                 None if start.get("criterion") is None else str(start["criterion"]),
                 start.get("dataset"),
-                record.get("iteration"),
-                record.get("score"),
+                None if record is None else record.iteration,
+                None if record is None else record.score,
                 run not in missing,
                 start.get("external"),
             )
@@ -151,15 +149,6 @@ def lineage_figure(nodes: list[Node]) -> Figure:
     if not nodes:
         ax.text(0, 0, "no runs", color="0.4")
     return figure
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read: {error.strerror}") from None
-    except ValueError as error:
-        raise ValueError(f"{path}: not valid JSON: {error}") from None
 
 
 def write_lineage(nodes: list[Node], json_out=None, md_out=None, png=None, svg=None) -> list:

@@ -10,7 +10,6 @@ plain-container files written atomically, and loading restores optimizer and sch
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import operator
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dacapo_flow.layout import Layout, component
-from dacapo_flow.store.atomic import atomic_write_json
+from dacapo_flow.store.best_record import BestRecord
 
 # The checkpoint module imports torch; it is loaded on first use so that light jobs working
 # only with best records (select-best) never pay for importing torch.
@@ -241,38 +240,32 @@ class LocalWeightsStore(WeightsStore):
     ) -> Path:
         """Write `<run>/<dataset>/<criterion>.json` atomically. `iteration` None records that
         no iteration had a valid (non-NaN) score; `retrieve_best` then refuses it."""
-        record = {
-            "iteration": None if iteration is None else checkpoint_iteration(iteration),
-            "parameters": parameters,
-            "score": None if score is None else float(score),
-            "higher_is_better": None if higher_is_better is None else bool(higher_is_better),
-            "dataset": dataset_name(dataset),
-            "criterion": str(criterion),
+        record = BestRecord(
+            iteration=None if iteration is None else checkpoint_iteration(iteration),
+            parameters=parameters,
+            score=score,
+            higher_is_better=higher_is_better,
+            dataset=dataset_name(dataset),
+            criterion=str(criterion),
             **extra,
-        }
-        return atomic_write_json(self.best_path(run, dataset, criterion), record)
+        )
+        return record.write(self.best_path(run, dataset, criterion))
 
-    def retrieve_best_record(self, run: Any, dataset: Any, criterion: str) -> dict:
-        """The whole best record written by `store_best`."""
+    def retrieve_best_record(self, run: Any, dataset: Any, criterion: str) -> BestRecord:
+        """The whole best record written by `store_best` (or by `select-best`)."""
         path = self.best_path(run, dataset, criterion)
         if not path.is_file():
             raise FileNotFoundError(
                 f"no best record {path} for run {run_name(run)}, dataset {dataset_name(dataset)}, "
                 f"criterion {criterion} (has select-best run?)"
             )
-        try:
-            record = json.loads(path.read_text())
-        except ValueError as error:
-            raise ValueError(f"best record {path} is not valid JSON: {error}") from error
-        if not isinstance(record, dict) or "iteration" not in record:
-            raise ValueError(f"best record {path} has no 'iteration' field")
-        return record
+        return BestRecord.read(path)
 
     def retrieve_best(self, run: Any, dataset: Any, criterion: str) -> int:
         record = self.retrieve_best_record(run, dataset, criterion)
-        if record["iteration"] is None:
+        if record.iteration is None:
             raise ValueError(
                 f"best record {self.best_path(run, dataset, criterion)} has no iteration: no "
                 "validated iteration had a valid score for this criterion"
             )
-        return checkpoint_iteration(record["iteration"])
+        return checkpoint_iteration(record.iteration)

@@ -5,9 +5,11 @@ Conventions:
 - Channel c at voxel x is the affinity between x and x + neighborhood[c] (offsets in voxels,
   negative allowed). It is 1 where both carry the same non-zero id. Where x + offset leaves the
   window, or either voxel is unannotated, the weight is 0.
-- Post-processing for threshold t joins x and x + offset wherever the affinity is > t, over all
-  offsets (long-range ones included, like DaCapo's watershed), and labels connected components
-  1..n. Voxels without any edge above t are background (0). The output is uint64 [1, *spatial].
+- Post-processing, one point of the config's grid (`parameter_grid`):
+  {"threshold": t} joins x and x + offset wherever the affinity is > t, over all offsets
+  (long-range ones included), and labels connected components 1..n; voxels without any edge
+  above t are background (0). {"bias": b} is DaCapo's mutex watershed (`instances.py`).
+  "min_size": m then sets objects of fewer than m voxels to 0. The output is uint64 [1, *s].
 - With `lsds: true` the head also predicts local shape descriptors (tasks/lsds.py; sigma =
   num_lsd_voxels x the coarsest voxel size, as in DaCapo) after the affinities. Their loss is
   the MSE of sigmoid(output) against the descriptors, weighted by object/background balance
@@ -31,6 +33,7 @@ from ..config.tasks import AffinitiesTaskConfig
 from .balance import balanced_weights
 from .base import Task
 from .instance_metrics import adapted_rand_error, voi
+from .instances import mutex_watershed, remove_small_objects
 from .lsds import (
     local_shape_descriptors,
     lsd_context,
@@ -160,7 +163,7 @@ class AffinitiesTask(Task):
 
     @property
     def parameters(self) -> list[dict]:
-        return [{"threshold": t} for t in self.thresholds]
+        return self.config.parameter_grid()
 
     def post_process(self, prediction, params):
         prediction = np.asarray(prediction)
@@ -173,8 +176,11 @@ class AffinitiesTask(Task):
                 f"AffinitiesTask.post_process: prediction shape {prediction.shape} is not "
                 f"[{len(self.neighborhood)}, *{len(self.neighborhood[0])}D spatial]"
             )
-        threshold = float(params["threshold"])
-        return segment_affinities(prediction, self.neighborhood, threshold)[None]
+        if "bias" in params:
+            labels = mutex_watershed(prediction, self.neighborhood, float(params["bias"]))
+        else:
+            labels = segment_affinities(prediction, self.neighborhood, float(params["threshold"]))
+        return remove_small_objects(labels, int(params.get("min_size", 0)))[None]
 
     def evaluate(self, output, gt, mask, voxel_size):
         gt = self._labels(gt)

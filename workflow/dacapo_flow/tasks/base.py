@@ -16,7 +16,6 @@ channel-first [C', *spatial].
 from __future__ import annotations
 
 import math
-import numbers
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -145,10 +144,10 @@ class Task(ABC):
         return self
 
     def parameter_name(self, params: dict) -> str:
-        """Stable short name, e.g. "threshold=0.25" (keys sorted, floats by shortest repr)."""
-        if not params:
-            return "default"
-        return ",".join(f"{key}={_format_value(params[key])}" for key in sorted(params))
+        """Stable short name, e.g. "threshold=0.25": the scores' parameter label."""
+        from ..stats.validation_scores import parameter_label
+
+        return parameter_label(params)
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def _labels(self, gt: np.ndarray) -> np.ndarray:
@@ -211,16 +210,6 @@ class Task(ABC):
                 f"({channels}, *gt shape {gt.shape})"
             )
         return output
-
-
-def _format_value(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))  # shortest round-trip form: 0.25 -> "0.25"
-    return str(value)
 
 
 def nan_if_empty_mean(values: list[float]) -> float:

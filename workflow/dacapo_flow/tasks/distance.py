@@ -7,17 +7,28 @@ voxel size along that axis. A region with no boundary in the window is +1 (all i
 
 Post-processing thresholds live in prediction space (-1, 1); 0 is the boundary. DaCapo 0.3.5
 thresholded these float predictions at 127 and got empty segmentations, hence the range check.
+A grid point (`parameter_grid`) is {"threshold": t}: the 0/1 mask per channel, uint8; or
+{"threshold": t, "seed_distance": d}: a seeded watershed per channel (`instances.py`), seeds
+deeper than d world units (prediction > tanh(d / scale_factor)), uint64 ids. "min_size": m
+drops objects (connected components of a mask) of fewer than m voxels.
+
+With a seeded watershed in the grid, each channel is also scored as instances:
+`<channel>__adapted_rand_error` against the gt ids of that channel (a 0/1 mask output counts
+its connected components as the instances).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from ..config.tasks import DistanceTaskConfig
 from . import binary_metrics as bm
 from .balance import balanced_weights
 from .base import Task
 from .distance_transform import distance_to_background, signed_distance_to_faces
+from .instance_metrics import adapted_rand_error
+from .instances import remove_small_components, remove_small_objects, seeded_watershed
 
 
 class DistanceTask(Task):
@@ -75,7 +86,7 @@ class DistanceTask(Task):
 
     @property
     def parameters(self) -> list[dict]:
-        return [{"threshold": t} for t in self.thresholds]
+        return self.config.parameter_grid()
 
     def post_process(self, prediction, params):
         prediction = np.asarray(prediction)
@@ -84,7 +95,15 @@ class DistanceTask(Task):
                 f"DistanceTask.post_process: prediction shape {prediction.shape} is not "
                 f"[{len(self.channels)}, *spatial]"
             )
-        return (prediction > float(params["threshold"])).astype(np.uint8)
+        threshold, min_size = float(params["threshold"]), int(params.get("min_size", 0))
+        if "seed_distance" in params:
+            seed_level = np.tanh(float(params["seed_distance"]) / self.scale_factor)
+            labels = [seeded_watershed(c, threshold, seed_level) for c in prediction]
+            return np.stack([remove_small_objects(c, min_size) for c in labels])
+        masks = (prediction > threshold).astype(np.uint8)
+        if min_size > 1:
+            masks = np.stack([remove_small_components(m, min_size) for m in masks])
+        return masks
 
     def evaluate(self, output, gt, mask, voxel_size):
         """Per channel: dice, jaccard, precision, recall, f1 (voxel F1, equals dice),
@@ -92,6 +111,7 @@ class DistanceTask(Task):
         labelings) and hausdorff (surface HD95, world units)."""
         gt = np.asarray(gt)
         voxel_size = self._voxel_size(voxel_size, gt.ndim)
+        output_labels = np.asarray(output)
         output = self._check_output(output, gt, len(self.channels)) > 0
         keep = self._mask(mask, gt.shape) > 0
         scores = {}
@@ -107,4 +127,13 @@ class DistanceTask(Task):
             )
             scores[f"{channel}__voi"] = bm.binary_voi(pred, truth, keep)
             scores[f"{channel}__hausdorff"] = bm.hausdorff_distance(pred, truth, voxel_size, keep)
+        if self.config.segments_instances():
+            instances = self._check_output(output_labels, gt, len(self.channels))
+            for channel, labels, truth in zip(self.channels, instances, self.regions(gt)):
+                if labels.dtype == np.uint8:  # a 0/1 mask: its components are its instances
+                    labels = ndimage.label(labels)[0]
+                true_ids = np.where(truth, self._labels(gt), 0)
+                scores[f"{channel}__adapted_rand_error"] = adapted_rand_error(
+                    labels, true_ids, keep
+                )
         return scores

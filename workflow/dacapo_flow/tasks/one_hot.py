@@ -88,9 +88,6 @@ class OneHotTask(Task):
     def parameters(self) -> list[dict]:
         return [{}]
 
-    def parameter_name(self, params):
-        return "argmax"
-
     def post_process(self, prediction, params):
         prediction = np.asarray(prediction)
         if prediction.shape[0] != len(self.classes):
