@@ -190,7 +190,7 @@ def test_end_to_end_with_a_killed_shard(setup, computed):
     stored = prediction.read(prediction.roi)
     task = build_task(model["run"].config)
     expected = whole_volume_segmentation(task, stored, plan.segmentation)
-    segmentation = open_array(paths.zarr, "segmentation/s0").read(prediction.roi)
+    segmentation = open_array(paths.zarr, "prediction/labels/segmentation/s0").read(prediction.roi)
     assert same_up_to_renaming(segmentation, expected)
 
     # A rerun of a finished shard computes nothing.

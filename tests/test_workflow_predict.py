@@ -74,13 +74,15 @@ def test_the_outputs_are_verified_and_open_in_register_with_the_raw(predicted):
     workdir, _ = predicted
     paths = LAYOUT.prediction("aff")
     verified = json.loads((workdir / paths.verified).read_text())
-    assert verified["outputs"]["segmentation"] == ["segmentation/s0"]
+    assert verified["outputs"]["segmentation"] == ["prediction/labels/segmentation/s0"]
     raw = open_array(workdir / "data/synthetic/validate_0.zarr", "raw")
-    for name in ("prediction/s0", "segmentation/s0"):
+    for name in ("prediction/s0", "prediction/labels/segmentation/s0"):
         array = open_array(workdir / paths.zarr, name)
         assert array.voxel_size == raw.voxel_size and array.roi.offset == raw.roi.offset
     prediction = open_array(workdir / paths.zarr, "prediction/s0").read(raw.roi)
-    segmentation = open_array(workdir / paths.zarr, "segmentation/s0").read(raw.roi)
+    segmentation = open_array(workdir / paths.zarr, "prediction/labels/segmentation/s0").read(
+        raw.roi
+    )
     assert prediction.shape[1:] == segmentation.shape[1:] == raw.roi.shape / raw.voxel_size
     assert np.isfinite(prediction).all() and prediction.std() > 0
     assert dry_run(workdir).check().jobs == []
