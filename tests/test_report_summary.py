@@ -35,4 +35,4 @@ def test_the_summary_lists_selected_scores_and_output_paths(data, tmp_path):
 
 def test_the_summary_imports_no_torch():
     code = "import sys, dacapo_flow.report.summary; sys.exit('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS, prog="dacapo-flow"
     )
 
     p = sub.add_parser("train-chunk", help="train one chunk up to --iteration")
