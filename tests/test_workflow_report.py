@@ -7,8 +7,10 @@ import os
 import shutil
 import textwrap
 
+import numpy as np
 import pytest
 import yaml
+from matplotlib.image import imread
 
 from browser import render, require_chromium, visible_text
 from dacapo_flow.layout import Layout
@@ -33,12 +35,21 @@ def test_the_report_of_the_tiny_workflow_opens_with_leaderboards_and_curves(
     shot = tmp_path / "report.png"
     dom = render(completed_copy / "report.html", screenshot=shot, budget_ms=10000)
     text = visible_text(dom)
-    for expected in ("Leaderboards", "Curves", "Lineage"):
+    for expected in ("1. Results", "2. Validation", "Leaderboards", "Curves", "Lineage"):
         assert expected in text, textwrap.shorten(text, 2000)
     assert shot.stat().st_size > 0
     print(f"report screenshot: {shot}")
     if os.environ.get("REPORT_SCREENSHOT"):
         shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
+
+    # The results page of a run, as the report shows it, and its validation picture.
+    results = completed_copy / LAYOUT.results("distance")
+    page = visible_text(render(results, screenshot=tmp_path / "results.png"))
+    assert "validate_0 mito__dice higher" in page, page
+    picture = imread(completed_copy / LAYOUT.validation_picture("distance", "validate_0"))
+    columns = np.array_split(picture[..., :3], 4, axis=1)
+    assert min(float(column.std()) for column in columns) > 0.01  # four panels drawn
+    print(f"results screenshot: {tmp_path / 'results.png'}")
 
 
 def sweep_config(learning_rates) -> dict:

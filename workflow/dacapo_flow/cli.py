@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.set_defaults(func=cmd_check)
 
+    from .view.cli import add_parser as add_view_parser
+
+    add_view_parser(sub)
     parser.epilog = _command_list(sub)
     return parser
 

@@ -1,0 +1,67 @@
+"""A run's results page, the report's first section: for each (validation dataset, criterion)
+it selects, the selected checkpoint, post-processing parameters and score, under the run's
+grid point, repetition and start. Reads the best JSONs and sweep.json only (no torch)."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from ..config.sweeps import read_sweep_metadata
+from ..stats.validation_scores import parameter_label
+from .leaderboard import read_best, write_text
+
+STYLE = (
+    "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+    "td.score{font-weight:bold;text-align:right}"
+)
+
+
+def result_rows(records: list[dict]) -> list[list[str]]:
+    rows = []
+    for record in records:
+        selected = record["iteration"] is not None and record["score"] is not None
+        parameters = record["parameters"]
+        rows.append(
+            [
+                record["dataset"],
+                record["criterion"],
+                "higher" if record["higher_is_better"] else "lower",
+                str(record["iteration"]) if selected else "none (no valid score)",
+                parameter_label(parameters) if selected and parameters is not None else "-",
+                f"{record['score']:.4g}" if selected else "-",
+            ]
+        )
+    return rows
+
+
+def results_html(run: str, sweep: dict, records: list[dict]) -> str:
+    header = ["dataset", "criterion", "better", "checkpoint", "parameters", "score"]
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row[:-1])
+        + f'<td class="score">{html.escape(row[-1])}</td></tr>\n'
+        for row in result_rows(records)
+    )
+    grid = ", ".join(f"{k}={v}" for k, v in sorted(sweep.get("grid", {}).items())) or "none"
+    facts = [f"group {sweep.get('group', run)}", f"grid point: {grid}"]
+    facts.append(f"repetition {sweep.get('repetition', 0)}")
+    start = sweep.get("start")
+    if start:
+        facts.append("started from " + ", ".join(f"{k} {v}" for k, v in start.items() if v))
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(run)}</title>'
+        f"<style>{STYLE}</style></head><body>\n"
+        f"<h3>{html.escape(run)}</h3>\n<p>{html.escape('; '.join(facts))}</p>\n"
+        f'<table id="results"><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n'
+        "<p>The selected checkpoint and post-processing of each (validation dataset, criterion)"
+        " and its score there; pictures of each dataset are under Validation.</p>\n"
+        "</body></html>\n"
+    )
+
+
+def write_results(run: str, sweep_path, best_paths, out: str | os.PathLike):
+    records = [read_best(path) for path in best_paths]
+    return write_text(out, results_html(run, read_sweep_metadata(sweep_path), records))
