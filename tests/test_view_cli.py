@@ -7,13 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from matplotlib.image import imread
 
 from browser import require_chromium, screenshot_live
 from helpers_view import predicted_workdir
 
-pytestmark = pytest.mark.workflow  # starts a server and a browser: seconds, not milliseconds
 SOFTWARE_GL = (
     "--use-gl=angle",
     "--use-angle=swiftshader",

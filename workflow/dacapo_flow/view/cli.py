@@ -17,6 +17,13 @@ def cmd_view(args) -> None:
     if args.state is not None:
         _write_state(layers, args)
         return
+    try:
+        import neuroglancer  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "dacapo-flow view: the neuroglancer package is not installed: "
+            'pip install -e ".[view]" (or use --state, or napari-ome-zarr)'
+        ) from None
     from .neuroglancer_view import serve
 
     viewer = serve(layers, args.port)
