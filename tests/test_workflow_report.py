@@ -33,10 +33,15 @@ def test_the_report_of_the_tiny_workflow_opens_with_leaderboards_and_curves(
     run_snakemake(completed_copy, "--report", "report.html").check()
     # Kept where a person can look at it (the CI log prints the path).
     shot = tmp_path / "report.png"
-    dom = render(completed_copy / "report.html", screenshot=shot, budget_ms=10000)
+    dom = render(
+        completed_copy / "report.html", screenshot=shot, budget_ms=10000, window=(1280, 1400)
+    )
     text = visible_text(dom)
     for expected in ("1. Results", "2. Validation", "Leaderboards", "Curves", "Lineage"):
         assert expected in text, textwrap.shorten(text, 2000)
+    # The landing page itself shows each run's selected scores and validation pictures.
+    assert "validate_0 mito__dice higher" in text, textwrap.shorten(text, 2000)
+    assert "Run distance on validation dataset validate_0." in text
     assert shot.stat().st_size > 0
     print(f"report screenshot: {shot}")
     if os.environ.get("REPORT_SCREENSHOT"):

@@ -21,6 +21,7 @@ class Panel:
     data: np.ndarray  # 2D [y, x] (one channel) or 3D [C, y, x] (values, up to 3 shown as RGB)
     kind: str  # "raw", "values" or "labels"
     extent: tuple[float, float, float, float]  # (x0, x1, y1, y0) in world units
+    window: tuple[float, float] | None = None  # value range shown (None: the data's own)
 
 
 def label_colours(labels: np.ndarray) -> np.ndarray:
@@ -36,16 +37,20 @@ def label_colours(labels: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def _values_image(data: np.ndarray) -> tuple[np.ndarray, dict]:
-    """One channel -> grey scaled to its range; two or three -> RGB of each scaled."""
+def _values_image(data: np.ndarray, window=None) -> tuple[np.ndarray, dict]:
+    """One channel -> grey; two or three -> RGB; scaled from `window` (the activation's
+    range, so a flat prediction looks flat) or else from each channel's own range."""
     if data.ndim == 2 or data.shape[0] == 1:
         plane = data if data.ndim == 2 else data[0]
-        low, high = np.nanmin(plane), np.nanmax(plane)
+        low, high = window or (np.nanmin(plane), np.nanmax(plane))
         return plane, {"cmap": "gray", "vmin": low, "vmax": high if high > low else low + 1}
     channels = data[:3].astype(np.float32)
-    low = channels.min(axis=(1, 2), keepdims=True)
-    span = channels.max(axis=(1, 2), keepdims=True) - low
-    scaled = (channels - low) / np.where(span > 0, span, 1)
+    if window is not None:
+        low, span = np.float32(window[0]), np.float32(window[1] - window[0])
+    else:
+        low = channels.min(axis=(1, 2), keepdims=True)
+        span = channels.max(axis=(1, 2), keepdims=True) - low
+    scaled = np.clip((channels - low) / np.where(span > 0, span, 1), 0, 1)
     if scaled.shape[0] == 2:
         scaled = np.concatenate([scaled, np.zeros_like(scaled[:1])])
     return np.moveaxis(scaled, 0, -1), {}
@@ -59,10 +64,8 @@ def section_figure(panels: list[Panel], title: str = "") -> Figure:
         if panel.kind == "labels":
             plane = panel.data if panel.data.ndim == 2 else panel.data[0]
             image, options = label_colours(plane), {}
-        elif panel.kind == "raw":
-            image, options = _values_image(panel.data)
         else:
-            image, options = _values_image(panel.data)
+            image, options = _values_image(panel.data, panel.window)
         ax.imshow(image, extent=panel.extent, interpolation="nearest", **options)
         ax.set_title(panel.title, fontsize=9)
         ax.tick_params(labelsize=7)

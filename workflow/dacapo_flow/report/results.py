@@ -11,10 +11,11 @@ from ..config.sweeps import read_sweep_metadata
 from ..stats.validation_scores import parameter_label
 from .leaderboard import read_best, write_text
 
+# Scoped to the table: the report's landing page embeds this page as it is.
 STYLE = (
-    "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-    "td.score{font-weight:bold;text-align:right}"
+    "table.results{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+    ".results td,.results th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+    ".results td.score{font-weight:bold;text-align:right}"
 )
 
 
@@ -55,7 +56,7 @@ def results_html(run: str, sweep: dict, records: list[dict]) -> str:
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(run)}</title>'
         f"<style>{STYLE}</style></head><body>\n"
         f"<h3>{html.escape(run)}</h3>\n<p>{html.escape('; '.join(facts))}</p>\n"
-        f'<table id="results"><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n'
+        f'<table class="results"><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n'
         "<p>The selected checkpoint and post-processing of each (validation dataset, criterion)"
         " and its score there; pictures of each dataset are under Validation.</p>\n"
         "</body></html>\n"

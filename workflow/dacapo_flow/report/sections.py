@@ -40,6 +40,7 @@ def validation_picture(
     import torch
 
     from ..data.sampling import SamplerDataset
+    from ..predict.prepare import value_range
     from ..run import Run
     from ..store.weights import load_checkpoint
     from ..validation import predict_blockwise, validation_roi
@@ -76,6 +77,7 @@ def validation_picture(
             prediction[:, z],
             "values",
             where,
+            tuple(value_range(run.task)),
         ),
         Panel(
             f"segmentation ({run.task.parameter_name(parameters)})",
@@ -116,6 +118,7 @@ def prediction_preview(prepared, png) -> Path:
             dequantize(prediction.read(section), plan.value_range)[:, 0],
             "values",
             where,
+            tuple(plan.value_range),
         ),
     ]
     if plan.segmentation is not None:
