@@ -81,7 +81,12 @@ def test_adding_a_grid_value_schedules_only_the_new_runs(tmp_path):
     workdir = install_workflow(
         tmp_path / "sweep", runs={"distance": run}, config=sweep_config([1e-3])
     )
-    run_snakemake(workdir).check()
+    done = run_snakemake(workdir).check()
+    # at the end, snakemake prints each run's selected scores and where the report is
+    summary = done.output.split("dacapo-flow: selected checkpoints", 1)[1].splitlines()
+    rows = [line.split()[:3] for line in summary if line.startswith("  distance_")]
+    assert ["distance_lr1e-3_rep1", "validate_0", "mito__dice"] in rows, done.output[-3000:]
+    assert any(line.startswith(f"report: {STORE}/report/") for line in summary)
     old = {"distance_lr1e-3_rep0", "distance_lr1e-3_rep1"}
     for name in old:
         sweep = yaml.safe_load((workdir / LAYOUT.sweep_metadata(name)).read_text())
