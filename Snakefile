@@ -28,3 +28,9 @@ rule all:
         export_targets(),
         predict_targets(),
         rules.report_outputs.input,
+
+
+onsuccess:
+    from dacapo_flow.report.summary import print_summary
+
+    print_summary(LAYOUT, PLAN, PREDICTIONS)

@@ -83,6 +83,75 @@ def _run(browser: str, args: list[str], profile: str, timeout: float):
         raise RuntimeError(f"{browser} did not finish within {timeout} s: {command}") from error
 
 
+def screenshot_live(
+    url: str,
+    screenshot: str | os.PathLike,
+    wait_s: float = 20.0,
+    window: tuple[int, int] = (1280, 900),
+    flags: tuple[str, ...] = (),
+    timeout: float = TIMEOUT_S,
+) -> Path:
+    """A PNG screenshot of `url` taken `wait_s` seconds of real time after navigating to it,
+    through the DevTools protocol: for pages that keep a connection to their server open
+    (neuroglancer's Python viewer), on which `--virtual-time-budget` never runs out. `flags`
+    adds Chromium switches (WebGL pages need a software GL). Uses tornado's websocket client
+    (tornado comes with neuroglancer)."""
+    import asyncio
+    import base64
+    import json
+    import time
+    import urllib.request
+
+    from tornado.websocket import websocket_connect
+
+    browser = require_chromium()
+    shot = Path(screenshot).resolve()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        command = [browser, *FLAGS, f"--user-data-dir={profile}", *flags]
+        command += [f"--window-size={window[0]},{window[1]}", "--remote-debugging-port=0"]
+        process = subprocess.Popen(
+            [*command, "about:blank"], stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            endpoint = None
+            while endpoint is None and time.monotonic() < deadline:
+                line = process.stderr.readline()
+                if not line and process.poll() is not None:
+                    raise RuntimeError(f"{browser} exited {process.returncode} before DevTools")
+                match = re.search(r"DevTools listening on ws://([^/]+)/", line)
+                endpoint = match.group(1) if match else None
+            with urllib.request.urlopen(f"http://{endpoint}/json/list", timeout=30) as reply:
+                pages = [t for t in json.load(reply) if t.get("type") == "page"]
+
+            async def capture() -> bytes:
+                connection = await websocket_connect(pages[0]["webSocketDebuggerUrl"])
+                counter = iter(range(1, 1 << 30))
+
+                async def call(method, **params):
+                    number = next(counter)
+                    connection.write_message(
+                        json.dumps({"id": number, "method": method, "params": params})
+                    )
+                    while True:
+                        message = json.loads(await connection.read_message())
+                        if message.get("id") == number:
+                            return message.get("result", {})
+
+                await call("Page.enable")
+                await call("Page.navigate", url=url)
+                await asyncio.sleep(wait_s)
+                result = await call("Page.captureScreenshot", format="png")
+                connection.close()
+                return base64.b64decode(result["data"])
+
+            shot.write_bytes(asyncio.run(asyncio.wait_for(capture(), timeout)))
+        finally:
+            process.kill()
+            process.wait()
+    return shot
+
+
 def render(
     html: str | os.PathLike,
     screenshot: str | os.PathLike | None = None,

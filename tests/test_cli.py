@@ -27,6 +27,10 @@ SUBCOMMANDS = [
     "report-leaderboard",
     "report-curves",
     "report-lineage",
+    "report-results",
+    "report-validation-picture",
+    "report-prediction-preview",
+    "view",
     "predict-prepare",
     "predict-shard",
     "segment-shard",
@@ -77,6 +81,13 @@ def test_the_installed_command_answers_help():
     assert result.returncode == 0
     for command in SUBCOMMANDS:
         assert command in result.stdout
+
+
+def test_help_lists_the_commands_a_person_types_before_the_job_steps():
+    text = run_cli("--help").stdout
+    people, jobs = text.split("commands you type:")[1].split("steps the workflow's jobs call")
+    assert "check" in people and "train-chunk" not in people
+    assert "predict-shard" in jobs and "\n  check " not in jobs
 
 
 def chunk_args(store, iteration=2, name="tiny") -> list[str]:

@@ -193,7 +193,7 @@ def test_end_to_end_with_a_killed_shard(setup, computed):
     stored = prediction.read(prediction.roi)
     task = build_task(model["run"].config)
     expected = whole_volume_segmentation(task, stored, plan.segmentation)
-    segmentation = open_array(paths.zarr, "segmentation/s0").read(prediction.roi)
+    segmentation = open_array(paths.zarr, "prediction/labels/segmentation/s0").read(prediction.roi)
     assert same_up_to_renaming(segmentation, expected)
 
     # A rerun of a finished shard computes nothing.
@@ -310,8 +310,9 @@ def test_a_sectionwise_pyramid_end_to_end(tmp_path, data):
     segment_and_relabel(model, paths, 2)
     verify(paths, 2)
     outputs = read_json(paths.verified)["outputs"]
-    assert outputs["segmentation"] == ["segmentation/s0", "segmentation/s1"]
-    for group, labels in (("prediction", False), ("segmentation", True)):
+    segmentation = "prediction/labels/segmentation"
+    assert outputs["segmentation"] == [f"{segmentation}/s0", f"{segmentation}/s1"]
+    for group, labels in (("prediction", False), (segmentation, True)):
         s0, s1 = (open_array(paths.zarr, f"{group}/s{level}") for level in (0, 1))
         assert s1.voxel_size == (40, 8, 8) and s1.roi == s0.roi and s1.shape == (5, 12, 14)
         expected = downsample(s0.read(s0.roi), labels, (1, 2, 2))
@@ -343,7 +344,8 @@ def test_the_selected_mutex_watershed_and_min_size_segment_the_whole_volume(setu
     stored = prediction.read(prediction.roi)
     task = build_task(load_run_config(model["run_config"], verify=False))
     expected = task.post_process(stored, selected)
-    segmentation = open_array(paths.zarr, "segmentation/s0").read(prediction.roi)
+    labels = open_array(paths.zarr, "prediction/labels/segmentation/s0")
+    segmentation = labels.read(prediction.roi)
     assert np.array_equal(segmentation, expected)  # the very ids, in every block
     assert segmentation.any()
     _, sizes = np.unique(segmentation[segmentation > 0], return_counts=True)

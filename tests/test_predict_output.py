@@ -15,15 +15,16 @@ from dacapo_flow.predict.output import (
     read_block_checksum,
     write_block,
 )
-from dacapo_flow.predict.plan import SegmentationSpec
-from helpers_predict import OFFSET, VOXEL, hand_plan
+from dacapo_flow.predict.plan import SegmentationSpec, group_path
+from helpers_predict import OFFSET, VOXEL, hand_plan, write_raw
 
 SPEC = SegmentationSpec("distance", {"threshold": 0.0}, 2, "uint64")
 
 
 def test_ome_zarr_round_trip(tmp_path):
     plan = hand_plan(tmp_path / "o.zarr", SPEC, 2, (22, 17, 20), (8, 6, 8), pyramid=True)
-    for group, dtype, channels in [("prediction", np.float32, 2), ("segmentation", np.uint64, 2)]:
+    for name, dtype, channels in [("prediction", np.float32, 2), ("segmentation", np.uint64, 2)]:
+        group = group_path(name)
         s0 = open_array(plan.zarr, f"{group}/s0")
         assert s0.voxel_size == VOXEL and s0.offset == OFFSET and s0.roi == plan.roi
         assert s0.num_channels == channels and s0.dtype == dtype
@@ -38,6 +39,27 @@ def test_ome_zarr_round_trip(tmp_path):
         assert [a["type"] for a in multiscale["axes"]] == ["channel", "space", "space", "space"]
         assert [d["path"] for d in multiscale["datasets"]] == ["s0", "s1"]
     assert open_array(plan.zarr, "fragments/s0").dtype == np.uint64
+
+
+def test_ome_zarr_reader_sees_the_segmentation_as_labels_of_the_prediction(tmp_path):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import OMERO, Label, Multiscales, Reader
+
+    raw = open_array(write_raw(tmp_path / "raw.zarr"), "raw")
+    plan = hand_plan(tmp_path / "o.zarr", SPEC, 2, pyramid=True)
+    nodes = list(Reader(parse_url(str(tmp_path / "o.zarr" / "prediction")))())
+    image = nodes[0]
+    assert image.load(OMERO) and image.metadata["channel_names"] == ["c0", "c1"]
+    (label,) = [node for node in nodes if node.load(Label)]
+    assert label.load(Multiscales) and label.zarr.path.endswith("prediction/labels/segmentation")
+    assert label.metadata["name"] == "segmentation"
+    assert label.data[0].dtype == np.uint64 and label.data[0].shape == (2, 22, 17, 20)
+    for level, transforms in enumerate(label.metadata["coordinateTransformations"]):
+        scale, translation = transforms
+        assert scale["scale"][1:] == list(raw.voxel_size * 2**level)
+        assert translation["translation"][1:] == list(raw.offset)  # in register with the raw
+    fragments = zarr.open_group(store=plan.zarr, path="fragments", mode="r").attrs
+    assert fragments["image-label"]["version"] == "0.4"
 
 
 def test_creation_is_idempotent_per_hash(tmp_path):

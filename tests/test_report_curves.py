@@ -132,6 +132,17 @@ def test_a_figure_has_training_panels_and_one_panel_per_curve(
     assert selected == ["selected: 40 (threshold=0.0)"]
 
 
+def test_panels_without_information_become_a_line_of_text(stats_file, full_stats_file):
+    series = read_training_series(full_stats_file)
+    series.lr[:] = 1e-3
+    figure = curves_figure(series, [], "run")
+    titles = [ax.get_title() for ax in figure.axes if ax.axison]
+    assert titles == ["training loss", "seconds per step (EMA)"]
+    assert figure.get_suptitle() == "run\nlearning rate 0.001 (constant)"
+    figure = curves_figure(read_training_series(stats_file), [], "")
+    assert figure.get_suptitle() == "learning rate not recorded"
+
+
 @pytest.mark.parametrize("stats", ["stats_file", "full_stats_file"])
 def test_two_renders_are_byte_identical(request, stats, scores_file, best_files, tmp_path):
     stats_path = request.getfixturevalue(stats)

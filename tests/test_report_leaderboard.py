@@ -1,7 +1,9 @@
+import base64
 import csv
 import io
 import json
 import math
+import re
 
 import pytest
 
@@ -123,3 +125,14 @@ def test_writer_writes_each_format_atomically_and_identically_twice(tmp_path):
     write_leaderboard(rows, "validate_0", "mito__dice", **outs)
     assert first == {p: p.read_bytes() for p in written}
     assert not [p for p in (tmp_path / "lb").iterdir() if p.name.startswith(".")]
+
+
+def test_the_html_table_carries_its_csv_and_tex_as_downloads(tmp_path):
+    rows = leaderboard(ENTRIES)
+    outs = {f"{k}_out": tmp_path / f"t.{k}" for k in ("csv", "tex", "html")}
+    write_leaderboard(rows, "validate_0", "mito__dice", **outs)
+    page = outs["html_out"].read_text()
+    links = dict(re.findall(r'<a download="([^"]+)" href="data:[^,]+,([^"]+)"', page))
+    assert sorted(links) == ["validate_0_mito__dice.csv", "validate_0_mito__dice.tex"]
+    assert base64.b64decode(links["validate_0_mito__dice.csv"]) == outs["csv_out"].read_bytes()
+    assert base64.b64decode(links["validate_0_mito__dice.tex"]) == outs["tex_out"].read_bytes()

@@ -11,8 +11,11 @@ from dacapo_flow.report.targets import (
     leaderboard_pairs,
     leaderboard_runs,
     lineage_inputs,
+    prediction_previews,
     report_targets,
+    results_inputs,
     sweep_metadata_args,
+    validation_picture_inputs,
 )
 from helpers_tiny import run_config_dict, write_yaml
 
@@ -106,10 +109,29 @@ def test_starts_outside_the_workflow_reach_the_lineage_in_words(data, tmp_path):
     assert lineage_inputs(LAYOUT, plan)["start_runs"] == []  # no best JSON of ours to read
 
 
+def test_results_and_pictures_read_the_best_records_they_show(plan):
+    ft = plan["ft"]
+    assert results_inputs(LAYOUT, ft) == {
+        "sweep": "results/store/ft/sweep.json",
+        "best": ["results/store/ft/validate_0/mito__dice.json"],
+    }
+    assert validation_picture_inputs(LAYOUT, plan["up"], "validate_0") == {
+        "best": "results/store/up/validate_0/mito__dice.json",
+        "weights": "results/store/up/validate_0/mito__dice.pt",
+    }
+    assert prediction_previews(LAYOUT, {"b": 1, "a": 2}) == [
+        "results/store/report/predictions/a.png",
+        "results/store/report/predictions/b.png",
+    ]
+
+
 def test_report_targets_and_logs(plan):
     targets = report_targets(LAYOUT, plan)
     assert "results/store/report/leaderboard/validate_0/mito__dice.tex" in targets
     assert "results/store/report/curves/s_lr1e-3_rep0.svg" in targets
     assert "results/store/report/lineage.svg" in targets
-    assert len(targets) == 2 * 4 + 6 * 2 + 4
+    assert "results/store/report/results/ft.html" in targets
+    assert "results/store/report/validation/ft/validate_0.png" in targets
+    # leaderboards, curves, lineage, then per run a results page and a validation picture
+    assert len(targets) == 2 * 4 + 6 * 2 + 4 + 6 + 6
     assert LAYOUT.report_log("curves", "up") == "results/store/report/logs/curves/up.log"

@@ -362,7 +362,7 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(
 
     # The prediction target was verified: every block of both shards present and correct.
     verified = json.loads((workdir / Layout(STORE).prediction("mito").verified).read_text())
-    assert verified["outputs"]["segmentation"] == ["segmentation/s0"]
+    assert verified["outputs"]["segmentation"] == ["prediction/labels/segmentation/s0"]
 
     # The store is the one a local run writes: same files, weights and best checkpoints.
     slurm_run = workdir / STORE / "distance"

@@ -128,10 +128,13 @@ def test_added_criterion_reruns_only_its_selection(completed_copy):
     assert job.wildcards["criterion"] == "er__dice"
 
 
-def test_removed_criterion_reruns_only_the_runs_curves(completed_copy):
+def test_removed_criterion_reruns_only_the_runs_curves_and_results(completed_copy):
     result = replan(completed_copy, "distance", lambda run: run["select_criteria"].pop())
-    # nothing is trained, validated or selected; the curves stop marking the dropped one
-    assert result.counts(exclude=("all",)) == Counter({("curves", "distance"): 1})
+    # nothing is trained, validated or selected; the curves stop marking the dropped one and
+    # the results page stops listing it (the validation picture shows the first criterion)
+    assert result.counts(exclude=("all",)) == Counter(
+        {("curves", "distance"): 1, ("results", "distance"): 1}
+    )
 
 
 def append_comment(workdir, run):

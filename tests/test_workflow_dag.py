@@ -58,12 +58,15 @@ def plan(tmp_path_factory):
 def test_dry_run_plans_every_job_of_every_run(plan):
     assert plan.counts() == EXPECTED_JOBS, plan.describe()
     assert plan.count("all") == 1
-    # the paper outputs: one sweep record and curve per run, a leaderboard per selected
-    # (dataset, criterion), one lineage
+    # the paper outputs: one sweep record, curve, results page and validation picture per
+    # run (one validation dataset each), a leaderboard per selected (dataset, criterion),
+    # one lineage
     assert plan.counts(exclude=("all",)) - EXPECTED_JOBS == Counter(
         {
             **{("sweep_metadata", run): 1 for run in CHECKPOINTS},
             **{("curves", run): 1 for run in CHECKPOINTS},
+            **{("results", run): 1 for run in CHECKPOINTS},
+            **{("validation_picture", run): 1 for run in CHECKPOINTS},
             ("leaderboard", None): 3,
             ("lineage", None): 1,
         }

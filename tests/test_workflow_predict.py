@@ -65,7 +65,11 @@ def test_a_new_target_runs_only_its_own_jobs_sharded(predicted):
         "relabel_shard": 2,
         "predict_verify": 1,
     }
-    assert {job.rule for job in plan.jobs} <= {*PREDICT_RULES, "all"}, plan.describe()
+    # and the target's preview in the report
+    assert plan.count("prediction_preview") == 1
+    assert {job.rule for job in plan.jobs} <= {*PREDICT_RULES, "prediction_preview", "all"}, (
+        plan.describe()
+    )
     (prepare,) = plan.select("predict_prepare")
     assert LAYOUT.best_weights("affinities", "validate_0", "voi") in prepare.input
 
@@ -74,16 +78,24 @@ def test_the_outputs_are_verified_and_open_in_register_with_the_raw(predicted):
     workdir, _ = predicted
     paths = LAYOUT.prediction("aff")
     verified = json.loads((workdir / paths.verified).read_text())
-    assert verified["outputs"]["segmentation"] == ["segmentation/s0"]
+    assert verified["outputs"]["segmentation"] == ["prediction/labels/segmentation/s0"]
     raw = open_array(workdir / "data/synthetic/validate_0.zarr", "raw")
-    for name in ("prediction/s0", "segmentation/s0"):
+    for name in ("prediction/s0", "prediction/labels/segmentation/s0"):
         array = open_array(workdir / paths.zarr, name)
         assert array.voxel_size == raw.voxel_size and array.roi.offset == raw.roi.offset
     prediction = open_array(workdir / paths.zarr, "prediction/s0").read(raw.roi)
-    segmentation = open_array(workdir / paths.zarr, "segmentation/s0").read(raw.roi)
+    segmentation = open_array(workdir / paths.zarr, "prediction/labels/segmentation/s0").read(
+        raw.roi
+    )
     assert prediction.shape[1:] == segmentation.shape[1:] == raw.roi.shape / raw.voxel_size
     assert np.isfinite(prediction).all() and prediction.std() > 0
     assert dry_run(workdir).check().jobs == []
+    # every shard logged its progress and its end; the report has the target's preview
+    for kind in ("predict", "segment", "relabel"):
+        log = (workdir / paths.log(f"{kind}_shard", 0)).read_text()
+        assert f"{kind}: done, " in log and " blocks/s)" in log, log
+    assert "merge: " in (workdir / paths.log("segment_merge")).read_text()
+    assert (workdir / LAYOUT.prediction_preview("aff")).stat().st_size > 0
 
 
 def test_a_lost_shard_is_redone_alone_and_a_retrained_run_redoes_everything(predicted, tmp_path):

@@ -7,8 +7,10 @@ import os
 import shutil
 import textwrap
 
+import numpy as np
 import pytest
 import yaml
+from matplotlib.image import imread
 
 from browser import render, require_chromium, visible_text
 from dacapo_flow.layout import Layout
@@ -31,14 +33,28 @@ def test_the_report_of_the_tiny_workflow_opens_with_leaderboards_and_curves(
     run_snakemake(completed_copy, "--report", "report.html").check()
     # Kept where a person can look at it (the CI log prints the path).
     shot = tmp_path / "report.png"
-    dom = render(completed_copy / "report.html", screenshot=shot, budget_ms=10000)
+    dom = render(
+        completed_copy / "report.html", screenshot=shot, budget_ms=10000, window=(1280, 1400)
+    )
     text = visible_text(dom)
-    for expected in ("Leaderboards", "Curves", "Lineage"):
+    for expected in ("1. Results", "2. Validation", "Leaderboards", "Curves", "Lineage"):
         assert expected in text, textwrap.shorten(text, 2000)
+    # The landing page itself shows each run's selected scores and validation pictures.
+    assert "validate_0 mito__dice higher" in text, textwrap.shorten(text, 2000)
+    assert "Run distance on validation dataset validate_0." in text
     assert shot.stat().st_size > 0
     print(f"report screenshot: {shot}")
     if os.environ.get("REPORT_SCREENSHOT"):
         shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
+
+    # The results page of a run, as the report shows it, and its validation picture.
+    results = completed_copy / LAYOUT.results("distance")
+    page = visible_text(render(results, screenshot=tmp_path / "results.png"))
+    assert "validate_0 mito__dice higher" in page, page
+    picture = imread(completed_copy / LAYOUT.validation_picture("distance", "validate_0"))
+    columns = np.array_split(picture[..., :3], 4, axis=1)
+    assert min(float(column.std()) for column in columns) > 0.01  # four panels drawn
+    print(f"results screenshot: {tmp_path / 'results.png'}")
 
 
 def sweep_config(learning_rates) -> dict:
@@ -65,7 +81,12 @@ def test_adding_a_grid_value_schedules_only_the_new_runs(tmp_path):
     workdir = install_workflow(
         tmp_path / "sweep", runs={"distance": run}, config=sweep_config([1e-3])
     )
-    run_snakemake(workdir).check()
+    done = run_snakemake(workdir).check()
+    # at the end, snakemake prints each run's selected scores and where the report is
+    summary = done.output.split("dacapo-flow: selected checkpoints", 1)[1].splitlines()
+    rows = [line.split()[:3] for line in summary if line.startswith("  distance_")]
+    assert ["distance_lr1e-3_rep1", "validate_0", "mito__dice"] in rows, done.output[-3000:]
+    assert any(line.startswith(f"report: {STORE}/report/") for line in summary)
     old = {"distance_lr1e-3_rep0", "distance_lr1e-3_rep1"}
     for name in old:
         sweep = yaml.safe_load((workdir / LAYOUT.sweep_metadata(name)).read_text())

@@ -37,7 +37,15 @@ STORE = "results/store"
 WORKFLOW_ITEMS = ("Snakefile", "workflow", "profiles", "envs")
 _NOT_WORKFLOW = shutil.ignore_patterns("dacapo_flow", "*.egg-info", "__pycache__", ".snakemake")
 SNAKEMAKE_TIMEOUT_S = 900
-REPORT_RULES = ("sweep_metadata", "curves", "leaderboard", "lineage")
+REPORT_RULES = (
+    "sweep_metadata",
+    "curves",
+    "leaderboard",
+    "lineage",
+    "results",
+    "validation_picture",
+    "prediction_preview",
+)
 
 
 # --- installing a workflow ------------------------------------------------------------------

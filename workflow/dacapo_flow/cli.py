@@ -1,4 +1,4 @@
-"""`dacapo-flow`: the command line the workflow's rules call.
+"""`dacapo-flow`: check a workflow, look at its results, and the steps its jobs run.
 
 Each subcommand imports only what it needs, so light jobs (select-best) never load torch.
 """
@@ -121,10 +121,36 @@ def cmd_check(args):
         print(f"{name}: {len(run.config.iterations())} checkpoints, ok")
 
 
+# What a person types; every other subcommand is a step the workflow's jobs call.
+PERSON_COMMANDS = ("check", "view", "export", "fetch-cremi", "import-dacapo")
+
+
+def _command_list(sub) -> str:
+    """`--help`'s list of subcommands, those a person types first."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    width = max(map(len, helps)) + 2
+
+    def block(title, names):
+        return [title] + [f"  {name.ljust(width)}{helps[name]}" for name in names]
+
+    people = [name for name in PERSON_COMMANDS if name in helps]
+    jobs = [name for name in helps if name not in PERSON_COMMANDS]
+    lines = block("commands you type:", people) + [""]
+    lines += block("steps the workflow's jobs call (snakemake runs these):", jobs)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dacapo-flow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dacapo-flow",
+        usage="dacapo-flow [-h] [-v] COMMAND ...",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS, prog="dacapo-flow"
+    )
 
     p = sub.add_parser("train-chunk", help="train one chunk up to --iteration")
     _add_run_arguments(p)
@@ -186,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="verify a workflow config and all its run configs")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.set_defaults(func=cmd_check)
+
+    from .view.cli import add_parser as add_view_parser
+
+    add_view_parser(sub)
+    parser.epilog = _command_list(sub)
     return parser
 
 

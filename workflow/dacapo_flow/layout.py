@@ -20,6 +20,9 @@ parses the workflow.
     <store>/report/leaderboard/<dataset>/<criterion>.<csv|md|tex|html>
     <store>/report/curves/<run>.<png|svg>
     <store>/report/lineage.<json|md|png|svg>
+    <store>/report/results/<run>.html
+    <store>/report/validation/<run>/<dataset>.png
+    <store>/report/predictions/<target>.png
     <store>/report/logs/<rule>/...
 """
 
@@ -156,6 +159,17 @@ class Layout:
 
     def lineage(self, ext: str) -> str:
         return f"{self.report_dir()}/lineage.{ext}"
+
+    def results(self, run: str) -> str:
+        """A run's selected checkpoints and scores (the report's first section)."""
+        return f"{self.report_dir()}/results/{component(run, 'run name')}.html"
+
+    def validation_picture(self, run: str, dataset: str) -> str:
+        run, dataset = component(run, "run name"), component(dataset, "dataset name")
+        return f"{self.report_dir()}/validation/{run}/{dataset}.png"
+
+    def prediction_preview(self, target: str) -> str:
+        return f"{self.report_dir()}/predictions/{component(target, 'prediction target')}.png"
 
     def report_log(self, rule: str, *parts: object) -> str:
         """`<store>/report/logs/<rule>/<parts...>.log` (or `<rule>.log` without parts)."""

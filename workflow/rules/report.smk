@@ -11,6 +11,8 @@ localrules:
     leaderboard,
     curves,
     lineage,
+    results,
+    prediction_preview,
     report_outputs,
 
 
@@ -31,19 +33,13 @@ rule leaderboard:
     input:
         unpack(leaderboard_inputs),
     output:
-        csv=report(
-            LAYOUT.leaderboard("{dataset}", "{criterion}", "csv"),
-            caption="../report/leaderboard.rst",
-            category="Leaderboards",
-            subcategory="{dataset}",
-            labels={"criterion": "{criterion}", "format": "CSV"},
-        ),
+        csv=LAYOUT.leaderboard("{dataset}", "{criterion}", "csv"),
         html=report(
             LAYOUT.leaderboard("{dataset}", "{criterion}", "html"),
             caption="../report/leaderboard.rst",
-            category="Leaderboards",
+            category="4. Leaderboards",
             subcategory="{dataset}",
-            labels={"criterion": "{criterion}", "format": "table"},
+            labels={"criterion": "{criterion}"},
         ),
         md=LAYOUT.leaderboard("{dataset}", "{criterion}", "md"),
         tex=LAYOUT.leaderboard("{dataset}", "{criterion}", "tex"),
@@ -66,7 +62,7 @@ rule curves:
         svg=report(
             LAYOUT.curves("{run}", "svg"),
             caption="../report/curves.rst",
-            category="Curves",
+            category="5. Curves",
             labels={"run": "{run}"},
         ),
     log:
@@ -89,7 +85,7 @@ rule lineage:
         svg=report(
             LAYOUT.lineage("svg"),
             caption="../report/lineage.rst",
-            category="Lineage",
+            category="6. Lineage",
             labels={"figure": "lineage"},
         ),
     log:
@@ -105,6 +101,76 @@ rule lineage:
         "--out-png {output.png:q} --out-svg {output.svg:q} > {log:q} 2>&1"
 
 
+rule results:
+    input:
+        unpack(results_inputs),
+    output:
+        report(
+            LAYOUT.results("{run}"),
+            caption="../report/results.rst",
+            category="1. Results",
+            labels={"run": "{run}"},
+        ),
+    log:
+        LAYOUT.report_log("results", "{run}"),
+    conda:
+        "../../envs/dacapo-flow.yaml"
+    shell:
+        "dacapo-flow report-results --run {wildcards.run:q} --sweep {input.sweep:q} "
+        "--best {input.best:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule validation_picture:
+    input:
+        unpack(validation_picture_inputs),
+        unpack(data_inputs),
+        normalisation=normalisation_files("validate"),
+    output:
+        report(
+            LAYOUT.validation_picture("{run}", "{dataset}"),
+            caption="../report/validation_picture.rst",
+            category="2. Validation",
+            subcategory="{dataset}",
+            labels={"run": "{run}", "dataset": "{dataset}"},
+        ),
+    log:
+        LAYOUT.report_log("validation_picture", "{run}", "{dataset}"),
+    conda:
+        "../../envs/dacapo-flow.yaml"
+    threads: 1
+    params:
+        config_file=run_config_file,
+        repetition=repetition,
+        grid=grid_point,
+    shell:
+        "dacapo-flow report-validation-picture --run-config {params.config_file:q} "
+        "--run {wildcards.run:q} --repetition {params.repetition:q} --grid {params.grid:q} "
+        "--dataset {wildcards.dataset:q} --best {input.best:q} --weights {input.weights:q} "
+        "--threads {threads} --normalisation {input.normalisation:q} --out {output:q} "
+        "> {log:q} 2>&1"
+
+
+rule prediction_preview:
+    input:
+        prepared=PREDICT.prepared,
+        verified=PREDICT.verified,
+    output:
+        report(
+            LAYOUT.prediction_preview("{target}"),
+            caption="../report/prediction_preview.rst",
+            category="3. Predictions",
+            labels={"target": "{target}"},
+        ),
+    log:
+        LAYOUT.report_log("prediction_preview", "{target}"),
+    conda:
+        "../../envs/dacapo-flow.yaml"
+    shell:
+        "dacapo-flow report-prediction-preview --prepared {input.prepared:q} "
+        "--out {output:q} > {log:q} 2>&1"
+
+
 rule report_outputs:
     input:
         report_targets_lib.report_targets(LAYOUT, PLAN),
+        report_targets_lib.prediction_previews(LAYOUT, PREDICTIONS),

@@ -25,3 +25,13 @@ def lineage_inputs(wildcards):
 
 def lineage_start_runs(wildcards):
     return report_targets_lib.lineage_inputs(LAYOUT, PLAN)["start_runs"]
+
+
+def results_inputs(wildcards):
+    return report_targets_lib.results_inputs(LAYOUT, run_of(wildcards))
+
+
+def validation_picture_inputs(wildcards):
+    return report_targets_lib.validation_picture_inputs(
+        LAYOUT, run_of(wildcards), wildcards.dataset
+    )

@@ -305,6 +305,42 @@ def _ome_multiscale_entry(name, voxel_size, offset, num_channels, version) -> di
     return entry
 
 
+def ome_label_attrs(source_image: str = "../../") -> dict:
+    """OME-NGFF 0.4 `image-label` attrs of a label image (colours left to the viewer);
+    `source_image` is the image it labels, relative to the label group."""
+    return {"image-label": {"version": "0.4", "source": {"image": source_image}}}
+
+
+def ome_channel_attrs(name: str, channels: list[str], window) -> dict:
+    """OME-NGFF 0.4 `omero` attrs naming each channel (the label viewers show), all with the
+    display window `window` = (min, max) of the stored values."""
+    low, high = (float(v) for v in window)
+    return {
+        "omero": {
+            "name": name,
+            "version": "0.4",
+            "channels": [
+                {
+                    "label": str(label),
+                    "color": "FFFFFF",
+                    "active": True,
+                    "window": {"min": low, "max": high, "start": low, "end": high},
+                }
+                for label in channels
+            ],
+            "rdefs": {"model": "greyscale" if len(channels) == 1 else "color"},
+        }
+    }
+
+
+def list_labels(path, image: str, names: list[str]) -> None:
+    """Make `<image>/labels` list the label images `names` (OME-NGFF 0.4), so readers find
+    them from the image."""
+    root = zarr.open_group(store=str(path), mode="r+")
+    group = root.require_group(f"{image.strip('/')}/labels")
+    group.attrs["labels"] = list(names)
+
+
 def _axis_names(voxel_size) -> list[str]:
     return SPATIAL_AXIS_NAMES.get(len(voxel_size), [f"d{i}" for i in range(len(voxel_size))])
 

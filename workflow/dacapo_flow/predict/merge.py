@@ -14,6 +14,7 @@ Memory: the records of two blocks at a time plus the pairs (one per touching fra
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -153,6 +154,7 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
     from ..store.atomic import atomic_write_json
     from .progress import file_digest, read_shard_json
 
+    started = time.monotonic()
     expected = plan.config_key("segment")
     blocks = {}
     for path in segment_jsons:
@@ -193,5 +195,13 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
         "lut_sha256": file_digest(lut_path),
     }
     atomic_write_json(out_json, summary)
-    logger.info("merged %d fragments over %d face pairs", summary["fragments"], len(pairs))
+    objects = summary["fragments"] - table[0].size + np.unique(table[1]).size
+    logger.info(
+        "merge: %d fragments of %d blocks, %d face pairs -> %d objects, in %.1fs",
+        summary["fragments"],
+        plan.grid.num_blocks,
+        len(pairs),
+        objects,
+        time.monotonic() - started,
+    )
     return summary

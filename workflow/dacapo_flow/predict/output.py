@@ -1,12 +1,15 @@
 """The OME-Zarr outputs: created once by the prepare job, then written block by block.
 
-Each output is a group (`prediction`, `segmentation`, `fragments`) holding level `s0` and, with
-`pyramid`, a downsampled `s1` (per axis: `blocks.pyramid_factors`, so 40 x 4 x 4 nm sections
-give an s1 of 40 x 8 x 8 nm), described by one OME-NGFF 0.4 `multiscales` entry (the same entry
-`data.arrays` writes, so `open_array(zarr, "prediction/s1")` reads every level back and napari /
-neuroglancer show s0 in register with the raw). The entry's `scale` of each level is its voxel
-size. Predictions have a leading channel axis; so do segmentations (one channel per distance
-label, one for affinities and one-hot).
+Each output is a group (`prediction`, `prediction/labels/segmentation`, `fragments`) holding
+level `s0` and, with `pyramid`, a downsampled `s1` (per axis: `blocks.pyramid_factors`, so
+40 x 4 x 4 nm sections give an s1 of 40 x 8 x 8 nm), described by one OME-NGFF 0.4
+`multiscales` entry (the same entry `data.arrays` writes, so `open_array(zarr, "prediction/s1")`
+reads every level back and napari / neuroglancer show s0 in register with the raw). The entry's
+`scale` of each level is its voxel size. Predictions have a leading channel axis; so do
+segmentations (one channel per distance label, one for affinities and one-hot). Viewers see
+them as what they are: the prediction names its channels (`omero`), the segmentation is an
+OME-NGFF 0.4 label image of it (`image-label`, listed in `prediction/labels`), and the
+fragments are a label image too.
 
 Chunks equal blocks (s1: blocks divided by the factors), so every block is written by exactly
 one job. Translations follow the funlib convention of `data.arrays`: the world position of the
@@ -26,8 +29,16 @@ import numpy as np
 import zarr
 from funlib.geometry import Coordinate, Roi
 
-from ..data.arrays import ZarrArray, _ome_multiscale_entry, create_array, open_array
-from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
+from ..data.arrays import (
+    ZarrArray,
+    _ome_multiscale_entry,
+    create_array,
+    list_labels,
+    ome_channel_attrs,
+    ome_label_attrs,
+    open_array,
+)
+from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan, group_path
 from .progress import checksum
 
 logger = logging.getLogger(__name__)
@@ -62,18 +73,18 @@ def create_outputs(plan: Plan) -> dict[str, str]:
         factors = [Coordinate((1,) * voxel.dims), plan.s1_factors][:levels]
         if levels > 1:
             stamp["s1_factors"] = list(plan.s1_factors)
-        existing = _existing_stamp(path, group_name) or {}
+        existing = _existing_stamp(path, group_path(group_name)) or {}
         if {k: v for k, v in existing.items() if k != "generation"} == stamp:
-            logger.info("%s/%s is up to date; kept", path, group_name)
+            logger.info("%s/%s is up to date; kept", path, group_path(group_name))
             generations[group_name] = existing["generation"]
             continue
         stamp["generation"] = generations[group_name] = uuid.uuid4().hex[:12]
-        if (path / group_name).exists():
-            shutil.rmtree(path / group_name)
+        if (path / group_path(group_name)).exists():
+            shutil.rmtree(path / group_path(group_name))
         for level, factor in enumerate(factors):
             create_array(
                 path,
-                f"{group_name}/s{level}",
+                plan.dataset(group_name, level),
                 shape / factor,
                 dtype,
                 voxel * factor,
@@ -82,13 +93,27 @@ def create_outputs(plan: Plan) -> dict[str, str]:
                 num_channels=channels,
                 ome_ngff=False,
             )
-        group = zarr.open_group(store=str(path), path=group_name, mode="r+")
-        entry = _multiscale(plan.target["name"], voxel, offset, channels, factors)
-        attrs = {"multiscales": [entry], _STAMP: stamp}
+        group = zarr.open_group(store=str(path), path=group_path(group_name), mode="r+")
+        name = plan.target["name"] if group_name == PREDICTION else group_name
+        entry = _multiscale(name, voxel, offset, channels, factors)
+        attrs = {"multiscales": [entry], **_viewer_attrs(plan, group_name, dtype), _STAMP: stamp}
         if group_name == PREDICTION and dtype == "uint8":
             attrs["value_range"] = list(plan.value_range)  # stored 0..255 <-> this range
         group.update_attributes(attrs)  # last: an interrupted prepare leaves no stamp
+    if plan.segmentation is not None:
+        list_labels(path, PREDICTION, [SEGMENTATION])
     return generations
+
+
+def _viewer_attrs(plan: Plan, group_name: str, dtype: str) -> dict:
+    """What makes viewers show a group as what it is: the prediction's channel names and
+    display window, or (segmentation, fragments) OME-NGFF `image-label` metadata."""
+    if group_name == PREDICTION:
+        window = (0, 255) if dtype == "uint8" else plan.value_range
+        return ome_channel_attrs(plan.target["name"], plan.channels, window)
+    if group_name == SEGMENTATION:
+        return ome_label_attrs("../../")  # prediction/labels/segmentation -> prediction
+    return ome_label_attrs("../prediction")
 
 
 def _existing_stamp(path: Path, group_name: str):

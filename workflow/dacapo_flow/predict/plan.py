@@ -24,6 +24,15 @@ PLAN_FORMAT = "dacapo-flow-prediction-plan"
 PREDICTION = "prediction"
 SEGMENTATION = "segmentation"
 FRAGMENTS = "fragments"
+# The segmentation is an OME-NGFF 0.4 label image of the prediction: readers (napari-ome-zarr,
+# ome-zarr-py) find it from the prediction image through its `labels` group.
+LABELS = f"{PREDICTION}/labels"
+GROUP_PATHS = {SEGMENTATION: f"{LABELS}/{SEGMENTATION}"}
+
+
+def group_path(group: str) -> str:
+    """Where an output group lives inside the container."""
+    return GROUP_PATHS.get(group, group)
 
 
 @dataclass
@@ -110,7 +119,7 @@ class Plan:
         return int(self.target["shards"])
 
     def dataset(self, group: str, level: int = 0) -> str:
-        return f"{group}/s{level}"
+        return f"{group_path(group)}/s{level}"
 
     def config_key(self, kind: str) -> str:
         """What a shard's manifest and JSON must carry to count: the config hash of its pass

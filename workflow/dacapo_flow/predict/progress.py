@@ -122,13 +122,18 @@ def read_shard_json(path: str | os.PathLike, kind: str) -> dict:
 
 def run_blocks(block_ids, progress: Progress, work, max_blocks=None) -> bool:
     """`progress.record(b, work(b))` for every block not done yet, in order; True when all of
-    `block_ids` are done. `max_blocks` stops after that many new blocks."""
+    `block_ids` are done. `max_blocks` stops after that many new blocks. Logs its progress."""
+    from .rate import BlockRate
+
     todo = [b for b in block_ids if b not in progress.done]
+    done = len(block_ids) - len(todo)
     try:
-        for count, block_id in enumerate(todo):
-            if max_blocks is not None and count >= max_blocks:
-                break
-            progress.record(block_id, work(block_id))
+        with BlockRate(progress.kind, len(block_ids), done) as rate:
+            for count, block_id in enumerate(todo):
+                if max_blocks is not None and count >= max_blocks:
+                    break
+                progress.record(block_id, work(block_id))
+                rate.tick()
     finally:
         progress.flush()
     return all(b in progress.done for b in block_ids)

@@ -4,6 +4,7 @@ checksum of what the segment pass wrote (semantic outputs, nothing to relabel)."
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from .blocks import shard_blocks
@@ -11,6 +12,8 @@ from .merge import load_table, relabel
 from .output import open_level, read_block_checksum, write_block
 from .plan import FRAGMENTS, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
+
+logger = logging.getLogger(__name__)
 
 
 def check_merge(plan: Plan, merge_json, lut_path) -> None:
@@ -41,6 +44,7 @@ def run_relabel_shard(
     elif plan.segmentation.instances:
         table, ids, first = load_table(lut_path)
         fragments = open_level(plan, FRAGMENTS)
+        logger.info("relabel: a lookup table of %d merged fragments", table[0].size)
 
         def work(block_id):
             roi = grid.write_roi(block_id)

@@ -113,4 +113,7 @@ def run_segment_shard(
     if not run_blocks(block_ids, progress, work, max_blocks):
         return False
     progress.write_shard_json(out_json, shard, shards, block_ids)
+    if plan.segmentation.instances:
+        found = sum(sum(progress.done[b]["counts"]) for b in block_ids)
+        logger.info("segment: %d fragments in %d blocks", found, len(block_ids))
     return True

@@ -20,6 +20,7 @@ from .blocks import input_roi, shard_blocks
 from .output import open_level, quantize, write_block
 from .plan import PREDICTION, Plan
 from .progress import Progress
+from .rate import BlockRate
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +82,24 @@ def predict_blocks(predictor: BlockPredictor, block_ids, progress: Progress, max
     read and the previous block's write with the current forward pass. `max_blocks` stops
     after that many new blocks (partial runs; tests simulate a killed job with it)."""
     todo = [b for b in block_ids if b not in progress.done]
+    rate = BlockRate("predict", len(block_ids), len(block_ids) - len(todo))
     if max_blocks is not None:
         todo = todo[:max_blocks]
-    logger.info("%d of %d blocks to do", len(todo), len(block_ids))
     if not todo:
+        logger.info(
+            "predict: nothing to do (%d of %d blocks done before)",
+            len(block_ids) - len(todo),
+            len(block_ids),
+        )
         return
 
     def write_and_record(block_id, prediction):
         progress.record(block_id, {"checksum": predictor.write(block_id, prediction)})
+        rate.tick()
 
     try:
         with (
+            rate,
             ThreadPoolExecutor(1, "predict-read") as reader,
             ThreadPoolExecutor(1, "predict-write") as writer,
             torch.inference_mode(),

@@ -84,8 +84,33 @@ def cmd_report_lineage(args) -> None:
     write_lineage(lineage(metadata, records), args.json, args.md, args.out_png, args.out_svg)
 
 
+def cmd_report_results(args) -> None:
+    from .results import write_results
+
+    write_results(args.run, args.sweep, args.best, args.out)
+
+
+def cmd_report_validation_picture(args) -> None:
+    from ..cli import _records, _run_config
+    from ..devices import select_device, set_threads
+    from .sections import validation_picture
+
+    config = _run_config(args)
+    set_threads(args.threads)
+    record = _records(args.normalisation).get(args.dataset)
+    device = select_device(args.device)
+    validation_picture(config, args.best, args.weights, args.dataset, args.out, record, device)
+
+
+def cmd_report_prediction_preview(args) -> None:
+    from .sections import prediction_preview
+
+    prediction_preview(args.prepared, args.out)
+
+
 def add_parsers(subparsers) -> None:
-    """Register sweep-metadata, report-leaderboard, report-curves and report-lineage."""
+    """Register sweep-metadata, report-leaderboard, report-curves, report-lineage,
+    report-results, report-validation-picture and report-prediction-preview."""
     p = subparsers.add_parser("sweep-metadata", help="write a run's sweep metadata JSON")
     p.add_argument("--out", type=Path, required=True, help="<store>/<run>/sweep.json")
     p.add_argument("--run", required=True)
@@ -129,6 +154,30 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--out-png", type=Path)
     p.add_argument("--out-svg", type=Path)
     p.set_defaults(func=cmd_report_lineage)
+
+    p = subparsers.add_parser("report-results", help="a run's selected checkpoints and scores")
+    p.add_argument("--run", required=True)
+    p.add_argument("--sweep", type=Path, required=True, help="the run's sweep.json")
+    p.add_argument("--best", type=Path, nargs="*", default=[], help="its best JSONs")
+    p.add_argument("--out", type=Path, required=True, help="HTML page to write")
+    p.set_defaults(func=cmd_report_results)
+
+    from ..cli import _add_run_arguments
+
+    p = subparsers.add_parser(
+        "report-validation-picture", help="a validation section as the selected model sees it"
+    )
+    _add_run_arguments(p)
+    p.add_argument("--dataset", required=True, help="the validation dataset")
+    p.add_argument("--best", type=Path, required=True, help="the best JSON to show")
+    p.add_argument("--weights", type=Path, required=True, help="its winning weights")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.set_defaults(func=cmd_report_validation_picture)
+
+    p = subparsers.add_parser("report-prediction-preview", help="a prediction target's section")
+    p.add_argument("--prepared", type=Path, required=True, help="the target's prepared.json")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.set_defaults(func=cmd_report_prediction_preview)
 
 
 def main(argv=None) -> int:

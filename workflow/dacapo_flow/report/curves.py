@@ -167,12 +167,35 @@ def _plot_loss(ax, series: TrainingSeries) -> None:
 
 def _plot_lr(ax, series: TrainingSeries) -> None:
     ax.set(title="learning rate", xlabel="optimizer steps")
-    if series.lr is None:
-        _absent(ax, "learning rate not recorded")
-        return
     x, lr, _, _ = binned(series.steps, series.lr)
     ax.plot(x, lr, color="C2", lw=1.2)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+
+
+def constant(values: np.ndarray) -> float | None:
+    """The value of a series that never changes (NaNs aside), else None."""
+    finite = values[np.isfinite(values)]
+    if finite.size and np.all(finite == finite[0]):
+        return float(finite[0])
+    return None
+
+
+def training_panels(series: TrainingSeries) -> tuple[list, list[str]]:
+    """The training panels that carry information, and one line of text for each that
+    does not (a constant learning rate, a series never recorded)."""
+    panels, notes = [_plot_loss], []
+    rate = None if series.lr is None else constant(series.lr)
+    if series.lr is None:
+        notes.append("learning rate not recorded")
+    elif rate is not None:
+        notes.append(f"learning rate {rate:.3g} (constant)")
+    else:
+        panels.append(_plot_lr)
+    if series.compute is None:
+        notes.append("step times not recorded")
+    else:
+        panels.append(_plot_step_time)
+    return panels, notes
 
 
 def _plot_step_time(ax, series: TrainingSeries) -> None:
@@ -215,14 +238,17 @@ def _plot_scores(ax, curve: ScoreCurve) -> None:
 
 
 def curves_figure(series: TrainingSeries, curves: list[ScoreCurve], title: str = "") -> Figure:
-    """One figure: training panels in the first row, one panel per score curve below."""
+    """One figure: the informative training panels in the first row (what is constant or
+    missing as a line of text under the title), one panel per score curve below."""
     columns = 3
     rows = 1 + math.ceil(len(curves) / columns)
     figure = Figure(figsize=(4.2 * columns, 3.3 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
-    _plot_loss(axes[0][0], series)
-    _plot_lr(axes[0][1], series)
-    _plot_step_time(axes[0][2], series)
+    panels, notes = training_panels(series)
+    for ax, plot in zip(axes[0], panels):
+        plot(ax, series)
+    for ax in axes[0][len(panels) :]:
+        ax.set_axis_off()
     for ax in axes.flat:  # steps and checkpoints are whole numbers
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     flat = [ax for row in axes[1:] for ax in row]
@@ -230,8 +256,9 @@ def curves_figure(series: TrainingSeries, curves: list[ScoreCurve], title: str =
         _plot_scores(ax, curve)
     for ax in flat[len(curves) :]:
         ax.set_axis_off()
-    if title:
-        figure.suptitle(title)
+    heading = "\n".join(filter(None, [title, "; ".join(notes)]))
+    if heading:
+        figure.suptitle(heading)
     return figure
 
 

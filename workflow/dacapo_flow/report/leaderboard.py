@@ -8,6 +8,7 @@ and is always printed next to the number planned, so unfinished sweeps are visib
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -255,8 +256,23 @@ def to_latex(rows: list[Row], dataset: str, criterion: str) -> str:
     )
 
 
-def to_html(rows: list[Row], dataset: str, criterion: str) -> str:
-    """A standalone HTML page (how `snakemake --report` shows a table)."""
+def download_links(files: dict[str, str]) -> str:
+    """Links that download `files` (name -> text) from the page itself: the report is one
+    self-contained HTML file, so the CSV and TeX travel inside the table's page."""
+    links = []
+    for name, text in files.items():
+        data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        kind = "text/csv" if name.endswith(".csv") else "text/plain"
+        links.append(
+            f'<a download="{html.escape(name)}" href="data:{kind};charset=utf-8;base64,{data}">'
+            f"{html.escape(name)}</a>"
+        )
+    return f"<p>Download: {' · '.join(links)}</p>\n" if links else ""
+
+
+def to_html(rows: list[Row], dataset: str, criterion: str, downloads=None) -> str:
+    """A standalone HTML page (how `snakemake --report` shows a table), with links that
+    download `downloads` (file name -> text: the CSV and TeX versions)."""
     header, cells = table(rows, full=False)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
@@ -269,7 +285,8 @@ def to_html(rows: list[Row], dataset: str, criterion: str) -> str:
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style></head><body>\n"
         f"<p>{html.escape(caption(dataset, criterion, rows))}</p>\n"
         f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody>'
-        "</table>\n</body></html>\n"
+        "</table>\n"
+        f"{download_links(downloads or {})}</body></html>\n"
     )
 
 
@@ -287,10 +304,12 @@ def write_leaderboard(
     html_out=None,
 ) -> list[Path]:
     """Write the formats asked for (each atomically); returns the paths written."""
+    downloads = {f"{dataset}_{criterion}.csv": to_csv(rows)}
+    downloads[f"{dataset}_{criterion}.tex"] = to_latex(rows, dataset, criterion)
     writers = (
         (csv_out, lambda: to_csv(rows)),
         (md_out, lambda: to_markdown(rows, dataset, criterion)),
         (tex_out, lambda: to_latex(rows, dataset, criterion)),
-        (html_out, lambda: to_html(rows, dataset, criterion)),
+        (html_out, lambda: to_html(rows, dataset, criterion, downloads)),
     )
     return [write_text(path, render()) for path, render in writers if path is not None]

@@ -9,6 +9,9 @@ no torch), so they are cheap at parse time. A planned run needs `.name`, `.repet
     <store>/report/leaderboard/<dataset>/<criterion>.<ext>    csv, md, tex, html
     <store>/report/curves/<run>.<ext>                         png, svg
     <store>/report/lineage.<ext>                              json, md, png, svg
+    <store>/report/results/<run>.html                         per run: selected scores
+    <store>/report/validation/<run>/<dataset>.png             per run and validation dataset
+    <store>/report/predictions/<target>.png                   per prediction target
 """
 
 from __future__ import annotations
@@ -56,6 +59,27 @@ def curves_inputs(layout: Layout, run) -> dict:
         "stats": layout.training_stats(run.name),
         "scores": layout.validation_scores(run.name),
         "best": [layout.best_record(run.name, d, c) for d, c in selected_pairs(run)],
+    }
+
+
+def results_inputs(layout: Layout, run) -> dict:
+    return {
+        "sweep": layout.sweep_metadata(run.name),
+        "best": [layout.best_record(run.name, d, c) for d, c in selected_pairs(run)],
+    }
+
+
+def picture_criterion(run) -> str | None:
+    """The criterion whose selected model a run's validation pictures show: its first."""
+    criteria = run.config.selected_criteria()
+    return criteria[0] if criteria else None
+
+
+def validation_picture_inputs(layout: Layout, run, dataset: str) -> dict:
+    criterion = picture_criterion(run)
+    return {
+        "best": layout.best_record(run.name, dataset, criterion),
+        "weights": layout.best_weights(run.name, dataset, criterion),
     }
 
 
@@ -123,4 +147,16 @@ def report_targets(layout: Layout, plan: dict) -> list[str]:
     ]
     targets += [layout.curves(name, ext) for name in sorted(plan) for ext in CURVE_FORMATS]
     targets += [layout.lineage(ext) for ext in LINEAGE_FORMATS]
+    targets += [layout.results(name) for name in sorted(plan)]
+    targets += [
+        layout.validation_picture(name, dataset)
+        for name in sorted(plan)
+        if picture_criterion(plan[name]) is not None
+        for dataset in plan[name].config.validation_dataset_names()
+    ]
     return targets
+
+
+def prediction_previews(layout: Layout, predictions) -> list[str]:
+    """The preview of every prediction target (what `rule report_outputs` asks for too)."""
+    return [layout.prediction_preview(name) for name in sorted(predictions)]
