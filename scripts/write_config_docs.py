@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from dacapo_flow.config import architectures, augments, datasplits, tasks, trainers
-from dacapo_flow.config.base import field_stage
+from dacapo_flow.config.base import field_reruns, field_stage
 from dacapo_flow.config.run_config import RunConfig, StartConfig
 from dacapo_flow.config.workflow_config import RunEntry, WorkflowConfig
 
@@ -47,7 +47,8 @@ hand. Unknown keys and wrong types are errors naming the file and the key path.
 The *reruns* column says which cached stage a key affects when changed (DESIGN §5):
 `train` reruns all chunks (then validation and selection), `validate` reruns validation and
 selection, `select` reruns selection, `none` reruns nothing. Keys marked `inherit` take the stage
-of the key that contains them.
+of the key that contains them. A key that moves files in the store says what it reruns in words:
+a new `name` is a new run, a new `validation_interval` moves every checkpoint.
 
 `dacapo-flow check` verifies every run before any job: types and ranges, finite numbers, names
 usable as file names, network shapes (traced from the config for the training and the
@@ -93,7 +94,8 @@ def section(title: str, model: type[BaseModel]) -> str:
         "|---|---|---|---|---|",
     ]
     for name, field in model.model_fields.items():
-        stage = field_stage(model, name) or ("train" if model is RunConfig else "inherit")
+        stage = field_reruns(model, name) or field_stage(model, name)
+        stage = stage or ("train" if model is RunConfig else "inherit")
         if model in (WorkflowConfig, RunEntry):
             stage = "n/a"
         meaning = (field.description or "").replace("|", "\\|")

@@ -23,13 +23,23 @@ class RunConfig(Config):
     architecture_config: AnyArchitectureConfig = Field(description="the network")
     trainer_config: TrainerConfig = Field(description="optimisation, batches, augmentation")
     datasplit_config: AnyDataSplitConfig = Field(description="training and validation data")
-    name: str = staged("none", pattern=NAME_PATTERN, description="the run's directory in the store")
+    name: str = staged(
+        "none",
+        pattern=NAME_PATTERN,
+        reruns="all (a new run directory; the old one is kept)",
+        description="the run's directory in the store",
+    )
     repetition: int = Field(0, ge=0, description="seeds the run; one run per repetition")
     num_iterations: int = staged(
-        "none", description="optimizer steps in total; raising it trains only the new chunks"
+        "none",
+        reruns="new chunks, their validation, selection",
+        description="optimizer steps in total; raising it trains only the new chunks",
     )
     validation_interval: int = staged(
-        "none", 1000, description="steps per chunk: a checkpoint and a validation each"
+        "none",
+        1000,
+        reruns="train (checkpoints move to other iterations)",
+        description="steps per chunk: a checkpoint and a validation each",
     )
     start_config: AnyStartConfig | None = Field(
         None,
