@@ -50,6 +50,14 @@ def added(default: Any, **kwargs) -> Any:
     return Field(default, json_schema_extra=extra, **kwargs)
 
 
+def beyond(key: str, value: float, limit: float, why: str) -> list[str]:
+    """`["key: at most limit (why), got value"]` when |value| exceeds `limit`, else []. Finite
+    numbers far beyond any sane value (a learning rate of 1e30) are refused like NaN is."""
+    if abs(value) <= limit:
+        return []
+    return [f"{key}: {'|value| ' if value < 0 else ''}at most {limit:g} ({why}), got {value!r}"]
+
+
 def field_stage(model: type[BaseModel], name: str) -> str | None:
     """The stage a field is tagged with, or None when it inherits its parent's."""
     extra = model.model_fields[name].json_schema_extra

@@ -8,7 +8,11 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag
 
 from ..layout import NAME_PATTERN
-from .base import Config, added, staged
+from .base import Config, added, beyond, staged
+
+# Raw intensities beyond any integer dtype's range (uint64): a typo, or an overflow to come.
+MAX_INTENSITY = 2.0**64
+MAX_WEIGHT = 1e6  # relative sampling weight
 
 # A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
 LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
@@ -56,6 +60,9 @@ class ArrayConfig(Config):
 
     def problems(self) -> list[str]:
         found = super().problems()
+        for key in ("min", "max"):
+            if getattr(self, key) is not None:
+                found += beyond(key, getattr(self, key), MAX_INTENSITY, "any raw dtype's range")
         if self.min is not None and self.max is not None and self.min >= self.max:
             found.append(f"max: {self.max} must exceed min {self.min} (raw maps min..max to 0..1)")
         if self.percentiles is not None:
@@ -78,6 +85,10 @@ class RawGTDatasetConfig(Config):
     raw: ArrayConfig = Field(description="intensities, one channel")
     gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        return found + beyond("weight", self.weight, MAX_WEIGHT, "relative to the others")
 
     def data_problems(self) -> list[str]:
         """Opens each array's metadata: existence, voxel grid, channels, gt dtype."""
