@@ -9,6 +9,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.loading import read_yaml
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
 from dacapo_flow.export.targets import ExportEntry, check_exports, export_paths
@@ -16,12 +17,11 @@ from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
 
-validate(config, "../schemas/config.schema.yaml")
-
-LAYOUT = Layout(config.get("store", "results/store"))
-SYNTHETIC = config.get("synthetic_data")
-
 try:
+    # Snakemake's YAML loader keeps the last of duplicate keys silently; ours refuses them.
+    for configfile_path in workflow.configfiles:
+        read_yaml(configfile_path)
+    SYNTHETIC = config.get("synthetic_data")
     with pending_outputs([SYNTHETIC] if SYNTHETIC else []):
         # Data checks open every array: once, in the main process, not in every cluster job.
         PLAN = load_plan(config, check_data=workflow.is_main_process)
@@ -37,6 +37,10 @@ try:
     }
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}") from None
+# After the library's checks, which name the file and key path in plain words: the schema
+# (generated from the same models) then passes, and never shows raw JSON-schema text.
+validate(config, "../schemas/config.schema.yaml")
+LAYOUT = Layout(config.get("store", "results/store"))
 if workflow.is_main_process:
     for warning in plan_warnings(PLAN):
         logger.warning(f"warning: {warning}")

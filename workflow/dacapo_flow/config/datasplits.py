@@ -102,6 +102,12 @@ class RawGTDatasetConfig(Config):
                 opened[key] = array.open()
             except (FileNotFoundError, ValueError, KeyError) as error:
                 found.append(f"{key}: cannot open {array.path}/{array.dataset}: {error}")
+        for key, array in opened.items():
+            if 0 in tuple(array.shape):
+                found.append(
+                    f"{key}: {array.path}/{array.dataset} has no voxels (shape "
+                    f"{tuple(array.shape)})"
+                )
         sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
         if len(set(sizes.values())) > 1:
             found.append(f"voxel sizes differ between arrays: {sizes}" + self._level_hints(opened))
@@ -114,6 +120,8 @@ class RawGTDatasetConfig(Config):
                         f"{key}: offset {tuple(array.offset)} is a fraction of a voxel away "
                         f"from raw's {tuple(raw.offset)}"
                     )
+            if not any(0 in tuple(a.shape) for a in opened.values()):
+                found += _overlap_problems(opened)
         for key, array in opened.items():
             if array.num_channels not in ((None, 1) if key == "raw" else (None,)):
                 found.append(f"{key}: has {array.num_channels} channels; expected one")
@@ -152,6 +160,24 @@ class RawGTDatasetConfig(Config):
 
     def raw_voxel_size(self):
         return self.raw.open().voxel_size
+
+
+def _overlap_problems(opened: dict) -> list[str]:
+    """gt must overlap raw (the network sees zeros elsewhere), and a mask the gt (it marks
+    the annotated gt voxels). ROIs in world units; arrays of one voxel size."""
+    found = []
+    pairs = (("gt", "raw"), ("mask", "gt"), ("mask", "raw"))
+    for key, other in pairs:
+        if key not in opened or other not in opened:
+            continue
+        roi, other_roi = opened[key].roi, opened[other].roi
+        if roi.dims == other_roi.dims and roi.intersect(other_roi).empty:
+            found.append(
+                f"{key}: its ROI {roi} (world units) does not overlap {other}'s {other_roi}; "
+                "check the offsets in the arrays' metadata"
+            )
+            break  # one missing overlap explains the rest
+    return found
 
 
 class DataSplitConfig(Config):

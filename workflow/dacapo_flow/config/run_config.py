@@ -192,6 +192,15 @@ class RunConfig(Config):
                     + f"){hint}"
                 )
                 continue
+            input_shape = tuple(arch.data_shape(arch.input_shape))
+            if len(raw.shape) == len(input_shape) and any(
+                r < i for r, i in zip(raw.shape, input_shape)
+            ):
+                found.append(
+                    f"{where}.raw: {dataset.raw.path}/{dataset.raw.dataset} has shape "
+                    f"{tuple(raw.shape)}, smaller than the network's input shape {input_shape} "
+                    f"(architecture_config.input_shape {arch.input_shape})"
+                )
             if output_shape is None or not key.startswith("train_configs"):
                 continue
             gt = dataset.gt.open()
