@@ -53,7 +53,12 @@ a new `name` is a new run, a new `validation_interval` moves every checkpoint.
 `dacapo-flow check` verifies every run before any job: types and ranges, finite numbers, names
 usable as file names, network shapes (traced from the config for the training and the
 evaluation input), the data against the network (dimensions, crop sizes, integer gt without
-negative ids), finetunes against their upstream network, and sizes with sane upper bounds. Label
+negative ids), finetunes against their upstream network, and sizes with sane upper bounds. The
+data checks also refuse arrays without voxels or with a voxel size of 0, raw smaller than the
+network input, gt or mask that do not overlap raw, NaN or infinities in float raw, and masks that
+mark no gt voxel. Finite numbers far beyond any sane value are refused with the bound (a learning
+rate above 1, a noise sigma above 1, ...). A key given twice in one YAML mapping is an error
+naming both lines. One workflow plans at most 10000 runs (grid points x repetitions). Label
 ids that occur in no gt array are reported as warnings. `upsample_factors` other than 1 are not
 supported (training, validation and prediction assume output voxel size = input voxel size).
 """
