@@ -242,3 +242,9 @@ def test_plans_beyond_the_run_limit_are_refused_before_expanding(upstream, runs,
     message = plan_error({"runs": [{"config": str(upstream), **run} for run in runs]})
     assert message.startswith(f"{SOURCE}: {expected}"), message
     assert f"at most {MAX_PLANNED_RUNS} runs in one workflow" in message
+
+
+def test_a_missing_run_config_names_the_entry(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    message = plan_error({"runs": [{"config": str(missing)}]})
+    assert message == f"{SOURCE}: runs[0].config: run config {missing} does not exist"

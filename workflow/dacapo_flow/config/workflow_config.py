@@ -69,6 +69,8 @@ class PlannedRun:
 
 
 def expand_entry(entry: RunEntry, where: str = "config/config.yaml") -> list[PlannedRun]:
+    if not Path(entry.config).is_file():
+        raise ConfigError(f"{where}.config: run config {entry.config} does not exist")
     if entry.grid is not None:
         return [
             PlannedRun(
