@@ -1,4 +1,5 @@
-# dacapo-flow: train -> validate -> select-best, every stage a cached file target.
+# dacapo-flow: data -> train -> validate -> select-best -> export, predict -> report;
+# every stage a cached file target.
 # Thin wiring only; rules live in workflow/rules, logic in the dacapo_flow library.
 from snakemake.utils import min_version
 

@@ -13,7 +13,7 @@ from pydantic_core import PydanticUndefined
 
 from dacapo_flow.config import architectures, augments, datasplits, tasks, trainers
 from dacapo_flow.config import post_processing as pp
-from dacapo_flow.config.base import field_stage
+from dacapo_flow.config.base import field_reruns, field_stage
 from dacapo_flow.config.run_config import RunConfig, StartConfig
 from dacapo_flow.config.workflow_config import RunEntry, WorkflowConfig
 from dacapo_flow.export.targets import CiteEntry, ExportEntry
@@ -56,12 +56,18 @@ hand. Unknown keys and wrong types are errors naming the file and the key path.
 The *reruns* column says which cached stage a key affects when changed (DESIGN §5):
 `train` reruns all chunks (then validation and selection), `validate` reruns validation and
 selection, `select` reruns selection, `none` reruns nothing. Keys marked `inherit` take the stage
-of the key that contains them.
+of the key that contains them. A key that moves files in the store says what it reruns in words:
+a new `name` is a new run, a new `validation_interval` moves every checkpoint.
 
 `dacapo-flow check` verifies every run before any job: types and ranges, finite numbers, names
 usable as file names, network shapes (traced from the config for the training and the
 evaluation input), the data against the network (dimensions, crop sizes, integer gt without
-negative ids), finetunes against their upstream network, and sizes with sane upper bounds. Label
+negative ids), finetunes against their upstream network, and sizes with sane upper bounds. The
+data checks also refuse arrays without voxels or with a voxel size of 0, raw smaller than the
+network input, gt or mask that do not overlap raw, NaN or infinities in float raw, and masks that
+mark no gt voxel. Finite numbers far beyond any sane value are refused with the bound (a learning
+rate above 1, a noise sigma above 1, ...). A key given twice in one YAML mapping is an error
+naming both lines. One workflow plans at most 10000 runs (grid points x repetitions). Label
 ids that occur in no gt array are reported as warnings. `upsample_factors` other than 1 are not
 supported (training, validation and prediction assume output voxel size = input voxel size).
 """
@@ -102,7 +108,8 @@ def section(title: str, model: type[BaseModel]) -> str:
         "|---|---|---|---|---|",
     ]
     for name, field in model.model_fields.items():
-        stage = field_stage(model, name) or ("train" if model is RunConfig else "inherit")
+        stage = field_reruns(model, name) or field_stage(model, name)
+        stage = stage or ("train" if model is RunConfig else "inherit")
         if model in (WorkflowConfig, RunEntry):
             stage = "n/a"
         meaning = (field.description or "").replace("|", "\\|")

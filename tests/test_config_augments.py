@@ -31,11 +31,28 @@ def test_dicts_parse_by_type_and_configs_pass_through():
         (ElasticAugment(control_point_spacing=[4, 4], sigma=[1.0]), "sigma: [1.0] needs one"),
         (ElasticAugment(control_point_spacing=[0, 4, 4]), "control_point_spacing: [0, 4, 4]"),
         (ElasticAugment(sigma=[1.0, -1.0, 1.0]), "sigma: [1.0, -1.0, 1.0] must be >= 0"),
+        # finite but absurd: raw is in [0, 1], displacements are voxels
+        (NoiseAugment(sigma=1e308), "sigma: at most 1 (raw is in [0, 1]), got 1e+308"),
+        (IntensityAugment(scale=(0.9, 1e20)), "scale[1]: at most 10"),
+        (IntensityAugment(shift=(-1e20, 0.1)), "shift[0]: |value| at most 10"),
+        (GammaAugment(range=(0.8, 1e10)), "range[1]: at most 100"),
+        (ElasticAugment(sigma=[1.0, 1e9, 1.0]), "sigma[1]: at most 100 (voxels)"),
+        (ElasticAugment(control_point_spacing=[4, 4, 10**9]), "control_point_spacing[2]: at most"),
     ],
 )
 def test_problems_name_the_key(config, expected):
     ok, message = config.verify()
     assert not ok and expected in message
+
+
+def test_the_bounds_themselves_pass():
+    configs = [
+        NoiseAugment(sigma=1.0),
+        IntensityAugment(scale=(-10.0, 10.0), shift=(-10.0, 10.0)),
+        GammaAugment(range=(0.5, 100.0)),
+        ElasticAugment(sigma=[100.0, 100.0, 100.0]),
+    ]
+    assert all(config.verify()[0] for config in configs)
 
 
 def test_elastic_knows_its_dimensions():

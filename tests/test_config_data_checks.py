@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 
 from dacapo_flow.config import data_checks
-from dacapo_flow.config.data_checks import check_run_data, gt_ids, label_findings
+from dacapo_flow.config.data_checks import check_run_data, gt_ids, label_findings, mask_findings
 from dacapo_flow.config.datasplits import ArrayConfig, pending_outputs
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.arrays import write_array
 from helpers_tiny import merged, run_config_dict
 
 TOP = 2**64 - 1
+RAW_SHAPE = (20, 20, 20)  # the network's input shape (run_on): raw must hold one input
 
 
 def gt_array(tmp_path, values, dtype, name="labels", shape=(8, 8, 8)) -> ArrayConfig:
@@ -19,7 +20,7 @@ def gt_array(tmp_path, values, dtype, name="labels", shape=(8, 8, 8)) -> ArrayCo
     container = tmp_path / "gt.zarr"
     write_array(container, name, gt, (8, 8, 8), (0, 0, 0))
     if not (container / "raw").exists():
-        write_array(container, "raw", np.zeros(shape, np.uint8), (8, 8, 8), (0, 0, 0))
+        write_array(container, "raw", np.zeros(RAW_SHAPE, np.uint8), (8, 8, 8), (0, 0, 0))
     return ArrayConfig(path=container, dataset=name)
 
 
@@ -114,7 +115,7 @@ def test_every_integer_width_is_scanned(tmp_path, dtype):
 
 def test_nan_in_a_float_raw_is_a_problem_naming_the_array(data, tmp_path):
     gt = gt_array(tmp_path, [1], np.uint8)
-    raw = np.ones((8, 8, 8), np.float32)
+    raw = np.ones(RAW_SHAPE, np.float32)
     write_array(gt.path, "raw", raw, (8, 8, 8), (0, 0, 0))
     assert check_run_data(run_on(data, gt, {"a": [1]})).problems == []
     raw[3, 4, 5] = np.nan
@@ -123,3 +124,32 @@ def test_nan_in_a_float_raw_is_a_problem_naming_the_array(data, tmp_path):
     assert len(problems) == 1
     assert "train_configs[0].raw" in problems[0] and "gt.zarr/raw" in problems[0]
     assert "1 NaN voxels" in problems[0]
+
+
+def with_mask(data, gt: ArrayConfig, mask: np.ndarray, offset=(0, 0, 0)) -> RunConfig:
+    write_array(gt.path, "mask", mask, (8, 8, 8), offset)
+    run = run_on(data, gt, {"a": [1]})
+    entry = run.datasplit_config.train_configs[0].model_dump()
+    entry["mask"] = {"path": str(gt.path), "dataset": "mask"}
+    split = run.datasplit_config.model_copy(
+        update={
+            "train_configs": [type(run.datasplit_config.train_configs[0]).model_validate(entry)]
+        }
+    )
+    return run.model_copy(update={"datasplit_config": split})
+
+
+def test_a_mask_that_marks_no_gt_voxel_is_a_problem(data, tmp_path):
+    gt = gt_array(tmp_path, [1], np.uint8)  # 8^3 at offset 0
+    mask = np.zeros((16, 16, 16), np.uint8)
+    assert mask_findings(with_mask(data, gt, mask)).problems == [
+        (
+            f"datasplit_config.train_configs[0].mask: {gt.path}/mask marks no voxel inside the "
+            f"gt's ROI {gt.open().roi} (all 0 there): nothing is annotated"
+        )
+    ]
+    mask[12, 12, 12] = 1  # marked, but outside the gt
+    assert len(mask_findings(with_mask(data, gt, mask)).problems) == 1
+    mask[7, 0, 7] = 1
+    assert mask_findings(with_mask(data, gt, mask)).problems == []
+    assert check_run_data(with_mask(data, gt, mask)).problems == []

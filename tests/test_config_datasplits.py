@@ -129,6 +129,21 @@ def test_an_intensity_range_must_not_be_empty(data):
     assert not ok and "raw.max: 100.0 must exceed min 200.0" in message
 
 
+@pytest.mark.parametrize(
+    "where, change, expected",
+    [
+        ("raw", {"min": 0.0, "max": 1e300}, "raw.max: at most 1.84467e+19"),
+        ("raw", {"min": -1e300, "max": 1.0}, "raw.min: |value| at most"),
+        (None, {"weight": 1e300}, "weight: at most 1e+06 (relative to the others), got 1e+300"),
+    ],
+)
+def test_finite_but_absurd_values_are_refused(data, where, change, expected):
+    entry = dataset_entry(data, "train_0", "train_0", "labels")
+    (entry[where] if where else entry).update(change)
+    found = RawGTDatasetConfig.model_validate(entry).problems()
+    assert any(expected in line for line in found), found
+
+
 def test_array_checks_are_data_problems_not_problems(data, tmp_path):
     missing = {"path": str(tmp_path / "nowhere.zarr"), "dataset": "raw"}
     config = dataset(data, raw=missing)

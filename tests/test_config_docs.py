@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+from dacapo_flow.config.run_config import RunConfig
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -25,3 +27,16 @@ def test_every_config_key_is_documented_with_readable_types():
     for key in ("balance_classes", "clip", "upsample_factors", "label_ids", "augments"):
         assert f"| `{key}` |" in text
     assert "FieldInfo" not in text and "Annotated" not in text
+
+
+def test_keys_that_move_store_files_do_not_claim_to_rerun_nothing():
+    # A new name is a new run directory; a new validation_interval moves every checkpoint.
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[4].strip()
+        for line in load_script().section("run", RunConfig).splitlines()
+        if line.startswith("| `")
+    }
+    assert rows["`name`"].startswith("all")
+    assert rows["`validation_interval`"].startswith("train")
+    assert rows["`num_iterations`"] != "none"
+    assert rows["`description`"] == "none"

@@ -96,3 +96,31 @@ def test_unreadable_or_malformed_files_are_config_errors(tmp_path):
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n")
     assert f"{listing}: expected a mapping" in load_error(listing)
+
+
+def test_duplicate_keys_are_refused_naming_file_key_path_and_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "name: a\n"
+        "num_iterations: 4\n"
+        "trainer_config:\n"
+        "  learning_rate: 0.1\n"
+        "  learning_rate: 0.2\n"
+        "datasplit_config:\n"
+        "  train_configs:\n"
+        "    - name: t\n"
+        "      name: u\n"
+        "num_iterations: 40\n"
+    )
+    message = load_error(path)
+    assert f"{path}: num_iterations: given twice (lines 2 and 10)" in message
+    assert f"{path}: trainer_config.learning_rate: given twice (lines 4 and 5)" in message
+    assert f"{path}: datasplit_config.train_configs[0].name: given twice (lines 8 and 9)" in message
+
+
+def test_yaml_anchors_and_merge_keys_are_not_duplicates(tmp_path):
+    from dacapo_flow.config.loading import read_yaml
+
+    path = tmp_path / "anchors.yaml"
+    path.write_text("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\nthird: *b\n")
+    assert read_yaml(path) == {"base": {"x": 1}, "other": {"x": 1, "y": 2}, "third": {"x": 1}}

@@ -127,6 +127,17 @@ def test_bad_grid_keys_name_the_file_and_the_key(base, grid, expected):
         assert str(base) in message
 
 
+def test_a_grid_beyond_the_run_limit_is_refused_before_expanding(base):
+    grid = {"trainer_config.seed": list(range(1000)), "trainer_config.batch_size": [1, 2, 3]}
+    with pytest.raises(ConfigError) as info:
+        expand_sweep(base, grid, repetitions=5, source=SOURCE)
+    assert str(info.value) == (
+        f"{SOURCE}: grid: 3 trainer_config.batch_size x 1000 trainer_config.seed x "
+        "5 repetitions = 15000 runs; at most 10000 runs in one workflow (split the sweep, "
+        "or sweep fewer values)"
+    )
+
+
 def test_a_point_that_fails_verification_names_the_point(base):
     with pytest.raises(ConfigError, match=r"grid point .*num_iterations.*: num_iterations"):
         expand_sweep(base, {"num_iterations": [0]}, source=SOURCE)

@@ -102,6 +102,22 @@ def test_affinities_zero_offset_and_thresholds_outside_unit_interval_fail_verify
     assert "thresholds[1]" in message
 
 
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (
+            DistanceTaskConfig(channels=["mito"], scale_factor=1e300),
+            "scale_factor: at most 1e+06 (world units), got 1e+300",
+        ),
+        (DistanceTaskConfig(channels=["mito"], tol_distance=1e12), "tol_distance: at most 1e+06"),
+        (AffinitiesTaskConfig(neighborhood=[[1, 0, 10**9]]), "neighborhood[0][2]: at most 1000"),
+    ],
+)
+def test_finite_but_absurd_values_fail_verify(config, expected):
+    ok, message = config.verify()
+    assert not ok and expected in message
+
+
 def test_task_type_selects_the_config_class():
     adapter = TypeAdapter(AnyTaskConfig)
     parsed = adapter.validate_python({"type": "one_hot", "classes": ["a", "b"]})

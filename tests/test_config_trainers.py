@@ -35,6 +35,20 @@ def test_verify_rejects_unusable_values(field, value, expected):
     assert expected in message
 
 
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("learning_rate", 1e30, "learning_rate: at most 1 (RAdam), got 1e+30"),
+        ("learning_rate", 1.5, "learning_rate: at most 1"),
+        ("weight_decay", 1e300, "weight_decay: at most 10 (decoupled decay), got 1e+300"),
+    ],
+)
+def test_finite_but_absurd_values_are_refused(field, value, expected):
+    ok, message = TrainerConfig(**{field: value}).verify()
+    assert not ok and expected in message
+    assert TrainerConfig(learning_rate=1.0, weight_decay=10.0).verify()[0]  # the bounds pass
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_floats_are_refused_when_parsing(value):
     with pytest.raises(ValidationError, match="weight_decay\n.*finite number"):

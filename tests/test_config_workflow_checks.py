@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from dacapo_flow.cli import main
 from dacapo_flow.config.base import ConfigError
@@ -39,6 +40,48 @@ def with_gt(gt_dtype, values):
         return {"datasplit_config": {"train_configs": train}}
 
     return change
+
+
+def own_data(raw=None, gt_offset=(0, 0, 0), mask=None, raw_voxel_size=None):
+    """Changes that make train_0 read its own container: `raw` (default: uint8 noise, 32^3)
+    at offset 0, gt ids 1..3 at `gt_offset`, and `mask` when given; voxel size 8. A
+    `raw_voxel_size` is written into raw's metadata afterwards (write_array refuses it)."""
+
+    def change(data, tmp_path):
+        path = tmp_path / "own.zarr"
+        values = np.random.default_rng(0).integers(0, 255, (32, 32, 32), dtype=np.uint8)
+        write_array(path, "raw", values if raw is None else raw, (8, 8, 8), (0, 0, 0))
+        write_array(path, "labels", values % 4, (8, 8, 8), gt_offset)
+        entry = {"name": "train_0", "raw": {"path": str(path), "dataset": "raw"},
+                 "gt": {"path": str(path), "dataset": "labels"}}  # fmt: skip
+        if raw is not None and raw.dtype.kind == "f":
+            entry["raw"].update(min=0.0, max=1.0)
+        if mask is not None:
+            write_array(path, "mask", mask, (8, 8, 8), (0, 0, 0))
+            entry["mask"] = {"path": str(path), "dataset": "mask"}
+        if raw_voxel_size is not None:
+            set_voxel_size(path, "raw", raw_voxel_size)
+        train = [entry, dataset_entry(data, "train_1", "train_1", "labels")]
+        return {"datasplit_config": {"train_configs": train}}
+
+    return change
+
+
+def set_voxel_size(path: Path, dataset: str, voxel_size) -> None:
+    """Rewrite an array's voxel size in both its OME-NGFF and its plain metadata."""
+    zarr.open_array(store=str(path), path=dataset, mode="a").attrs["voxel_size"] = voxel_size
+    group = zarr.open_group(str(path), mode="a")
+    multiscales = group.attrs["multiscales"]
+    for entry in multiscales[0]["datasets"]:
+        if entry["path"] == dataset:
+            entry["coordinateTransformations"][0]["scale"] = voxel_size
+    group.attrs["multiscales"] = multiscales
+
+
+def float_raw_with(value):
+    raw = np.random.default_rng(0).random((32, 32, 32)).astype(np.float32)
+    raw[3, 4, 5] = value
+    return raw
 
 
 def dims_2d_network(data, tmp_path):
@@ -124,6 +167,27 @@ CASES = [
          dataset_entry(data, "validate 0", "validate_0", "labels")]}},
      "datasplit_config.validate_configs.0.name: 'validate 0' cannot be a file name"),
     ("run-name", "distance", {"name": "my run"}, "name: 'my run' cannot be a file name"),
+    # data the network cannot learn from (issue 17 item 8)
+    ("raw-smaller-than-input", "distance", own_data(raw=np.zeros((16, 32, 32), np.uint8)),
+     ("datasplit_config.train_configs[0].raw: {own}/raw has shape (16, 32, 32), smaller than "
+      "the network's input shape (20, 20, 20)")),
+    ("gt-not-overlapping-raw", "distance", own_data(gt_offset=(8000, 8000, 8000)),
+     "datasplit_config.train_configs[0].gt: its ROI"),
+    ("raw-without-voxels", "distance", own_data(raw=np.zeros((0, 32, 32), np.uint8)),
+     "datasplit_config.train_configs[0].raw: {own}/raw has no voxels (shape (0, 32, 32))"),
+    ("inf-in-float-raw", "distance", own_data(raw=float_raw_with(np.inf)),
+     "datasplit_config.train_configs[0].raw: {own}/raw holds 1 infinite voxels"),
+    ("mask-all-zero", "distance", own_data(mask=np.zeros((32, 32, 32), np.uint8)),
+     "datasplit_config.train_configs[0].mask: {own}/mask marks no voxel inside the gt's ROI"),
+    ("zero-voxel-size", "distance", own_data(raw_voxel_size=[0, 8, 8]),
+     ("datasplit_config.train_configs[0].raw: cannot open {own}/raw: {own}/raw: scale "
+      "(0, 8, 8) must be positive")),
+    # finite but absurd numbers
+    ("learning-rate-absurd", "distance", {"trainer_config": {"learning_rate": 1e30}},
+     "trainer_config.learning_rate: at most 1 (RAdam), got 1e+30"),
+    ("noise-sigma-absurd", "distance",
+     {"trainer_config": {"augments": [{"type": "noise", "sigma": 1e308}]}},
+     "trainer_config.augments[0].sigma: at most 1"),
     ("start-dataset-name", "distance",
      {"start_config": {"run": "up", "criterion": "mito__dice", "dataset": "../x"}},
      "start_config.dataset: '../x' cannot be a file name"),
@@ -147,6 +211,7 @@ def check_failure(config: dict) -> str:
 def test_check_names_the_file_and_the_key(data, tmp_path, case, task, changes, key):
     path = write_run(data, tmp_path, task, changes)
     message = check_failure({"runs": [{"config": str(path)}]})
+    key = key.replace("{own}", str(tmp_path / "own.zarr"))
     assert f"{path}: {key}" in message, message
 
 

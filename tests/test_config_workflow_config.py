@@ -152,6 +152,13 @@ def test_errors_in_a_run_config_name_that_file(data, tmp_path, upstream):
         ({"runs": []}, f"{SOURCE}: runs: List should have at least 1 item"),
         ({"runs": [{"config": "x.yaml", "repetitions": 0}]}, f"{SOURCE}: runs.0.repetitions:"),
         ({"runs": [{"file": "x.yaml"}]}, f"{SOURCE}: runs.0.config: Field required"),
+        # Plain words, not Python classes
+        ({"store": 5, "runs": [{"config": "x.yaml"}]}, f"{SOURCE}: store: expected a path (text)"),
+        ({"runs": ["x.yaml"]}, f"{SOURCE}: runs.0: expected a mapping of keys"),
+        (
+            {"runs": [{"config": "x.yaml", "grid": [1]}]},
+            f"{SOURCE}: runs.0.grid: expected a mapping",
+        ),
     ],
 )
 def test_workflow_config_errors_name_the_source_and_key(config, expected):
@@ -208,3 +215,36 @@ def test_the_schema_describes_the_parsed_keys():
     assert schema["additionalProperties"] is False
     committed = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     assert committed == schema
+
+
+@pytest.mark.parametrize(
+    "runs, expected",
+    [
+        ([{"repetitions": 10**6}], "runs[0].repetitions: 1000000 repetitions = 1000000 runs"),
+        (
+            [
+                {
+                    "grid": {
+                        "trainer_config.seed": list(range(1000)),
+                        "num_iterations": list(range(1, 21)),
+                    }
+                }
+            ],
+            "runs[0].grid: 20 num_iterations x 1000 trainer_config.seed = 20000 runs",
+        ),
+        ([{"repetitions": 6000}, {"repetitions": 6000}], "runs: its entries plan 12000 runs"),
+    ],
+    ids=["repetitions", "grid", "entries-together"],
+)
+def test_plans_beyond_the_run_limit_are_refused_before_expanding(upstream, runs, expected):
+    from dacapo_flow.config.sweeps import MAX_PLANNED_RUNS
+
+    message = plan_error({"runs": [{"config": str(upstream), **run} for run in runs]})
+    assert message.startswith(f"{SOURCE}: {expected}"), message
+    assert f"at most {MAX_PLANNED_RUNS} runs in one workflow" in message
+
+
+def test_a_missing_run_config_names_the_entry(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    message = plan_error({"runs": [{"config": str(missing)}]})
+    assert message == f"{SOURCE}: runs[0].config: run config {missing} does not exist"

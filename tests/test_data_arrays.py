@@ -127,6 +127,21 @@ def test_non_integral_world_units_are_refused(tmp_path, volume):
         open_array(path, "raw")
 
 
+@pytest.mark.parametrize("ome", [True, False])
+def test_a_zero_voxel_size_is_refused_naming_the_array(tmp_path, volume, ome):
+    path = tmp_path / "c.zarr"
+    write_array(path, "raw", volume, (8, 8, 8), (0, 0, 0), ome_ngff=ome)
+    raw = zarr.open_array(store=str(path), path="raw", mode="a")
+    raw.attrs["voxel_size"] = [0, 8, 8]
+    if ome:
+        group = zarr.open_group(str(path), mode="a")
+        multiscales = group.attrs["multiscales"]
+        multiscales[0]["datasets"][0]["coordinateTransformations"][0]["scale"] = [0, 8, 8]
+        group.attrs["multiscales"] = multiscales
+    with pytest.raises(ValueError, match=r"c.zarr/raw: .*\(0, 8, 8\) must be positive"):
+        open_array(path, "raw")
+
+
 def test_missing_container_or_dataset_names_both(tmp_path, volume):
     with pytest.raises(FileNotFoundError, match=r"nope\.zarr.*'raw'"):
         open_array(tmp_path / "nope.zarr", "raw")

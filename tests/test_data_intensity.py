@@ -29,6 +29,13 @@ def test_nan_is_found_and_named(tmp_path):
     data[1, 2, 3] = data[0, 0, 0] = np.nan
     array = write_array(tmp_path / "r.zarr", "raw", data, (1, 1, 1), (0, 0, 0))
     assert "r.zarr/raw holds 2 NaN voxels of 64" in nan_problem(array, "raw")
+    data[3, 3, 3] = -np.inf
+    array = write_array(tmp_path / "r.zarr", "raw", data, (1, 1, 1), (0, 0, 0))
+    assert "holds 2 NaN voxels and 1 infinite voxels of 64" in nan_problem(array, "raw")
+    data[1, 2, 3] = data[0, 0, 0] = 0
+    array = write_array(tmp_path / "r.zarr", "raw", data, (1, 1, 1), (0, 0, 0))
+    assert "r.zarr/raw holds 1 infinite voxels of 64" in nan_problem(array, "raw")
+    data[3, 3, 3] = 0
     # NaN are left out of the percentiles.
     data[2:] = 5
     array = write_array(tmp_path / "r.zarr", "raw", data, (1, 1, 1), (0, 0, 0))

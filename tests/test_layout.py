@@ -87,3 +87,19 @@ def test_prediction_files_live_in_the_target_directory():
 
 def test_manifest_sits_beside_the_shard_json():
     assert manifest_path("a/predict_0.json") == "a/predict_0.progress.json"
+
+
+def test_the_readme_store_listing_names_every_part_of_the_layout():
+    from pathlib import Path
+
+    from dacapo_flow import layout
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listing = readme.split("## The store", 1)[1].split("```")[1]
+    # <store>/<run>/exports/..., <store>/predictions/... -> the part below <store> or <run>
+    parts = set(
+        re.findall(r"^\s+<store>/(?:<run>/)?([\w.]+|<dataset>)", layout.__doc__, re.MULTILINE)
+    )
+    assert {"exports", "sweep.json", "tmp", "predictions", "report"} <= parts
+    for part in parts:
+        assert re.search(rf"<store>/(<run>/)?{re.escape(part)}(?![\w.])", listing), part

@@ -16,10 +16,25 @@ from dacapo_flow.preemption import ChunkIdentity, save_emergency, take_emergency
 from dacapo_flow.stats.training_stats import TrainingStats
 from dacapo_flow.store.weights import Weights
 from dacapo_flow.training import ChunkPreempted, Stepper
-from helpers_tiny import assert_same_state, run_config_dict, torch_threads, train_to, write_yaml
+from helpers_tiny import (
+    FULL_SHAPE,
+    assert_same_state,
+    run_config_dict,
+    synthetic_data_dir,
+    torch_threads,
+    train_to,
+    write_yaml,
+)
 from test_training import cli_command
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """The 64^3 volumes: the 36^3 input (slow enough to signal mid-chunk) must fit the raw."""
+    return synthetic_data_dir(tmp_path_factory, FULL_SHAPE)
+
 
 # Long enough (several seconds even on a fast idle CPU) for the progress bar, which redraws
 # every 2 s, to show progress before the signal.

@@ -90,6 +90,20 @@ def test_raised_num_iterations_of_an_upstream_run_replans_its_finetune(completed
     assert result.iterations("train_chunk", "distance") == [6]
 
 
+def test_new_validation_interval_retrains_the_run(completed_copy):
+    # Checkpoints were 2, 3; now only 3, trained from the start: no cached chunk fits.
+    result = replan(completed_copy, "affinities", lambda run: run.update(validation_interval=3))
+    expected = jobs("affinities", train_chunk=1, validate=1, collect_scores=1, select_best=1)
+    assert result.counts() == expected, result.describe()
+    (chunk,) = result.select("train_chunk", "affinities")
+    assert chunk.iteration == 3 and "--previous" not in chunk.shell
+
+
+def test_new_name_trains_a_new_run(completed_copy):
+    result = replan(completed_copy, "affinities", lambda run: run.update(name="affinities2"))
+    assert result.counts() == jobs("affinities2", **RUN_JOBS["affinities"]), result.describe()
+
+
 VALIDATION = {
     "affinities-thresholds": (
         "affinities",

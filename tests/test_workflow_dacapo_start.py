@@ -41,7 +41,10 @@ def test_a_finetune_from_a_dacapo_run_trains_through_snakemake(dacapo_store, tmp
         num_iterations=1,
         validation_interval=1,
         select_criteria=["mito__dice"],
-        architecture_config=imported["architecture_config"] | {"eval_shape_increase": [8] * 3},
+        # DaCapo's network at a smaller (valid) input: its 76^3 would exceed the 64^3 raw, and
+        # the weights do not depend on the input shape.
+        architecture_config=imported["architecture_config"]
+        | {"input_shape": [60] * 3, "eval_shape_increase": [8] * 3},
         start_config={"runs_base_dir": str(dacapo_store), "run": RUN, "iteration": 100},
     )
     run["task_config"]["channels"] = ["mito", "fg"]  # DaCapo's head is [fg]

@@ -222,6 +222,22 @@ def test_unknown_workflow_config_key_fails_before_any_job(fresh_workflow):
     assert_fails_before_any_job(fresh_workflow, "stroe")
 
 
+def test_a_key_given_twice_in_the_workflow_config_fails_before_any_job(fresh_workflow):
+    # Snakemake's own loader would keep the second silently.
+    config_file = fresh_workflow / "config" / "config.yaml"
+    config_file.write_text(config_file.read_text() + "store: elsewhere\n")
+    assert_fails_before_any_job(fresh_workflow, "config/config.yaml: store: given twice (lines")
+
+
+def test_workflow_config_type_errors_are_plain_words_not_json_schema_text(fresh_workflow):
+    config_file = fresh_workflow / "config" / "config.yaml"
+    config_file.write_text(config_file.read_text().replace("store: results/store", "store: 5"))
+    result = assert_fails_before_any_job(
+        fresh_workflow, "config/config.yaml: store: expected a path (text), got 5"
+    )
+    assert "Failed validating" not in result.output and "schema[" not in result.output
+
+
 # --- static checks of the workflow definition ----------------------------------------------
 
 

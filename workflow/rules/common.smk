@@ -9,6 +9,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.loading import read_yaml
 from dacapo_flow.config.datasplits import pending_outputs
 from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
 from dacapo_flow.export.targets import (
@@ -20,9 +21,11 @@ from dacapo_flow.interop.dacapo_store import resolve_external_start
 from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
 
-SYNTHETIC = config.get("synthetic_data")
-
 try:
+    # Snakemake's YAML loader keeps the last of duplicate keys silently; ours refuses them.
+    for configfile_path in workflow.configfiles:
+        read_yaml(configfile_path)
+    SYNTHETIC = config.get("synthetic_data")
     # Not a string: load_plan names the key.
     with pending_outputs([SYNTHETIC] if isinstance(SYNTHETIC, str) else []):
         # Data checks open every array: once, in the main process, not in every cluster job.
@@ -40,8 +43,8 @@ try:
     }
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}") from None
-# After the library's parse, whose errors name the file and the key in plain words (the JSON
-# schema's would be raw schema text); it fills in the defaults the schema declares.
+# After the library's checks, which name the file and key path in plain words: the schema
+# (generated from the same models) then passes, and never shows raw JSON-schema text.
 validate(config, "../schemas/config.schema.yaml")
 LAYOUT = Layout(config.get("store", "results/store"))
 if workflow.is_main_process:

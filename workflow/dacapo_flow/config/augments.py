@@ -8,7 +8,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from .base import Config, added
+from .base import Config, added, beyond
+
+# Raw is normalised to [0, 1]: beyond these bounds an augment leaves no image to learn from.
+MAX_NOISE_SIGMA = 1.0
+MAX_INTENSITY = 10.0  # |scale| and |shift|
+MAX_GAMMA = 100.0
+MAX_ELASTIC_SIGMA = 100.0  # voxels of displacement std
+MAX_CONTROL_POINT_SPACING = 10**4
 
 
 def _range_problems(key: str, values) -> list[str]:
@@ -48,11 +55,13 @@ class IntensityAugment(AugmentConfig):
     clip: bool = added(True, description="clip the result to [0, 1]")
 
     def problems(self) -> list[str]:
-        return (
-            super().problems()
-            + _range_problems("scale", self.scale)
-            + _range_problems("shift", self.shift)
-        )
+        found = super().problems()
+        for key in ("scale", "shift"):
+            values = getattr(self, key)
+            found += _range_problems(key, values)
+            for i, value in enumerate(values):
+                found += beyond(f"{key}[{i}]", value, MAX_INTENSITY, "raw is in [0, 1]")
+        return found
 
 
 class GammaAugment(AugmentConfig):
@@ -66,6 +75,7 @@ class GammaAugment(AugmentConfig):
         found = super().problems() + _range_problems("range", self.range)
         if self.range[0] <= 0:
             found.append(f"range: {list(self.range)} must be positive")
+        found += beyond("range[1]", self.range[1], MAX_GAMMA, "raw ** gamma")
         return found
 
 
@@ -76,6 +86,9 @@ class NoiseAugment(AugmentConfig):
     sigma: float = Field(0.05, ge=0, description="std of additive Gaussian noise")
     p: float = Field(0.5, ge=0, le=1, description="probability")
     clip: bool = added(True, description="clip the result to [0, 1]")
+
+    def problems(self) -> list[str]:
+        return super().problems() + beyond("sigma", self.sigma, MAX_NOISE_SIGMA, "raw is in [0, 1]")
 
 
 class ElasticAugment(AugmentConfig):
@@ -105,6 +118,12 @@ class ElasticAugment(AugmentConfig):
             found.append(f"control_point_spacing: {self.control_point_spacing} must be >= 1")
         if any(s < 0 for s in self.sigma):
             found.append(f"sigma: {self.sigma} must be >= 0")
+        for i, sigma in enumerate(self.sigma):
+            found += beyond(f"sigma[{i}]", sigma, MAX_ELASTIC_SIGMA, "voxels")
+        for i, spacing in enumerate(self.control_point_spacing):
+            found += beyond(
+                f"control_point_spacing[{i}]", spacing, MAX_CONTROL_POINT_SPACING, "voxels"
+            )
         return found
 
 

@@ -22,13 +22,24 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message names the file and the key path."""
 
 
-def staged(stage: str, default: Any = ..., **kwargs) -> Any:
-    """A pydantic Field tagged with the workflow stage its value affects."""
+def staged(stage: str, default: Any = ..., reruns: str | None = None, **kwargs) -> Any:
+    """A pydantic Field tagged with the workflow stage its value affects. `reruns` says what
+    a change reruns where that is not the stage's hash (config/README.md shows it): a field
+    outside every hash can still change the store's paths (a run's name, its checkpoints'
+    iterations), and so what Snakemake plans."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
     extra = dict(kwargs.pop("json_schema_extra", None) or {})
     extra["stage"] = stage
+    if reruns is not None:
+        extra["reruns"] = reruns
     return Field(default, json_schema_extra=extra, **kwargs)
+
+
+def field_reruns(model: type[BaseModel], name: str) -> str | None:
+    """What changing a field reruns, where it is not its stage (see `staged`)."""
+    extra = model.model_fields[name].json_schema_extra
+    return extra.get("reruns") if isinstance(extra, dict) else None
 
 
 def added(default: Any, **kwargs) -> Any:
@@ -37,6 +48,14 @@ def added(default: Any, **kwargs) -> Any:
     extra = dict(kwargs.pop("json_schema_extra", None) or {})
     extra["hash_if_set"] = True
     return Field(default, json_schema_extra=extra, **kwargs)
+
+
+def beyond(key: str, value: float, limit: float, why: str) -> list[str]:
+    """`["key: at most limit (why), got value"]` when |value| exceeds `limit`, else []. Finite
+    numbers far beyond any sane value (a learning rate of 1e30) are refused like NaN is."""
+    if abs(value) <= limit:
+        return []
+    return [f"{key}: {'|value| ' if value < 0 else ''}at most {limit:g} ({why}), got {value!r}"]
 
 
 def field_stage(model: type[BaseModel], name: str) -> str | None:

@@ -6,8 +6,9 @@ Three costs, three places:
   Snakefile in every cluster job.
 - `Config.data_problems()`: array metadata (dimensions, voxel sizes, dtypes, shapes). Part of
   `verify()`, so each job checks the arrays of its own run.
-- `label_findings()` here: the gt voxels themselves (negative ids, label ids that never occur),
-  read chunk by chunk. Only `dacapo-flow check` and the main Snakemake process run it
+- `label_findings()`, `raw_findings()` and `mask_findings()` here: the voxels themselves
+  (negative gt ids, label ids that never occur, NaN or infinities in raw, a mask that marks
+  nothing), read chunk by chunk. Only `dacapo-flow check` and the main Snakemake process run it
   (`load_plan(..., check_data=True)`), once per array: results are cached by the array's
   path, dataset and metadata modification times, so repetitions and runs sharing data cost
   one scan.
@@ -151,8 +152,8 @@ _NAN_CACHE: dict[tuple, str | None] = {}
 
 
 def raw_findings(run_config) -> Findings:
-    """NaN in a float raw array (a problem: it would give a NaN loss at step 0), one scan per
-    array, cached like the gt ids."""
+    """NaN or infinities in a float raw array (a problem: they give a NaN loss at step 0), one
+    scan per array, cached like the gt ids."""
     from ..data.intensity import nan_problem  # lazy: reads the raw voxels
 
     findings = Findings()
@@ -170,11 +171,61 @@ def raw_findings(run_config) -> Findings:
     return findings
 
 
+_MASK_CACHE: dict[tuple, bool] = {}
+
+
+def marks_any_gt_voxel(mask, gt) -> bool:
+    """Whether the mask array marks (> 0) any voxel inside the gt's ROI: the sampler draws
+    its output windows around such voxels. Reads slabs along the first axis; cached."""
+    key = (str(Path(mask.path).resolve()), mask.dataset, str(gt.roi))
+    key += _signature(mask.path, mask.dataset)
+    if key not in _MASK_CACHE:
+        _MASK_CACHE[key] = _scan_mask(mask, gt.roi)
+    return _MASK_CACHE[key]
+
+
+def _scan_mask(mask, roi) -> bool:
+    from funlib.geometry import Coordinate, Roi
+
+    inside = roi.intersect(mask.roi)
+    if inside.empty:
+        return False
+    shape = inside.shape / mask.voxel_size
+    step = max(1, _SLAB_VOXELS // max(1, math.prod(shape[1:])))
+    for start in range(0, shape[0], step):
+        size = Coordinate((min(step, shape[0] - start),) + tuple(shape[1:]))
+        begin = inside.begin + Coordinate((start,) + (0,) * (len(shape) - 1)) * mask.voxel_size
+        if np.any(mask.read(Roi(begin, size * mask.voxel_size)) > 0):
+            return True
+    return False
+
+
+def mask_findings(run_config) -> Findings:
+    """A mask that marks no voxel of its gt (all 0 there): nothing of that dataset can train
+    (the sampler would fail at the first batch) or be scored."""
+    findings = Findings()
+    for key, dataset in run_config.datasplit_config.datasets():
+        if dataset.mask is None or is_pending(dataset.mask.path) or is_pending(dataset.gt.path):
+            continue
+        mask, gt = dataset.mask.open(), dataset.gt.open()
+        if math.prod(mask.shape) > MAX_SCAN_VOXELS:
+            continue  # like the gt ids: too large to scan before every run
+        if not marks_any_gt_voxel(mask, gt):
+            findings.problems.append(
+                f"datasplit_config.{key}.mask: {dataset.mask.path}/{dataset.mask.dataset} "
+                f"marks no voxel inside the gt's ROI {gt.roi} (all 0 there): nothing is "
+                "annotated"
+            )
+    return findings
+
+
 def check_run_data(run_config) -> Findings:
     """Everything about the data of one run: array metadata (`data_problems`), the gt
-    contents (`label_findings`) and NaN in raw (`raw_findings`)."""
+    contents (`label_findings`), NaN and infinities in raw (`raw_findings`) and masks that
+    mark nothing (`mask_findings`)."""
     findings = Findings(problems=run_config.data_problems())
     if not findings.problems:
         findings.extend(label_findings(run_config))
         findings.extend(raw_findings(run_config))
+        findings.extend(mask_findings(run_config))
     return findings

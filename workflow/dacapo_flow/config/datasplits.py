@@ -8,7 +8,11 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag
 
 from ..layout import NAME_PATTERN
-from .base import Config, added, staged
+from .base import Config, added, beyond, staged
+
+# Raw intensities beyond any integer dtype's range (uint64): a typo, or an overflow to come.
+MAX_INTENSITY = 2.0**64
+MAX_WEIGHT = 1e6  # relative sampling weight
 
 # A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
 LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
@@ -56,6 +60,9 @@ class ArrayConfig(Config):
 
     def problems(self) -> list[str]:
         found = super().problems()
+        for key in ("min", "max"):
+            if getattr(self, key) is not None:
+                found += beyond(key, getattr(self, key), MAX_INTENSITY, "any raw dtype's range")
         if self.min is not None and self.max is not None and self.min >= self.max:
             found.append(f"max: {self.max} must exceed min {self.min} (raw maps min..max to 0..1)")
         if self.percentiles is not None:
@@ -79,6 +86,10 @@ class RawGTDatasetConfig(Config):
     gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
 
+    def problems(self) -> list[str]:
+        found = super().problems()
+        return found + beyond("weight", self.weight, MAX_WEIGHT, "relative to the others")
+
     def data_problems(self) -> list[str]:
         """Opens each array's metadata: existence, voxel grid, channels, gt dtype."""
         found = super().data_problems()
@@ -91,6 +102,12 @@ class RawGTDatasetConfig(Config):
                 opened[key] = array.open()
             except (FileNotFoundError, ValueError, KeyError) as error:
                 found.append(f"{key}: cannot open {array.path}/{array.dataset}: {error}")
+        for key, array in opened.items():
+            if 0 in tuple(array.shape):
+                found.append(
+                    f"{key}: {array.path}/{array.dataset} has no voxels (shape "
+                    f"{tuple(array.shape)})"
+                )
         sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
         if len(set(sizes.values())) > 1:
             found.append(f"voxel sizes differ between arrays: {sizes}" + self._level_hints(opened))
@@ -103,6 +120,8 @@ class RawGTDatasetConfig(Config):
                         f"{key}: offset {tuple(array.offset)} is a fraction of a voxel away "
                         f"from raw's {tuple(raw.offset)}"
                     )
+            if not any(0 in tuple(a.shape) for a in opened.values()):
+                found += _overlap_problems(opened)
         for key, array in opened.items():
             if array.num_channels not in ((None, 1) if key == "raw" else (None,)):
                 found.append(f"{key}: has {array.num_channels} channels; expected one")
@@ -141,6 +160,24 @@ class RawGTDatasetConfig(Config):
 
     def raw_voxel_size(self):
         return self.raw.open().voxel_size
+
+
+def _overlap_problems(opened: dict) -> list[str]:
+    """gt must overlap raw (the network sees zeros elsewhere), and a mask the gt (it marks
+    the annotated gt voxels). ROIs in world units; arrays of one voxel size."""
+    found = []
+    pairs = (("gt", "raw"), ("mask", "gt"), ("mask", "raw"))
+    for key, other in pairs:
+        if key not in opened or other not in opened:
+            continue
+        roi, other_roi = opened[key].roi, opened[other].roi
+        if roi.dims == other_roi.dims and roi.intersect(other_roi).empty:
+            found.append(
+                f"{key}: its ROI {roi} (world units) does not overlap {other}'s {other_roi}; "
+                "check the offsets in the arrays' metadata"
+            )
+            break  # one missing overlap explains the rest
+    return found
 
 
 class DataSplitConfig(Config):

@@ -16,12 +16,40 @@ def read_yaml(path: Path) -> dict:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicates = _duplicate_keys(node, "")
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if duplicates:
+        raise ConfigError("\n".join(f"{path}: {line}" for line in duplicates))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     return data
+
+
+def _duplicate_keys(node, where: str) -> list[str]:
+    """Keys given twice in one mapping, as "key.path: given twice (lines a and b)" lines.
+    PyYAML keeps the last silently; a user editing the first would change nothing."""
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            path = f"{where}.{key}" if where else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None and key != "<<" and key in seen:
+                found.append(
+                    f"{path}: given twice (lines {seen[key]} and {line}); YAML would silently "
+                    "keep the last, remove one"
+                )
+            elif key is not None:
+                seen[key] = line
+            found += _duplicate_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, f"{where}[{index}]")
+    return found
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
@@ -34,6 +62,15 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+_PLAIN = {
+    "path_type": "expected a path (text)",
+    "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+    "dict_type": "expected a mapping of keys",
+    "is_instance_of": "expected a mapping of keys",
+}
+
+
 def _message(item: dict) -> str:
     """pydantic's message, with the offending value when it is a scalar."""
     message = item["msg"]
@@ -42,6 +79,8 @@ def _message(item: dict) -> str:
             f"{item['input']!r} cannot be a file name or workflow wildcard: use letters, "
             "digits, '_', '.' and '-', starting with a letter or digit"
         )
+    # pydantic's wording of these names Python classes; say what the YAML must hold instead.
+    message = _PLAIN.get(item["type"], message)
     value = item.get("input")
     if isinstance(value, (bool, int, float)) and item["type"] != "extra_forbidden":
         message += f", got {value!r}"

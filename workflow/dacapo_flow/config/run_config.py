@@ -23,13 +23,23 @@ class RunConfig(Config):
     architecture_config: AnyArchitectureConfig = Field(description="the network")
     trainer_config: TrainerConfig = Field(description="optimisation, batches, augmentation")
     datasplit_config: AnyDataSplitConfig = Field(description="training and validation data")
-    name: str = staged("none", pattern=NAME_PATTERN, description="the run's directory in the store")
+    name: str = staged(
+        "none",
+        pattern=NAME_PATTERN,
+        reruns="all (a new run directory; the old one is kept)",
+        description="the run's directory in the store",
+    )
     repetition: int = Field(0, ge=0, description="seeds the run; one run per repetition")
     num_iterations: int = staged(
-        "none", description="optimizer steps in total; raising it trains only the new chunks"
+        "none",
+        reruns="new chunks, their validation, selection",
+        description="optimizer steps in total; raising it trains only the new chunks",
     )
     validation_interval: int = staged(
-        "none", 1000, description="steps per chunk: a checkpoint and a validation each"
+        "none",
+        1000,
+        reruns="train (checkpoints move to other iterations)",
+        description="steps per chunk: a checkpoint and a validation each",
     )
     start_config: AnyStartConfig | None = Field(
         None,
@@ -187,6 +197,15 @@ class RunConfig(Config):
                     + f"){hint}"
                 )
                 continue
+            input_shape = tuple(arch.data_shape(arch.input_shape))
+            if len(raw.shape) == len(input_shape) and any(
+                r < i for r, i in zip(raw.shape, input_shape)
+            ):
+                found.append(
+                    f"{where}.raw: {dataset.raw.path}/{dataset.raw.dataset} has shape "
+                    f"{tuple(raw.shape)}, smaller than the network's input shape {input_shape} "
+                    f"(architecture_config.input_shape {arch.input_shape})"
+                )
             if output_shape is None or not key.startswith("train_configs"):
                 continue
             gt = dataset.gt.open()

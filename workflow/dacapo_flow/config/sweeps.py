@@ -42,6 +42,10 @@ ALIASES = {
     "kernel_size_down": "kdown",
     "kernel_size_up": "kup",
 }
+# Runs one workflow may plan (grid points x repetitions, all entries together): each is a run
+# config verified while the DAG is built and ~10 jobs in it; far more would not finish
+# planning (10**6 grid points took `snakemake -n` hours).
+MAX_PLANNED_RUNS = 10_000
 # The sweep itself sets these; a grid over them would break names and seeds.
 RESERVED_KEYS = ("name", "repetition")
 _SAFE = re.compile(r"[^A-Za-z0-9.-]+")
@@ -167,6 +171,26 @@ def check_grid(grid: Any, source: str) -> dict[str, list]:
     return grid
 
 
+def planned_runs(grid: dict[str, list] | None, repetitions: int | None) -> int:
+    """How many runs a `runs[]` entry plans: grid points times repetitions."""
+    points = math.prod(len(values) for values in grid.values()) if grid else 1
+    return points * (repetitions or 1)
+
+
+def check_size(grid: dict[str, list] | None, repetitions: int | None, source: str) -> None:
+    """Refuse an entry that plans more than MAX_PLANNED_RUNS runs, before expanding it."""
+    count = planned_runs(grid, repetitions)
+    if count > MAX_PLANNED_RUNS:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in sorted((grid or {}).items()))
+        parts = [sizes] if sizes else []
+        if repetitions:
+            parts.append(f"{repetitions} repetitions")
+        raise ConfigError(
+            f"{source}: {' x '.join(parts)} = {count} runs; at most {MAX_PLANNED_RUNS} runs "
+            "in one workflow (split the sweep, or sweep fewer values)"
+        )
+
+
 def _parsed(data: dict, where: str) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
@@ -194,6 +218,7 @@ def expand_sweep(
     """
     path = Path(config_path)
     check_grid(grid, source)
+    check_size(grid, repetitions, f"{source}: grid")
     base = read_yaml(path)
     base_config = _parsed(base, str(path))
     keys = sorted(grid)

@@ -9,8 +9,13 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..layout import NAME_PATTERN
-from .base import Config, added, staged
+from .base import Config, added, beyond, staged
 from .post_processing import AffinitiesPostProcessing, DistancePostProcessing
+
+# World units (e.g. nm) far beyond any EM volume's features: 1 mm.
+MAX_WORLD_DISTANCE = 1e6
+# Voxels: an affinity to a neighbour this far away is no affinity between neighbours.
+MAX_NEIGHBOUR_OFFSET = 1000
 
 # Channel and class names become parts of criterion names, and so of file names and workflow
 # wildcards (`<dataset>/<label>__dice.json`).
@@ -189,6 +194,8 @@ class DistanceTaskConfig(TaskConfig):
                     f"thresholds[{i}]: {t} is outside (-1, 1); predictions are tanh values, "
                     "so this threshold would give an empty or full segmentation"
                 )
+        for key in ("scale_factor", "tol_distance"):
+            found += beyond(key, getattr(self, key), MAX_WORLD_DISTANCE, "world units")
         return found + _clip_problems(self)
 
 
@@ -330,6 +337,8 @@ class AffinitiesTaskConfig(TaskConfig):
         for i, offset in enumerate(self.neighborhood):
             if not any(offset):
                 found.append(f"neighborhood[{i}]: the zero offset has no affinity")
+            for d, step in enumerate(offset):
+                found += beyond(f"neighborhood[{i}][{d}]", step, MAX_NEIGHBOUR_OFFSET, "voxels")
         for i, t in enumerate(self.thresholds):
             if not 0.0 < t < 1.0:
                 found.append(f"thresholds[{i}]: {t} is outside (0, 1) (sigmoid outputs)")

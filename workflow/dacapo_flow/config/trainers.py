@@ -13,12 +13,14 @@ from .augments import (  # noqa: F401  (re-exported: the augment configs' former
     NoiseAugment,
     TransposeAugment,
 )
-from .base import Config, added, staged
+from .base import Config, added, beyond, staged
 
 # Bounds far above any real training: beyond them a job exhausts memory or never finishes.
 MAX_BATCH_SIZE = 4096
 MAX_ITERATIONS = 10**8
 MAX_DATA_FETCHERS = 256
+MAX_LEARNING_RATE = 1.0  # RAdam steps of this size already destroy any network
+MAX_WEIGHT_DECAY = 10.0  # decoupled: each step scales weights by 1 - lr * weight_decay
 
 
 class TrainerConfig(Config):
@@ -73,8 +75,12 @@ class TrainerConfig(Config):
             )
         if not self.learning_rate > 0:
             found.append(f"learning_rate: must be > 0, got {self.learning_rate}")
+        else:
+            found += beyond("learning_rate", self.learning_rate, MAX_LEARNING_RATE, "RAdam")
         if self.weight_decay < 0:
             found.append(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        else:
+            found += beyond("weight_decay", self.weight_decay, MAX_WEIGHT_DECAY, "decoupled decay")
         if self.warmup_iterations < 0:
             found.append(f"warmup_iterations: must be >= 0, got {self.warmup_iterations}")
         if self.warmup_iterations > MAX_ITERATIONS:

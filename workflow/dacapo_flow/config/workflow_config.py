@@ -21,7 +21,7 @@ from .data_checks import check_run_data
 from .loading import load_run_config, parse_config
 from .run_config import MAX_REPETITION, RunConfig
 from .starts import StartConfig
-from .sweeps import expand_sweep
+from .sweeps import MAX_PLANNED_RUNS, check_size, expand_sweep, planned_runs
 
 
 class RunEntry(Config):
@@ -70,6 +70,8 @@ class PlannedRun:
 
 
 def expand_entry(entry: RunEntry, where: str = "config/config.yaml") -> list[PlannedRun]:
+    if not Path(entry.config).is_file():
+        raise ConfigError(f"{where}.config: run config {entry.config} does not exist")
     if entry.grid is not None:
         return [
             PlannedRun(
@@ -138,13 +140,23 @@ def load_plan(
 
 
 def check_entries(workflow: WorkflowConfig, source: str) -> None:
-    """Sizes to refuse before expanding the runs (a huge repetition count would exhaust memory)."""
+    """Sizes to refuse before expanding the runs: a huge grid or repetition count would
+    keep `snakemake -n` busy for hours, or exhaust memory."""
+    total = 0
     for i, entry in enumerate(workflow.runs):
         if entry.repetitions is not None and entry.repetitions > MAX_REPETITION:
             raise ConfigError(
                 f"{source}: runs[{i}].repetitions: at most {MAX_REPETITION}, "
                 f"got {entry.repetitions}"
             )
+        key = "grid" if entry.grid else "repetitions"
+        check_size(entry.grid, entry.repetitions, f"{source}: runs[{i}].{key}")
+        total += planned_runs(entry.grid, entry.repetitions)
+    if total > MAX_PLANNED_RUNS:
+        raise ConfigError(
+            f"{source}: runs: its entries plan {total} runs together; at most "
+            f"{MAX_PLANNED_RUNS} runs in one workflow"
+        )
 
 
 def check_finetune_fits(run: PlannedRun, plan: dict[str, PlannedRun]) -> None:

@@ -34,6 +34,13 @@ def _integral_coordinate(values, what: str, where: str) -> Coordinate:
     return Coordinate(*(round(v) for v in values))
 
 
+def _positive(voxel_size: Coordinate, what: str, where: str) -> Coordinate:
+    """A voxel size of 0 (or less) would divide by zero in every ROI computation."""
+    if any(v <= 0 for v in voxel_size):
+        raise ValueError(f"{where}: {what} {tuple(voxel_size)} must be positive on every axis")
+    return voxel_size
+
+
 def _split_dataset(dataset: str) -> tuple[str, str]:
     """'a/b/raw' -> ('a/b', 'raw'); 'raw' -> ('', 'raw')."""
     dataset = dataset.strip("/")
@@ -83,7 +90,9 @@ def _read_ome_metadata(group_attrs: dict, name: str, ndim: int, where: str):
             if len(channel_axes) > 1 or channel_axes not in ([], [0]):
                 raise ValueError(f"{where}: only one leading channel axis is supported: {axes}")
             spatial = [i for i in range(ndim) if i not in channel_axes]
-            voxel_size = _integral_coordinate(scale[spatial], "OME-NGFF scale", where)
+            voxel_size = _positive(
+                _integral_coordinate(scale[spatial], "OME-NGFF scale", where), "scale", where
+            )
             offset = _integral_coordinate(translation[spatial], "OME-NGFF translation", where)
             return voxel_size, offset, bool(channel_axes)
     return None
@@ -93,7 +102,9 @@ def _read_plain_metadata(array_attrs: dict, ndim: int, where: str):
     voxel_size = array_attrs.get("voxel_size", array_attrs.get("resolution"))
     if voxel_size is None:
         return None
-    voxel_size = _integral_coordinate(voxel_size, "voxel_size", where)
+    voxel_size = _positive(
+        _integral_coordinate(voxel_size, "voxel_size", where), "voxel_size", where
+    )
     offset = array_attrs.get("offset", [0] * len(voxel_size))
     offset = _integral_coordinate(offset, "offset", where)
     if len(offset) != len(voxel_size):

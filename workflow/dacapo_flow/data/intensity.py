@@ -32,6 +32,7 @@ class IntensityScan:
     nan_voxels: int
     histogram: np.ndarray | None  # counts per value, for uint8 / uint16
     sample: np.ndarray | None  # finite sampled values, otherwise
+    inf_voxels: int = 0  # +-inf: normalised, they are NaN or inf inputs too
 
     def percentiles(self, low: float, high: float) -> tuple[float, float]:
         if self.histogram is not None:
@@ -59,7 +60,7 @@ def scan_intensities(array: ZarrArray, slab_voxels: int = SLAB_VOXELS) -> Intens
     exact = array.dtype in (np.dtype("uint8"), np.dtype("uint16"), np.dtype("bool"))
     histogram = np.zeros(2 ** (8 * array.dtype.itemsize), np.int64) if exact else None
     stride = max(1, total // MAX_SAMPLES)
-    samples, nan_voxels, seen = [], 0, 0
+    samples, nan_voxels, inf_voxels, seen = [], 0, 0, 0
     for start in range(0, shape[0], step):
         stop = min(shape[0], start + step)
         begin = array.offset + Coordinate((start,) + (0,) * (len(shape) - 1)) * array.voxel_size
@@ -70,24 +71,31 @@ def scan_intensities(array: ZarrArray, slab_voxels: int = SLAB_VOXELS) -> Intens
         else:
             if data.dtype.kind == "f":
                 nan_voxels += int(np.count_nonzero(np.isnan(data)))
+                inf_voxels += int(np.count_nonzero(np.isinf(data)))
             # Every stride-th voxel of the whole array, whatever the slab size.
             first = (-seen) % stride
             picked = data[first::stride]
             samples.append(picked[np.isfinite(picked)] if data.dtype.kind == "f" else picked)
         seen += data.size
     sample = None if exact else np.concatenate(samples) if samples else np.zeros(0)
-    return IntensityScan(total, nan_voxels, histogram, sample)
+    return IntensityScan(total, nan_voxels, histogram, sample, inf_voxels)
 
 
 def nan_problem(array: ZarrArray, where: str) -> str | None:
-    """A problem naming `where` if the float array `array` holds NaN; None otherwise."""
+    """A problem naming `where` if the float array `array` holds NaN or infinities; None
+    otherwise."""
     if array.dtype.kind != "f":
         return None
     scan = scan_intensities(array)
-    if not scan.nan_voxels:
+    held = [
+        f"{n} {what} voxels"
+        for n, what in ((scan.nan_voxels, "NaN"), (scan.inf_voxels, "infinite"))
+        if n
+    ]
+    if not held:
         return None
     return (
-        f"{where}: {array.path}/{array.dataset} holds {scan.nan_voxels} NaN voxels of "
+        f"{where}: {array.path}/{array.dataset} holds {' and '.join(held)} of "
         f"{scan.voxels}; training on them gives a NaN loss (fill or mask them in the data)"
     )
 
