@@ -217,3 +217,27 @@ def test_an_affinities_task_validates_with_dacapos_mutex_watershed_grid():
     }
     parsed = AffinitiesTaskConfig.model_validate(config["task_config"])
     assert parsed.parameter_grid() == [{"bias": b} for b in (0.1, 0.25, 0.5, 0.75, 0.9)]
+
+
+def test_lsds_are_translated_with_dacapos_keys():
+    task = {
+        "__type__": "AffinitiesTaskConfig",
+        "name": "affs",
+        "neighborhood": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        "lsds": True,
+        "num_lsd_voxels": 5,
+        "downsample_lsds": 2,
+        "lsds_to_affs_weight_ratio": 0.5,
+        "lsd_weight_clipmin": 0.05,
+        "lsd_weight_clipmax": 0.95,
+    }
+    config, skipped = translate_run({"name": "r", "task_config": task})
+    parsed = AffinitiesTaskConfig.model_validate(config["task_config"])
+    assert (parsed.lsds, parsed.num_lsd_voxels, parsed.downsample_lsds) == (True, 5, 2)
+    assert parsed.lsds_to_affs_weight_ratio == 0.5
+    assert len(parsed.head_labels()) == 3 + 10
+    assert not [s for s in skipped if "lsd" in str(s)]
+    # LSD weights clipped unlike the affinities' cannot be reproduced: listed, not dropped silently
+    task |= {"lsd_weight_clipmin": 0.2}
+    _, skipped = translate_run({"name": "r", "task_config": task})
+    assert [s for s in skipped if "lsd_weight_clipmin" in str(s)]

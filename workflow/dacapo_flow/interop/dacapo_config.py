@@ -130,14 +130,23 @@ def _task(t: _Translation, d: dict) -> dict | None:
             "affs_weight_clipmin": "clipmin",
             "affs_weight_clipmax": "clipmax",
         }
-        neutral = {"lsds": False, "background_as_object": False}
-        if not d.get("lsds"):  # only read by DaCapo when lsds is on
+        neutral = {"background_as_object": False}
+        if d.get("lsds"):
+            # Trained here (DaCapo 0.3.5's head had no LSD channels); their weights are
+            # balanced with the affinities' clip values.
+            copy |= {k: k for k in ("lsds", "num_lsd_voxels", "downsample_lsds")}
+            copy["lsds_to_affs_weight_ratio"] = "lsds_to_affs_weight_ratio"
+            neutral["lsd_weight_clipmin"] = d.get("affs_weight_clipmin", 0.05)
+            neutral["lsd_weight_clipmax"] = d.get("affs_weight_clipmax", 0.95)
+        else:  # only read by DaCapo when lsds is on
+            neutral["lsds"] = d.get("lsds")
             for key in ("num_lsd_voxels", "downsample_lsds", "lsds_to_affs_weight_ratio"):
                 neutral[key] = d.get(key)
             for key in ("lsd_weight_clipmin", "lsd_weight_clipmax"):
                 neutral[key] = d.get(key)
         reasons = {
-            "lsds": "dacapo-flow trains no LSDs (DaCapo 0.3.5 computed but never trained them)"
+            "lsd_weight_clipmin": "LSD weights are clipped like the affinities' (affs_weight_*)",
+            "lsd_weight_clipmax": "LSD weights are clipped like the affinities' (affs_weight_*)",
         }
         # DaCapo segments affinities with its WatershedPostProcessor: the mutex watershed grid.
         post_processing = {"mws": {"biases": list(MWS_BIASES)}}
