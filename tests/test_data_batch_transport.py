@@ -40,7 +40,9 @@ def test_a_large_batch_crosses_as_a_named_segment_and_comes_back_equal_and_writa
     packed = pack(original)
     assert packed[0] == "shared" and len(pickle.dumps(packed)) < 1000
     got = unpack(pickle.loads(pickle.dumps(packed)))
-    assert segments() == before  # the receiver removed the name at once
+    assert (
+        not segments() - before
+    )  # none left behind (others may come and go meanwhile)  # the receiver removed the name at once
     for key, value in original.items():
         assert got[key].dtype == value.dtype and got[key].flags.writeable
         np.testing.assert_array_equal(got[key], value)
@@ -63,7 +65,7 @@ def test_discarding_an_unread_batch_removes_its_segment():
     assert segments() - before == {packed[1]}
     discard(packed)
     discard(packed)  # twice is harmless
-    assert segments() == before
+    assert not segments() - before  # none left behind (others may come and go meanwhile)
 
 
 def test_prefetch_workers_deliver_large_batches_in_order_and_leave_no_segment():
@@ -74,7 +76,7 @@ def test_prefetch_workers_deliver_large_batches_in_order_and_leave_no_segment():
                 np.testing.assert_array_equal(got[key], value)
             if iteration == 5:
                 break  # closing with batches still in flight
-    assert segments() == before
+    assert not segments() - before  # none left behind (others may come and go meanwhile)
 
 
 def test_training_on_batches_from_shared_memory_equals_training_inline(data, tmp_path):
@@ -102,4 +104,4 @@ def test_training_on_batches_from_shared_memory_equals_training_inline(data, tmp
     a, b = (torch.load(p, weights_only=True) for p in (inline, shared))
     for part in ("model", "optimizer"):
         assert_same_state(a[part], b[part], part)
-    assert segments() == before
+    assert not segments() - before  # none left behind (others may come and go meanwhile)
