@@ -40,9 +40,7 @@ def test_a_large_batch_crosses_as_a_named_segment_and_comes_back_equal_and_writa
     packed = pack(original)
     assert packed[0] == "shared" and len(pickle.dumps(packed)) < 1000
     got = unpack(pickle.loads(pickle.dumps(packed)))
-    assert (
-        not segments() - before
-    )  # none left behind (others may come and go meanwhile)  # the receiver removed the name at once
+    assert not segments() - before  # the receiver removed the name at once
     for key, value in original.items():
         assert got[key].dtype == value.dtype and got[key].flags.writeable
         np.testing.assert_array_equal(got[key], value)
