@@ -64,30 +64,41 @@ def compact(ids: FragmentIds, first: np.ndarray, fragments: np.ndarray) -> np.nd
     return first[channel, block] + local.astype(np.uint64) - np.uint64(1)
 
 
-def face_pairs(load_records, num_blocks: int) -> np.ndarray:
-    """[P, 2] unique fragment pairs joined by an edge across a block face.
+def joined_faces(load, num_blocks: int):
+    """(block, its records, other block, theirs, index into mine, index into theirs) for every
+    pair of neighbouring blocks (block < other), the two indices matching records by key.
 
-    `load_records(b)` gives block b's records as a dict of arrays (neighbour, key, fragment).
+    `load(b)` gives block b's records as a dict of arrays with at least neighbour and key.
     Every edge must be recorded by both of its blocks; a one-sided record means the blocks
     were segmented under different settings, and is an error."""
-    load = lru_cache(maxsize=32)(load_records)
-    pairs = []
     for block in range(num_blocks):
         mine = load(block)
         for other in np.unique(mine["neighbour"][mine["neighbour"] > block]):
             theirs = load(int(other))
-            a = mine["neighbour"] == other
-            b = theirs["neighbour"] == block
+            a = np.flatnonzero(mine["neighbour"] == other)
+            b = np.flatnonzero(theirs["neighbour"] == block)
             keys, ia, ib = np.intersect1d(
                 mine["key"][a], theirs["key"][b], assume_unique=True, return_indices=True
             )
-            if keys.size != a.sum() or keys.size != b.sum():
+            if keys.size != a.size or keys.size != b.size:
                 raise ValueError(
                     f"blocks {block} and {int(other)} disagree about the edges between them "
-                    f"({int(a.sum())} vs {int(b.sum())} records, {keys.size} shared): were "
+                    f"({a.size} vs {b.size} records, {keys.size} shared): were "
                     "they segmented under different settings?"
                 )
-            pairs.append(np.stack([mine["fragment"][a][ia], theirs["fragment"][b][ib]], axis=1))
+            yield block, mine, int(other), theirs, a[ia], b[ib]
+
+
+def face_pairs(load_records, num_blocks: int) -> np.ndarray:
+    """[P, 2] unique fragment pairs joined by an edge across a block face.
+
+    `load_records(b)` gives block b's records as a dict of arrays (neighbour, key, fragment);
+    see `joined_faces`."""
+    load = lru_cache(maxsize=32)(load_records)
+    pairs = [
+        np.stack([mine["fragment"][ia], theirs["fragment"][ib]], axis=1)
+        for _, mine, _, theirs, ia, ib in joined_faces(load, num_blocks)
+    ]
     if not pairs:
         return np.zeros((0, 2), np.uint64)
     return np.unique(np.concatenate(pairs), axis=0)
@@ -172,26 +183,45 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
     if spec.instances:
         for block, record in blocks.items():
             counts[:, block] = record["counts"]
-
-        def load_records(block):
-            with np.load(blocks[block]["records"]) as data:
-                return {name: data[name] for name in ("neighbour", "key", "fragment")}
-
-        pairs = face_pairs(load_records, plan.grid.num_blocks)
-    else:
-        pairs = np.zeros((0, 2), np.uint64)
     first = first_ids(counts)
-    table = lookup_table(pairs, ids, first)
-    save_table(lut_path, table, ids, first)
+    if spec.mode == "mws":  # region graph -> graph mutex watershed (mws_merge.py)
+        from .mws_merge import mws_lookup, save_dense
+
+        def load_block(block):
+            with np.load(blocks[block]["records"]) as data:
+                return {name: data[name] for name in data.files}
+
+        final, found = mws_lookup(
+            load_block,
+            plan.grid.num_blocks,
+            first,
+            float(spec.parameters["bias"]),
+            int(spec.parameters.get("min_size", 0)),
+        )
+        save_dense(lut_path, final, ids, first)
+        merged, num_pairs = found["fragments"], found["pairs"]
+    else:
+        if spec.instances:
+
+            def load_records(block):
+                with np.load(blocks[block]["records"]) as data:
+                    return {name: data[name] for name in ("neighbour", "key", "fragment")}
+
+            pairs = face_pairs(load_records, plan.grid.num_blocks)
+        else:
+            pairs = np.zeros((0, 2), np.uint64)
+        table = lookup_table(pairs, ids, first)
+        save_table(lut_path, table, ids, first)
+        merged, num_pairs = int(table[0].size), len(pairs)
     summary = {
         "format": "dacapo-flow-merge",
         "config_hash": plan.config_key("relabel"),
         "fragments": int(counts.sum()),
-        "pairs": len(pairs),
-        "merged": int(table[0].size),
+        "pairs": num_pairs,
+        "merged": merged,
         "lut": str(lut_path),
         "lut_sha256": file_digest(lut_path),
     }
     atomic_write_json(out_json, summary)
-    logger.info("merged %d fragments over %d face pairs", summary["fragments"], len(pairs))
+    logger.info("merged %d fragments over %d pairs", summary["fragments"], num_pairs)
     return summary

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .blocks import shard_blocks
 from .merge import load_table, relabel
+from .mws_merge import load_dense, relabel_dense
 from .output import open_level, read_block_checksum, write_block
 from .plan import FRAGMENTS, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
@@ -38,6 +39,14 @@ def run_relabel_shard(
             roi = grid.write_roi(block_id)
             final = fragments.read(roi).astype(dtype)
             return {"checksum": write_block(levels, roi, final, labels=True)}
+    elif plan.segmentation.mode == "mws":
+        final, ids, first = load_dense(lut_path)
+        fragments = open_level(plan, FRAGMENTS)
+
+        def work(block_id):
+            roi = grid.write_roi(block_id)
+            relabelled = relabel_dense(fragments.read(roi), final, ids, first)
+            return {"checksum": write_block(levels, roi, relabelled, labels=True)}
     elif plan.segmentation.instances:
         table, ids, first = load_table(lut_path)
         fragments = open_level(plan, FRAGMENTS)
