@@ -64,41 +64,30 @@ def compact(ids: FragmentIds, first: np.ndarray, fragments: np.ndarray) -> np.nd
     return first[channel, block] + local.astype(np.uint64) - np.uint64(1)
 
 
-def joined_faces(load, num_blocks: int):
-    """(block, its records, other block, theirs, index into mine, index into theirs) for every
-    pair of neighbouring blocks (block < other), the two indices matching records by key.
+def face_pairs(load_records, num_blocks: int) -> np.ndarray:
+    """[P, 2] unique fragment pairs joined by an edge across a block face.
 
-    `load(b)` gives block b's records as a dict of arrays with at least neighbour and key.
+    `load_records(b)` gives block b's records as a dict of arrays (neighbour, key, fragment).
     Every edge must be recorded by both of its blocks; a one-sided record means the blocks
     were segmented under different settings, and is an error."""
+    load = lru_cache(maxsize=32)(load_records)
+    pairs = []
     for block in range(num_blocks):
         mine = load(block)
         for other in np.unique(mine["neighbour"][mine["neighbour"] > block]):
             theirs = load(int(other))
-            a = np.flatnonzero(mine["neighbour"] == other)
-            b = np.flatnonzero(theirs["neighbour"] == block)
+            a = mine["neighbour"] == other
+            b = theirs["neighbour"] == block
             keys, ia, ib = np.intersect1d(
                 mine["key"][a], theirs["key"][b], assume_unique=True, return_indices=True
             )
-            if keys.size != a.size or keys.size != b.size:
+            if keys.size != a.sum() or keys.size != b.sum():
                 raise ValueError(
                     f"blocks {block} and {int(other)} disagree about the edges between them "
-                    f"({a.size} vs {b.size} records, {keys.size} shared): were "
+                    f"({int(a.sum())} vs {int(b.sum())} records, {keys.size} shared): were "
                     "they segmented under different settings?"
                 )
-            yield block, mine, int(other), theirs, a[ia], b[ib]
-
-
-def face_pairs(load_records, num_blocks: int) -> np.ndarray:
-    """[P, 2] unique fragment pairs joined by an edge across a block face.
-
-    `load_records(b)` gives block b's records as a dict of arrays (neighbour, key, fragment);
-    see `joined_faces`."""
-    load = lru_cache(maxsize=32)(load_records)
-    pairs = [
-        np.stack([mine["fragment"][ia], theirs["fragment"][ib]], axis=1)
-        for _, mine, _, theirs, ia, ib in joined_faces(load, num_blocks)
-    ]
+            pairs.append(np.stack([mine["fragment"][a][ia], theirs["fragment"][b][ib]], axis=1))
     if not pairs:
         return np.zeros((0, 2), np.uint64)
     return np.unique(np.concatenate(pairs), axis=0)

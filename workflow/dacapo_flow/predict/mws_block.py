@@ -29,7 +29,7 @@ from ..tasks.instances import mutex_watershed
 class MwsBlock:
     labels: np.ndarray  # uint64 [*block]: 1..n, 0 = background
     sizes: np.ndarray  # int64 [n]: voxels of local label 1..n
-    edges: np.ndarray  # uint64 [P, 2]: local labels u < v of touching fragments in the block
+    edges: np.ndarray  # int64 [P, 2]: local labels u < v of touching fragments in the block
     sums: np.ndarray  # float64 [P]: summed affinity over their voxel pairs
     counts: np.ndarray  # int64 [P]: number of voxel pairs
     neighbour: np.ndarray  # int64 [E]: block holding the other voxel of a crossing edge
@@ -39,15 +39,16 @@ class MwsBlock:
 
 
 def pair_sums(u, v, values, counts=None):
-    """Unique (u, v) rows with their summed values and counts (counts default to 1 each)."""
+    """Unique (u, v) rows (non-negative ids) with their summed values and counts (counts
+    default to 1 each)."""
+    u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
     if u.size == 0:
-        return np.zeros((0, 2), np.uint64), np.zeros(0), np.zeros(0, np.int64)
-    pairs, inverse = np.unique(np.stack([u, v], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    sums = np.bincount(inverse, weights=values, minlength=len(pairs))
-    weights = None if counts is None else counts
-    total = np.bincount(inverse, weights=weights, minlength=len(pairs))
-    return pairs, sums, np.rint(total).astype(np.int64)
+        return np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0, np.int64)
+    span = int(v.max()) + 1  # one int64 per pair: u * span + v sorts like (u, v)
+    keys, inverse = np.unique(u * span + v, return_inverse=True)
+    sums = np.bincount(inverse, weights=values, minlength=keys.size)
+    total = np.bincount(inverse, weights=counts, minlength=keys.size)
+    return np.stack(np.divmod(keys, span), axis=1), sums, np.rint(total).astype(np.int64)
 
 
 def mws_block(

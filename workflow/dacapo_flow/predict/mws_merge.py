@@ -16,20 +16,20 @@ here, the same order `cluster_edges` would use, which keeps 10^7 edges affordabl
 After merging, segments of fewer voxels than `min_size` (summed fragment sizes) become 0.
 Segments are numbered 1..S in the order of their smallest fragment.
 
-Memory: the records of at most 32 blocks at a time, plus four numbers per graph edge and
-one per fragment (the Python list `mwatershed.cluster` needs is the peak, ~100 bytes/edge).
+Memory: each block is read once, in order; the face records of the blocks still waiting
+for their later neighbours (a slab of the grid), plus four numbers per graph edge and one per
+fragment (the Python list `mwatershed.cluster` needs is the peak, ~100 bytes/edge).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
 
 import numpy as np
 
 from ..store.atomic import atomic_write
-from .merge import FragmentIds, compact, joined_faces
+from .merge import FragmentIds, compact
 from .mws_block import pair_sums
 
 logger = logging.getLogger(__name__)
@@ -37,45 +37,73 @@ logger = logging.getLogger(__name__)
 
 def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 30.0):
     """(u, v, sums, counts, sizes): compact fragment ids u < v of every touching pair with the
-    summed affinity and number of voxel pairs, and the voxel count of fragments 1..N.
+    summed affinity and number of voxel pairs, and the voxel count of fragments 0..N.
 
     `load_block(b)` gives a dict of block b's arrays as `mws_block.MwsBlock` names them
-    (edges, sums, counts, sizes, neighbour, key, label, affinity)."""
-    load = lru_cache(maxsize=32)(load_block)
+    (sizes, edges, sums, counts, neighbour, key, label, affinity). Each block is loaded once,
+    in order; its records for later blocks wait in `pending` until those come (a wavefront of
+    faces, not of blocks). Both blocks of an edge must record it: a one-sided record means
+    they were segmented under different settings, and is an error."""
     base = first[0].astype(np.int64) - 1  # compact id of local label l in block b: base[b] + l
-    total = int(base[-1] + load(num_blocks - 1)["sizes"].size) if num_blocks else 0
-    sizes = np.zeros(total + 1, np.int64)
-    parts = []
+    sizes, parts, pending = [np.zeros(1, np.int64)], [], {}
     started = last = time.monotonic()
     for block in range(num_blocks):
-        mine = load(block)
-        n = mine["sizes"].size
-        sizes[base[block] + 1 : base[block] + 1 + n] = mine["sizes"]
-        edges = mine["edges"].astype(np.int64) + base[block]
+        mine = load_block(block)
+        sizes.append(np.asarray(mine["sizes"], np.int64))
+        edges = np.asarray(mine["edges"], np.int64).reshape(-1, 2) + base[block]
         parts.append((edges[:, 0], edges[:, 1], mine["sums"], mine["counts"]))
+        neighbour = mine["neighbour"]
+        order = np.argsort(neighbour, kind="stable")
+        others, starts = np.unique(neighbour[order], return_index=True)
+        for other, piece in zip(others, np.split(order, starts[1:])):
+            other = int(other)
+            records = {name: mine[name][piece] for name in ("key", "label", "affinity")}
+            if other > block:
+                pending[(block, other)] = records
+                continue
+            theirs = pending.pop((other, block), None)
+            parts.append(face_edges(theirs, records, other, block, base))
         now = time.monotonic()
         if now - last >= log_s:
-            logger.info("region graph: %d/%d blocks, %.0f s", block, num_blocks, now - started)
+            logger.info("region graph: %d/%d blocks, %.0f s", block + 1, num_blocks, now - started)
             last = now
-    for block, mine, other, theirs, ia, ib in joined_faces(load, num_blocks):
-        a = mine["label"][ia].astype(np.int64)
-        b = theirs["label"][ib].astype(np.int64)
-        on = (a > 0) & (b > 0)
-        a, b = a[on] + base[block], b[on] + base[other]  # different blocks: a != b
-        pairs, sums, counts = pair_sums(
-            np.minimum(a, b), np.maximum(a, b), mine["affinity"][ia][on].astype(np.float64)
-        )
-        parts.append((pairs[:, 0], pairs[:, 1], sums, counts))
-    # Pairs within one block and across one face are disjoint: no pair appears twice.
-    u, v, s, c = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(4))
+    if pending:
+        (block, other), _ = next(iter(pending.items()))
+        raise ValueError(f"block {block} recorded edges into block {other}, which has none back")
+    u, v, s, c = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    sizes = np.concatenate(sizes)
     logger.info(
         "region graph: %d fragments, %d edges from %d blocks in %.1f s",
-        total,
+        sizes.size - 1,
         u.size,
         num_blocks,
         time.monotonic() - started,
     )
     return u.astype(np.int64), v.astype(np.int64), s.astype(np.float64), c.astype(np.int64), sizes
+
+
+def face_edges(earlier, later, a: int, b: int, base):
+    """(u, v, sums, counts) of the pairs joined across blocks a < b, from the records each
+    wrote of their shared edges (matched by key; the affinity is a's copy)."""
+    if earlier is None or earlier["key"].size != later["key"].size:
+        found = 0 if earlier is None else earlier["key"].size
+        raise ValueError(
+            f"blocks {a} and {b} disagree about the edges between them ({found} vs "
+            f"{later['key'].size} records): were they segmented under different settings?"
+        )
+    keys, ia, ib = np.intersect1d(
+        earlier["key"], later["key"], assume_unique=True, return_indices=True
+    )
+    if keys.size != later["key"].size:
+        raise ValueError(f"blocks {a} and {b} recorded different edges between them")
+    la = earlier["label"][ia].astype(np.int64)
+    lb = later["label"][ib].astype(np.int64)
+    on = (la > 0) & (lb > 0)
+    fa, fb = la[on] + base[a], lb[on] + base[b]  # different blocks: never equal
+    pairs, sums, counts = pair_sums(
+        np.minimum(fa, fb), np.maximum(fa, fb), earlier["affinity"][ia][on].astype(np.float64)
+    )
+    return pairs[:, 0], pairs[:, 1], sums, counts
 
 
 def graph_mutex_watershed(u, v, weights, num_fragments: int) -> np.ndarray:
