@@ -88,3 +88,30 @@ def test_final_ids_number_segments_and_drop_small_ones():
     sizes = np.array([0, 2, 2, 2, 1, 9])
     assert final_ids(segment, sizes, 0).tolist() == [0, 1, 1, 1, 2, 3]
     assert final_ids(segment, sizes, 5).tolist() == [0, 1, 1, 1, 0, 2]
+
+
+def test_a_one_sided_face_is_an_error():
+    from dacapo_flow.predict.mws_merge import region_graph
+
+    def block(neighbour, keys):
+        return {
+            "sizes": np.array([3]),
+            "edges": np.zeros((0, 2), np.int64),
+            "sums": np.zeros(0),
+            "counts": np.zeros(0, np.int64),
+            "neighbour": np.full(len(keys), neighbour, np.int64),
+            "key": np.array(keys, np.uint64),
+            "label": np.ones(len(keys), np.uint64),
+            "affinity": np.full(len(keys), 0.9, np.float32),
+        }
+
+    first = np.array([[1, 2]], np.uint64)
+    u, v, sums, counts, sizes = region_graph(
+        [block(1, [5, 7]), block(0, [5, 7])].__getitem__, 2, first
+    )
+    assert (u.tolist(), v.tolist(), counts.tolist(), sizes.tolist()) == ([1], [2], [2], [0, 3, 3])
+    np.testing.assert_allclose(sums, [1.8], rtol=1e-6)
+    with pytest.raises(ValueError, match="blocks 0 and 1 .*different settings"):
+        region_graph([block(1, [5, 7]), block(0, [5, 8])].__getitem__, 2, first)
+    with pytest.raises(ValueError, match="block 0 recorded edges into block 1"):
+        region_graph([block(1, [5]), block(1, [])].__getitem__, 2, first)

@@ -85,17 +85,16 @@ def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 
 def face_edges(earlier, later, a: int, b: int, base):
     """(u, v, sums, counts) of the pairs joined across blocks a < b, from the records each
     wrote of their shared edges (matched by key; the affinity is a's copy)."""
-    if earlier is None or earlier["key"].size != later["key"].size:
-        found = 0 if earlier is None else earlier["key"].size
+    found = 0 if earlier is None else earlier["key"].size
+    keys, ia, ib = np.intersect1d(
+        earlier["key"] if earlier else [], later["key"], assume_unique=True, return_indices=True
+    )
+    if not keys.size == found == later["key"].size:
         raise ValueError(
             f"blocks {a} and {b} disagree about the edges between them ({found} vs "
-            f"{later['key'].size} records): were they segmented under different settings?"
+            f"{later['key'].size} records, {keys.size} shared): were they segmented under "
+            "different settings?"
         )
-    keys, ia, ib = np.intersect1d(
-        earlier["key"], later["key"], assume_unique=True, return_indices=True
-    )
-    if keys.size != later["key"].size:
-        raise ValueError(f"blocks {a} and {b} recorded different edges between them")
     la = earlier["label"][ia].astype(np.int64)
     lb = later["label"][ib].astype(np.int64)
     on = (la > 0) & (lb > 0)

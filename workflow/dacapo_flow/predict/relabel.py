@@ -12,6 +12,7 @@ from .mws_merge import load_dense, relabel_dense
 from .output import open_level, read_block_checksum, write_block
 from .plan import FRAGMENTS, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
+from .segment_shard import logged
 
 
 def check_merge(plan: Plan, merge_json, lut_path) -> None:
@@ -62,6 +63,7 @@ def run_relabel_shard(
 
     block_ids = shard_blocks(grid.num_blocks, shard, shards)
     progress = Progress(manifest, "relabel", plan.config_key("relabel"))
+    work = logged(work, len(block_ids) - len(progress.done), "relabel")
     if not run_blocks(block_ids, progress, work, max_blocks):
         return False
     progress.write_shard_json(out_json, shard, shards, block_ids)

@@ -139,8 +139,8 @@ class BlockSegmenter:
         }
 
 
-def logged(work, todo: int, log_s: float = 30.0):
-    """`work` that logs blocks done and time every `log_s` seconds."""
+def logged(work, todo: int, kind: str = "segment", log_s: float = 30.0):
+    """`work` that logs blocks done and time every `log_s` seconds and at the last block."""
     started = last = time.monotonic()
     done = 0
 
@@ -152,7 +152,7 @@ def logged(work, todo: int, log_s: float = 30.0):
         if now - last >= log_s or done == todo:
             rate = done / max(now - started, 1e-9)
             logger.info(
-                "segment: %d/%d blocks in %.0f s (%.2f blocks/s)", done, todo, now - started, rate
+                "%s: %d/%d blocks in %.0f s (%.2f blocks/s)", kind, done, todo, now - started, rate
             )
             last = now
         return record
