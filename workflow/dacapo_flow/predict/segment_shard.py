@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 # The mutex watershed of a block sees twice the longest offset beyond it, so that objects
 # crossing a face are cut where the whole-volume watershed would see them, not at the face.
+# It shapes every block's fragments, yet is not in the segmentation hash: change it together
+# with the mode's name in prepare.segmentation_spec, so that stored blocks are redone.
 MWS_CONTEXT = 2
 MWS_ARRAYS = ("sizes", "edges", "sums", "counts", "neighbour", "key", "label", "affinity")
 
