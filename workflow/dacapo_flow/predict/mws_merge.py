@@ -23,6 +23,7 @@ fragment (the Python list `mwatershed.cluster` needs is the peak, ~100 bytes/edg
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -42,7 +43,7 @@ def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 
     `load_block(b)` gives a dict of block b's arrays as `mws_block.MwsBlock` names them
     (sizes, edges, sums, counts, neighbour, key, label, affinity). Each block is loaded once,
     in order; its records for later blocks wait in `pending` until those come (a wavefront of
-    faces, not of blocks). Both blocks of an edge must record it: a one-sided record means
+    faces, not of blocks; 8 bytes per crossing edge). Both blocks of an edge must record it: a one-sided record means
     they were segmented under different settings, and is an error."""
     base = first[0].astype(np.int64) - 1  # compact id of local label l in block b: base[b] + l
     sizes, parts, pending = [np.zeros(1, np.int64)], [], {}
@@ -57,7 +58,7 @@ def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 
         others, starts = np.unique(neighbour[order], return_index=True)
         for other, piece in zip(others, np.split(order, starts[1:])):
             other = int(other)
-            records = {name: mine[name][piece] for name in ("key", "label", "affinity")}
+            records = face_side(mine, piece, keep_affinity=other > block)
             if other > block:
                 pending[(block, other)] = records
                 continue
@@ -82,25 +83,37 @@ def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 
     return u.astype(np.int64), v.astype(np.int64), s.astype(np.float64), c.astype(np.int64), sizes
 
 
+def face_side(records: dict, piece: np.ndarray, keep_affinity: bool) -> dict:
+    """One block's records of the edges into one neighbour, in key order, kept small while
+    they wait: the keys as a digest (both sides must hold the same), labels as uint32."""
+    piece = piece[np.argsort(records["key"][piece], kind="stable")]
+    keys = np.ascontiguousarray(records["key"][piece], dtype=np.uint64)
+    label = records["label"][piece]
+    side = {
+        "digest": hashlib.blake2b(keys.tobytes(), digest_size=16).digest(),
+        "size": keys.size,
+        "label": label.astype(np.uint32 if label.max(initial=0) < 2**32 else np.uint64),
+    }
+    if keep_affinity:  # the earlier block's copy is the one used
+        side["affinity"] = np.asarray(records["affinity"][piece], np.float32)
+    return side
+
+
 def face_edges(earlier, later, a: int, b: int, base):
     """(u, v, sums, counts) of the pairs joined across blocks a < b, from the records each
-    wrote of their shared edges (matched by key; the affinity is a's copy)."""
-    found = 0 if earlier is None else earlier["key"].size
-    keys, ia, ib = np.intersect1d(
-        earlier["key"] if earlier else [], later["key"], assume_unique=True, return_indices=True
-    )
-    if not keys.size == found == later["key"].size:
+    wrote of their shared edges (`face_side`: the same keys, in the same order)."""
+    if earlier is None or earlier["digest"] != later["digest"]:
+        found = 0 if earlier is None else earlier["size"]
         raise ValueError(
             f"blocks {a} and {b} disagree about the edges between them ({found} vs "
-            f"{later['key'].size} records, {keys.size} shared): were they segmented under "
-            "different settings?"
+            f"{later['size']} records): were they segmented under different settings?"
         )
-    la = earlier["label"][ia].astype(np.int64)
-    lb = later["label"][ib].astype(np.int64)
+    la = earlier["label"].astype(np.int64)
+    lb = later["label"].astype(np.int64)
     on = (la > 0) & (lb > 0)
     fa, fb = la[on] + base[a], lb[on] + base[b]  # different blocks: never equal
     pairs, sums, counts = pair_sums(
-        np.minimum(fa, fb), np.maximum(fa, fb), earlier["affinity"][ia][on].astype(np.float64)
+        np.minimum(fa, fb), np.maximum(fa, fb), earlier["affinity"][on].astype(np.float64)
     )
     return pairs[:, 0], pairs[:, 1], sums, counts
 
