@@ -59,3 +59,8 @@ def test_pair_sums_adds_repeated_pairs():
     )
     assert pairs.tolist() == [[1, 2], [2, 3]]
     assert sums.tolist() == [0.75, 1.0] and counts.tolist() == [4, 2]
+    # Ids too far apart for a table of every pair: sorted instead, the same sums.
+    big = np.array([10**9, 10**9 + 2, 10**9])
+    pairs, sums, counts = pair_sums(big, big + 1, np.array([0.5, 1.0, 0.25]), np.array([1, 2, 3]))
+    assert (pairs - 10**9).tolist() == [[0, 1], [2, 3]]
+    assert sums.tolist() == [0.75, 1.0] and counts.tolist() == [4, 2]

@@ -40,14 +40,22 @@ class MwsBlock:
 
 def pair_sums(u, v, values, counts=None):
     """Unique (u, v) rows (non-negative ids) with their summed values and counts (counts
-    default to 1 each)."""
+    default to 1 each), sorted."""
     u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
     if u.size == 0:
         return np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0, np.int64)
     span = int(v.max()) + 1  # one int64 per pair: u * span + v sorts like (u, v)
-    keys, inverse = np.unique(u * span + v, return_inverse=True)
-    sums = np.bincount(inverse, weights=values, minlength=keys.size)
-    total = np.bincount(inverse, weights=counts, minlength=keys.size)
+    key = u * span + v
+    cells = (int(u.max()) + 1) * span
+    if cells <= max(4 * key.size, 1 << 16):  # few possible pairs (local labels): no sort
+        seen = np.bincount(key, minlength=cells)
+        keys = np.flatnonzero(seen)
+        sums = np.bincount(key, weights=values, minlength=cells)[keys]
+        total = seen[keys] if counts is None else np.bincount(key, counts, cells)[keys]
+    else:
+        keys, inverse = np.unique(key, return_inverse=True)
+        sums = np.bincount(inverse, weights=values, minlength=keys.size)
+        total = np.bincount(inverse, weights=counts, minlength=keys.size)
     return np.stack(np.divmod(keys, span), axis=1), sums, np.rint(total).astype(np.int64)
 
 
@@ -113,6 +121,8 @@ def mws_block(
         name: np.concatenate(parts) if parts else np.zeros(0, empty[name])
         for name, parts in records.items()
     }
+    order = np.lexsort((arrays["key"], arrays["neighbour"]))  # the order the merge reads them
+    arrays = {name: array[order] for name, array in arrays.items()}
     edges, sums, counts = pair_sums(
         *(np.concatenate(intra[n]) for n in ("u", "v")), np.concatenate(intra["a"])
     )

@@ -108,14 +108,11 @@ def face_edges(earlier, later, a: int, b: int, base):
             f"blocks {a} and {b} disagree about the edges between them ({found} vs "
             f"{later['size']} records): were they segmented under different settings?"
         )
-    la = earlier["label"].astype(np.int64)
-    lb = later["label"].astype(np.int64)
+    la, lb = earlier["label"], later["label"]
     on = (la > 0) & (lb > 0)
-    fa, fb = la[on] + base[a], lb[on] + base[b]  # different blocks: never equal
-    pairs, sums, counts = pair_sums(
-        np.minimum(fa, fb), np.maximum(fa, fb), earlier["affinity"][on].astype(np.float64)
-    )
-    return pairs[:, 0], pairs[:, 1], sums, counts
+    pairs, sums, counts = pair_sums(la[on], lb[on], earlier["affinity"][on].astype(np.float64))
+    # Fragments of block a come before those of block b (a < b): u < v.
+    return pairs[:, 0] + base[a], pairs[:, 1] + base[b], sums, counts
 
 
 def graph_mutex_watershed(u, v, weights, num_fragments: int) -> np.ndarray:
