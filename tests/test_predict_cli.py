@@ -18,6 +18,7 @@ from dacapo_flow.predict.prepare import build_task
 from dacapo_flow.predict.segment import whole_volume_segmentation
 from dacapo_flow.predict.verify import VerificationError
 from dacapo_flow.store.best_record import BestRecord
+from dacapo_flow.tasks.instance_metrics import adapted_rand_error
 from helpers_predict import read_json, same_up_to_renaming, target_dict, write_model, write_raw
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -319,7 +320,7 @@ def test_a_sectionwise_pyramid_end_to_end(tmp_path, data):
         np.testing.assert_allclose(s1.read(s1.roi), expected, atol=1e-6)
 
 
-def test_the_selected_mutex_watershed_and_min_size_segment_the_whole_volume(setup):
+def test_the_selected_mutex_watershed_and_min_size_segment_blockwise(setup):
     model, raw, paths = setup
     # The run validated a mutex watershed grid with minimum sizes, and this point won.
     config = yaml.safe_load(model["run_config"].read_text())
@@ -334,19 +335,26 @@ def test_the_selected_mutex_watershed_and_min_size_segment_the_whole_volume(setu
     )
     target["shards"] = 2
     plan = prepare(model, paths, target)
-    assert (plan.segmentation.mode, plan.segmentation.parameters) == ("whole", selected)
+    assert (plan.segmentation.mode, plan.segmentation.parameters) == ("mws", selected)
+    assert plan.grid.num_blocks > 1
     predict(model, paths, 0, 2)
     predict(model, paths, 1, 2)
     segment_and_relabel(model, paths, 2)
     verify(paths, 2)
+    assert read_json(paths.merge)["fragments"] > 0
 
     prediction = open_array(paths.zarr, "prediction/s0")
     stored = prediction.read(prediction.roi)
     task = build_task(load_run_config(model["run_config"], verify=False))
-    expected = task.post_process(stored, selected)
+    expected = task.post_process(stored, selected)[0]
     labels = open_array(paths.zarr, "prediction/labels/segmentation/s0")
-    segmentation = labels.read(prediction.roi)
-    assert np.array_equal(segmentation, expected)  # the very ids, in every block
+    segmentation = labels.read(prediction.roi)[0]
     assert segmentation.any()
     _, sizes = np.unique(segmentation[segmentation > 0], return_counts=True)
     assert sizes.min() >= 5
+    # An untrained network's affinities hover around the bias: the blockwise graph watershed
+    # cannot be the voxel one here (tests/test_predict_mws_merge.py shows where it is), but it
+    # stays close to it.
+    error = adapted_rand_error(segmentation, expected)
+    print(f"adapted Rand error blockwise vs whole volume: {error:.4f}")
+    assert error < 0.5

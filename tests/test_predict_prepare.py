@@ -108,3 +108,30 @@ def test_the_selected_post_processing_decides_how_blocks_are_segmented(files):
     assert spec({**seeded, "min_size": 20}, instances=False).dtype == "uint8"
     with pytest.raises(ConfigError, match="do not fit the task's post-processing grid"):
         spec({"bias": 0.5})
+
+
+def test_a_selected_mutex_watershed_is_segmented_blockwise(files):
+    from dacapo_flow.config.tasks import AffinitiesTaskConfig
+    from dacapo_flow.predict.plan import SegmentationSpec
+
+    neighborhood = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 3]]
+    config = AffinitiesTaskConfig(
+        neighborhood=neighborhood,
+        post_processing={
+            "threshold": {"thresholds": [0.5]},
+            "mws": {"biases": [0.5]},
+            "min_sizes": [0, 20],
+        },
+    )
+    task = create_task(config, files["config"].datasplit_config.label_ids)
+
+    def spec(parameters):
+        best = BestRecord(iteration=4, parameters=parameters, dataset="validate_0", criterion="c")
+        return segmentation_spec(task, target(files), best, "best.json")
+
+    mws = {"bias": 0.5, "min_size": 20}
+    assert spec(mws) == SegmentationSpec("mws", mws, 1, "uint64", neighborhood)
+    # Threshold + components keeps its spec (and so its hash: no block is redone).
+    threshold = {"threshold": 0.5, "min_size": 0}
+    assert spec(threshold) == SegmentationSpec("affinities", threshold, 1, "uint64", neighborhood)
+    assert spec({**threshold, "min_size": 20}).mode == "whole"

@@ -61,7 +61,7 @@ RUN_TIMEOUT_S = 600  # a whole Snakemake run; killed (with its SLURM jobs) after
 GPU_RULES = {"train_chunk", "validate", "predict_shard"}
 # declared local by the workflow: selection and the report
 LOCAL_RULES = {"collect_scores", "select_best", "all", "sweep_metadata", "curves", "leaderboard"}
-LOCAL_RULES |= {"lineage"}
+LOCAL_RULES |= {"lineage", "results", "prediction_preview"}
 # the CPU jobs of a prediction target, each its own SLURM job without a GPU
 PREDICT_CPU_RULES = {
     "predict_prepare",
@@ -340,7 +340,7 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(
     ran_in_slurm = {job: sub for sub in subs for job in sub.jobs()}
     assert sum(len(sub.jobs()) for sub in subs) == len(ran_in_slurm), ids
     assert {rule for rule, _ in ran_local} == LOCAL_RULES
-    in_slurm = {"synthetic_data"} | GPU_RULES | PREDICT_CPU_RULES
+    in_slurm = {"synthetic_data", "validation_picture"} | GPU_RULES | PREDICT_CPU_RULES
     assert {rule for rule, _ in ran_in_slurm} == in_slurm, ids
     assert sum(1 for rule, _ in ran_in_slurm if rule == "predict_shard") == 2, ids
     assert Counter(ran_local) + Counter(list(ran_in_slurm)) == Counter(planned), ids

@@ -174,34 +174,52 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
     if spec.instances:
         for block, record in blocks.items():
             counts[:, block] = record["counts"]
-
-        def load_records(block):
-            with np.load(blocks[block]["records"]) as data:
-                return {name: data[name] for name in ("neighbour", "key", "fragment")}
-
-        pairs = face_pairs(load_records, plan.grid.num_blocks)
-    else:
-        pairs = np.zeros((0, 2), np.uint64)
     first = first_ids(counts)
-    table = lookup_table(pairs, ids, first)
-    save_table(lut_path, table, ids, first)
+    if spec.mode == "mws":  # region graph -> graph mutex watershed (mws_merge.py)
+        from .mws_merge import mws_lookup, save_dense
+
+        def load_block(block):
+            with np.load(blocks[block]["records"]) as data:
+                return {name: data[name] for name in data.files}
+
+        final, found = mws_lookup(
+            load_block,
+            plan.grid.num_blocks,
+            first,
+            float(spec.parameters["bias"]),
+            int(spec.parameters.get("min_size", 0)),
+        )
+        save_dense(lut_path, final, ids, first)
+        merged, num_pairs = found["fragments"], found["pairs"]
+    else:
+        if spec.instances:
+
+            def load_records(block):
+                with np.load(blocks[block]["records"]) as data:
+                    return {name: data[name] for name in ("neighbour", "key", "fragment")}
+
+            pairs = face_pairs(load_records, plan.grid.num_blocks)
+        else:
+            pairs = np.zeros((0, 2), np.uint64)
+        table = lookup_table(pairs, ids, first)
+        save_table(lut_path, table, ids, first)
+        merged, num_pairs = int(table[0].size), len(pairs)
     summary = {
         "format": "dacapo-flow-merge",
         "config_hash": plan.config_key("relabel"),
         "fragments": int(counts.sum()),
-        "pairs": len(pairs),
-        "merged": int(table[0].size),
+        "pairs": num_pairs,
+        "merged": merged,
         "lut": str(lut_path),
         "lut_sha256": file_digest(lut_path),
     }
     atomic_write_json(out_json, summary)
-    objects = summary["fragments"] - table[0].size + np.unique(table[1]).size
     logger.info(
-        "merge: %d fragments of %d blocks, %d face pairs -> %d objects, in %.1fs",
+        "merge: %d fragments of %d blocks, %d pairs, %d fragments merged, in %.1fs",
         summary["fragments"],
         plan.grid.num_blocks,
-        len(pairs),
-        objects,
+        num_pairs,
+        merged,
         time.monotonic() - started,
     )
     return summary

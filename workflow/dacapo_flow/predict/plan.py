@@ -42,8 +42,10 @@ class SegmentationSpec:
     mode "affinities": connected components of affinities > threshold (instances);
     "distance": connected components of each channel's prediction > threshold (instances);
     "semantic": the task's own post_process per block (one-hot argmax, thresholded distances);
+    "mws": mutex watershed of affinities (parameters bias, optionally min_size): fragments per
+    block, a region graph, one graph mutex watershed in the merge (mws_block.py, mws_merge.py);
     "whole": the task's post_process of the whole ROI at once, for selected post-processing
-    that blocks cannot reproduce (mutex watershed, seeded watershed, minimum sizes).
+    that blocks cannot reproduce (seeded watershed, minimum sizes of thresholded objects).
     """
 
     mode: str

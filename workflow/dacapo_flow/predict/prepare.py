@@ -81,10 +81,14 @@ def segmentation_spec(
             f"best JSON {best_path}: parameters {parameters} do not fit the task's "
             f"post-processing grid (keys {kinds})"
         )
-    # Threshold + components is exact block by block; anything else needs the whole ROI.
+    # Threshold + components is exact block by block, the mutex watershed is blockwise with a
+    # merge (mws_block.py, mws_merge.py); anything else needs the whole ROI.
     whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) - {"min_size"} <= {
         "threshold"
     }
+    if isinstance(task, AffinitiesTask) and "bias" in parameters:  # blockwise mutex watershed
+        neighborhood = [list(o) for o in task.neighborhood]
+        return SegmentationSpec("mws", parameters, 1, "uint64", neighborhood)
     if isinstance(task, AffinitiesTask):
         if whole:
             return SegmentationSpec("whole", parameters, 1, "uint64")

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from .blocks import shard_blocks
 from .merge import load_table, relabel
+from .mws_merge import load_dense, relabel_dense
 from .output import open_level, read_block_checksum, write_block
 from .plan import FRAGMENTS, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
+from .segment_shard import logged
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,14 @@ def run_relabel_shard(
             roi = grid.write_roi(block_id)
             final = fragments.read(roi).astype(dtype)
             return {"checksum": write_block(levels, roi, final, labels=True)}
+    elif plan.segmentation.mode == "mws":
+        final, ids, first = load_dense(lut_path)
+        fragments = open_level(plan, FRAGMENTS)
+
+        def work(block_id):
+            roi = grid.write_roi(block_id)
+            relabelled = relabel_dense(fragments.read(roi), final, ids, first)
+            return {"checksum": write_block(levels, roi, relabelled, labels=True)}
     elif plan.segmentation.instances:
         table, ids, first = load_table(lut_path)
         fragments = open_level(plan, FRAGMENTS)
@@ -57,6 +67,7 @@ def run_relabel_shard(
 
     block_ids = shard_blocks(grid.num_blocks, shard, shards)
     progress = Progress(manifest, "relabel", plan.config_key("relabel"))
+    work = logged(work, len(block_ids) - len(progress.done), "relabel")
     if not run_blocks(block_ids, progress, work, max_blocks):
         return False
     progress.write_shard_json(out_json, shard, shards, block_ids)

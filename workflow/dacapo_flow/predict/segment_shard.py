@@ -4,6 +4,7 @@ post-processing written directly (semantic outputs). Resumable block by block.""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,20 @@ import numpy as np
 from ..store.atomic import atomic_write
 from .blocks import shard_blocks
 from .merge import FragmentIds
+from .mws_block import mws_block
 from .output import dequantize, open_level, write_block
 from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
 from .segment import segment_block, segment_context, whole_volume_segmentation
 
 logger = logging.getLogger(__name__)
+
+# The mutex watershed of a block sees twice the longest offset beyond it, so that objects
+# crossing a face are cut where the whole-volume watershed would see them, not at the face.
+# It shapes every block's fragments, yet is not in the segmentation hash: change it together
+# with the mode's name in prepare.segmentation_spec, so that stored blocks are redone.
+MWS_CONTEXT = 2
+MWS_ARRAYS = ("sizes", "edges", "sums", "counts", "neighbour", "key", "label", "affinity")
 
 
 class BlockSegmenter:
@@ -31,6 +40,8 @@ class BlockSegmenter:
         else:
             self.levels = [open_level(plan, SEGMENTATION, lv) for lv in range(1 + plan.pyramid)]
         context = segment_context(self.spec, self.voxel.dims) * self.voxel
+        if self.spec.mode == "mws":  # the watershed sees further than the edges reach
+            context = context * MWS_CONTEXT
         self.context = context
         block_voxels = int(np.prod(plan.block_shape))
         self.ids = FragmentIds(self.grid.num_blocks, block_voxels, self.spec.channels)
@@ -60,6 +71,33 @@ class BlockSegmenter:
             "records_sha256": file_digest(path),
         }
 
+    def _mws_block(self, block_id: int, roi, window) -> dict:
+        """Fragments and region-graph edges of one block (mws_block.py)."""
+        origin = self.grid.roi.offset
+        values = self._values(window)[: len(self.spec.neighborhood)]  # not the LSD channels
+        found = mws_block(
+            values,
+            self.spec.neighborhood,
+            float(self.spec.parameters["bias"]),
+            (window.begin - origin) / self.voxel,
+            (roi.begin - origin) / self.voxel,
+            roi.shape / self.voxel,
+            self.grid.roi.shape / self.voxel,
+            self.grid.block_shape / self.voxel,
+            self.grid.counts,
+        )
+        fragments = self.ids.globalise(found.labels[None], block_id)
+        checksum = write_block(self.levels, roi, fragments, labels=True)
+        path = self.records_dir / f"{block_id}.npz"
+        arrays = {name: getattr(found, name) for name in MWS_ARRAYS}
+        atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
+        return {
+            "checksum": checksum,
+            "counts": [int(found.sizes.size)],
+            "records": str(path),
+            "records_sha256": file_digest(path),
+        }
+
     def _values(self, roi):
         return dequantize(self.prediction.read(roi), self.plan.value_range)
 
@@ -72,6 +110,8 @@ class BlockSegmenter:
             return self._whole_block(block_id, roi)
         window = roi.grow(self.context, self.context).intersect(self.grid.roi)
         origin = self.grid.roi.offset
+        if self.spec.mode == "mws":
+            return self._mws_block(block_id, roi, window)
         found = segment_block(
             self.task,
             self._values(window),
@@ -101,6 +141,27 @@ class BlockSegmenter:
         }
 
 
+def logged(work, todo: int, kind: str = "segment", log_s: float = 30.0):
+    """`work` that logs blocks done and time every `log_s` seconds and at the last block."""
+    started = last = time.monotonic()
+    done = 0
+
+    def run(block_id):
+        nonlocal done, last
+        record = work(block_id)
+        done += 1
+        now = time.monotonic()
+        if now - last >= log_s or done == todo:
+            rate = done / max(now - started, 1e-9)
+            logger.info(
+                "%s: %d/%d blocks in %.0f s (%.2f blocks/s)", kind, done, todo, now - started, rate
+            )
+            last = now
+        return record
+
+    return run
+
+
 def run_segment_shard(
     plan: Plan, task, shard, shards, records_dir, out_json, manifest, max_blocks=None
 ) -> bool:
@@ -109,7 +170,7 @@ def run_segment_shard(
         raise ValueError(f"{plan.target['name']}: the target asks for no segmentation")
     block_ids = shard_blocks(plan.grid.num_blocks, shard, shards)
     progress = Progress(manifest, "segment", plan.config_key("segment"))
-    work = BlockSegmenter(plan, task, records_dir)
+    work = logged(BlockSegmenter(plan, task, records_dir), len(block_ids) - len(progress.done))
     if not run_blocks(block_ids, progress, work, max_blocks):
         return False
     progress.write_shard_json(out_json, shard, shards, block_ids)

@@ -1,0 +1,117 @@
+"""The blockwise mutex watershed end to end on real zarr arrays (segment shards, the merge,
+relabel shards): on 3 x 3 x 3 blocks it equals the whole-volume `mutex_watershed` up to
+relabelling, minimum size included. Its graph step is mwatershed's `cluster_edges`."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from dacapo_flow.predict.merge import merge_job
+from dacapo_flow.predict.mws_merge import final_ids, graph_mutex_watershed
+from dacapo_flow.predict.output import open_level
+from dacapo_flow.predict.plan import SegmentationSpec
+from dacapo_flow.predict.relabel import run_relabel_shard
+from dacapo_flow.predict.segment_shard import run_segment_shard
+from dacapo_flow.tasks.affinities import AffinitiesTask, _offset_slices
+from dacapo_flow.tasks.instance_metrics import adapted_rand_error
+from helpers_predict import hand_plan, same_up_to_renaming, store_prediction
+
+NEIGHBORHOOD = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [3, 0, 0], [0, 3, 0], [0, 0, 3]]
+NEIGHBORHOOD += [[9, 0, 0], [0, 9, 0], [0, 0, 9]]
+
+
+def noisy_affinities(shape, objects, noise, seed):
+    """Affinities of random convex objects filling the volume, plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    seeds = np.zeros(shape, int)
+    seeds[tuple(rng.integers(0, shape, (objects, 3)).T)] = np.arange(1, objects + 1)
+    _, nearest = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    gt = seeds[tuple(nearest)]
+    affs = np.zeros((len(NEIGHBORHOOD), *shape), np.float32)
+    for k, offset in enumerate(NEIGHBORHOOD):
+        src, dst = _offset_slices(shape, offset)
+        affs[k][src] = gt[src] == gt[dst]
+    return np.clip(affs + rng.normal(0, noise, affs.shape), 0, 1).astype(np.float32)
+
+
+def blockwise(tmp_path, parameters, affs, block_shape=(10, 10, 10), shards=2):
+    spec = SegmentationSpec("mws", parameters, 1, "uint64", NEIGHBORHOOD)
+    plan = hand_plan(tmp_path / "o.zarr", spec, len(NEIGHBORHOOD), affs.shape[1:], block_shape)
+    stored = store_prediction(plan, affs)
+    task = AffinitiesTask(NEIGHBORHOOD)
+    segments = [tmp_path / f"segment{i}.json" for i in range(shards)]
+    for i in range(shards):
+        progress = tmp_path / f"segment{i}.progress.json"
+        assert run_segment_shard(plan, task, i, shards, tmp_path / "r", segments[i], progress)
+    lut, merge = tmp_path / "lut.npz", tmp_path / "merge.json"
+    summary = merge_job(plan, segments, lut, merge)
+    for i in range(shards):
+        out, progress = tmp_path / f"relabel{i}.json", tmp_path / f"relabel{i}.progress.json"
+        assert run_relabel_shard(plan, merge, lut, i, shards, out, progress)
+    found = open_level(plan, "segmentation").read(plan.roi)
+    return found, task.post_process(stored, parameters), summary
+
+
+@pytest.mark.parametrize("min_size", [0, 60])
+def test_blockwise_equals_the_whole_volume(tmp_path, min_size):
+    """Affinities the whole-volume watershed segments well (noise sigma 0.2, offsets 1, 3
+    and 9): the blockwise result is the same partition, ids aside."""
+    affs = noisy_affinities((30, 30, 30), 40, 0.2, seed=0)
+    parameters = {"bias": 0.5, "min_size": min_size}
+    found, whole, summary = blockwise(tmp_path, parameters, affs)
+    assert summary["fragments"] > 40  # objects were cut into fragments by the 27 blocks
+    assert same_up_to_renaming(found, whole)
+    assert adapted_rand_error(found[0], whole[0]) == 0.0
+    if min_size:
+        _, sizes = np.unique(found[found > 0], return_counts=True)
+        assert sizes.min() >= min_size and (found == 0).any()
+
+
+def test_graph_step_is_cluster_edges():
+    import mwatershed as mws
+
+    rng = np.random.default_rng(1)
+    u = rng.integers(1, 30, 200)
+    v = rng.integers(1, 30, 200)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    weights = rng.normal(0, 1, u.size).round(1)  # ties too, broken in the same order
+    segment = graph_mutex_watershed(u, v, weights, 30)
+    expected = np.arange(31)
+    for fragment, found in mws.cluster_edges(list(zip(weights.tolist(), u.tolist(), v.tolist()))):
+        expected[fragment] = found
+    assert same_up_to_renaming(segment, expected)  # the same partition; ids are names
+
+
+def test_final_ids_number_segments_and_drop_small_ones():
+    segment = np.array([0, 3, 3, 3, 4, 5])  # fragments 1..5 -> segments 3, 3, 3, 4, 5
+    sizes = np.array([0, 2, 2, 2, 1, 9])
+    assert final_ids(segment, sizes, 0).tolist() == [0, 1, 1, 1, 2, 3]
+    assert final_ids(segment, sizes, 5).tolist() == [0, 1, 1, 1, 0, 2]
+
+
+def test_a_one_sided_face_is_an_error():
+    from dacapo_flow.predict.mws_merge import region_graph
+
+    def block(neighbour, keys):
+        return {
+            "sizes": np.array([3]),
+            "edges": np.zeros((0, 2), np.int64),
+            "sums": np.zeros(0),
+            "counts": np.zeros(0, np.int64),
+            "neighbour": np.full(len(keys), neighbour, np.int64),
+            "key": np.array(keys, np.uint64),
+            "label": np.ones(len(keys), np.uint64),
+            "affinity": np.full(len(keys), 0.9, np.float32),
+        }
+
+    first = np.array([[1, 2]], np.uint64)
+    u, v, sums, counts, sizes = region_graph(
+        [block(1, [5, 7]), block(0, [5, 7])].__getitem__, 2, first
+    )
+    assert (u.tolist(), v.tolist(), counts.tolist(), sizes.tolist()) == ([1], [2], [2], [0, 3, 3])
+    np.testing.assert_allclose(sums, [1.8], rtol=1e-6)
+    with pytest.raises(ValueError, match="blocks 0 and 1 .*different settings"):
+        region_graph([block(1, [5, 7]), block(0, [5, 8])].__getitem__, 2, first)
+    with pytest.raises(ValueError, match="block 0 recorded edges into block 1"):
+        region_graph([block(1, [5]), block(1, [])].__getitem__, 2, first)

@@ -1,0 +1,190 @@
+"""The merge of the blockwise mutex watershed: region graph -> graph mutex watershed -> table.
+
+Fragments are named by their compact id (`merge.first_ids`): fragment l of block b is
+`first[0, b] + l - 1`, so the N fragments of the volume are 1..N and a dense table
+`final[0..N]` maps each to its segment (`final[0] = 0`).
+
+The region graph has one edge per pair of touching fragments: the mean affinity over every
+voxel pair joining them, through every neighbourhood offset, long-range ones included (both
+blocks' records of a crossing edge joined by key, `merge.joined_faces`). Its weight is
+mean - bias, so, as in the voxel mutex watershed, a pair whose mean affinity is below the bias
+repels; long-range offsets contribute their (mostly low) affinities to the mean and so keep
+apart what they saw apart. mwatershed's graph mutex watershed (`cluster_edges`: edges by
+decreasing |weight|, stable, then `cluster`) groups the fragments; the sort runs in numpy
+here, the same order `cluster_edges` would use, which keeps 10^7 edges affordable.
+
+After merging, segments of fewer voxels than `min_size` (summed fragment sizes) become 0.
+Segments are numbered 1..S in the order of their smallest fragment.
+
+Memory: each block is read once, in order; the face records of the blocks still waiting
+for their later neighbours (a slab of the grid), plus four numbers per graph edge and one per
+fragment (the Python list `mwatershed.cluster` needs is the peak, ~100 bytes/edge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import numpy as np
+
+from ..store.atomic import atomic_write
+from .merge import FragmentIds, compact
+from .mws_block import pair_sums
+
+logger = logging.getLogger(__name__)
+
+
+def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 30.0):
+    """(u, v, sums, counts, sizes): compact fragment ids u < v of every touching pair with the
+    summed affinity and number of voxel pairs, and the voxel count of fragments 0..N.
+
+    `load_block(b)` gives a dict of block b's arrays as `mws_block.MwsBlock` names them
+    (sizes, edges, sums, counts, neighbour, key, label, affinity). Each block is loaded once,
+    in order; its records for later blocks wait in `pending` until those come (a wavefront of
+    faces, not of blocks; 8 bytes per crossing edge). Both blocks of an edge must record it: a one-sided record means
+    they were segmented under different settings, and is an error."""
+    base = first[0].astype(np.int64) - 1  # compact id of local label l in block b: base[b] + l
+    sizes, parts, pending = [np.zeros(1, np.int64)], [], {}
+    started = last = time.monotonic()
+    for block in range(num_blocks):
+        mine = load_block(block)
+        sizes.append(np.asarray(mine["sizes"], np.int64))
+        edges = np.asarray(mine["edges"], np.int64).reshape(-1, 2) + base[block]
+        parts.append((edges[:, 0], edges[:, 1], mine["sums"], mine["counts"]))
+        neighbour = mine["neighbour"]
+        order = np.argsort(neighbour, kind="stable")
+        others, starts = np.unique(neighbour[order], return_index=True)
+        for other, piece in zip(others, np.split(order, starts[1:])):
+            other = int(other)
+            records = face_side(mine, piece, keep_affinity=other > block)
+            if other > block:
+                pending[(block, other)] = records
+                continue
+            theirs = pending.pop((other, block), None)
+            parts.append(face_edges(theirs, records, other, block, base))
+        now = time.monotonic()
+        if now - last >= log_s:
+            logger.info("region graph: %d/%d blocks, %.0f s", block + 1, num_blocks, now - started)
+            last = now
+    if pending:
+        (block, other), _ = next(iter(pending.items()))
+        raise ValueError(f"block {block} recorded edges into block {other}, which has none back")
+    u, v, s, c = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    sizes = np.concatenate(sizes)
+    logger.info(
+        "region graph: %d fragments, %d edges from %d blocks in %.1f s",
+        sizes.size - 1,
+        u.size,
+        num_blocks,
+        time.monotonic() - started,
+    )
+    return u.astype(np.int64), v.astype(np.int64), s.astype(np.float64), c.astype(np.int64), sizes
+
+
+def face_side(records: dict, piece: np.ndarray, keep_affinity: bool) -> dict:
+    """One block's records of the edges into one neighbour, in key order, kept small while
+    they wait: the keys as a digest (both sides must hold the same), labels as uint32."""
+    piece = piece[np.argsort(records["key"][piece], kind="stable")]
+    keys = np.ascontiguousarray(records["key"][piece], dtype=np.uint64)
+    label = records["label"][piece]
+    side = {
+        "digest": hashlib.blake2b(keys.tobytes(), digest_size=16).digest(),
+        "size": keys.size,
+        "label": label.astype(np.uint32 if label.max(initial=0) < 2**32 else np.uint64),
+    }
+    if keep_affinity:  # the earlier block's copy is the one used
+        side["affinity"] = np.asarray(records["affinity"][piece], np.float32)
+    return side
+
+
+def face_edges(earlier, later, a: int, b: int, base):
+    """(u, v, sums, counts) of the pairs joined across blocks a < b, from the records each
+    wrote of their shared edges (`face_side`: the same keys, in the same order)."""
+    if earlier is None or earlier["digest"] != later["digest"]:
+        found = 0 if earlier is None else earlier["size"]
+        raise ValueError(
+            f"blocks {a} and {b} disagree about the edges between them ({found} vs "
+            f"{later['size']} records): were they segmented under different settings?"
+        )
+    la, lb = earlier["label"], later["label"]
+    on = (la > 0) & (lb > 0)
+    pairs, sums, counts = pair_sums(la[on], lb[on], earlier["affinity"][on].astype(np.float64))
+    # Fragments of block a come before those of block b (a < b): u < v.
+    return pairs[:, 0] + base[a], pairs[:, 1] + base[b], sums, counts
+
+
+def graph_mutex_watershed(u, v, weights, num_fragments: int) -> np.ndarray:
+    """[N + 1] segment of each fragment 1..N (a fragment id; [0] = 0) by mwatershed's graph
+    mutex watershed: positive weights attract, negative repel, larger |weight| first."""
+    import mwatershed as mws
+
+    segment = np.arange(num_fragments + 1, dtype=np.int64)
+    if u.size == 0:
+        return segment
+    order = np.argsort(-np.abs(weights), kind="stable")  # as cluster_edges sorts
+    edges = list(zip((weights[order] > 0).tolist(), u[order].tolist(), v[order].tolist()))
+    mapping = np.asarray(mws.cluster(edges), dtype=np.int64).reshape(-1, 2)
+    del edges
+    segment[mapping[:, 0]] = mapping[:, 1]
+    return segment
+
+
+def final_ids(segment: np.ndarray, sizes: np.ndarray, min_size: int) -> np.ndarray:
+    """[N + 1] final id per fragment: segments numbered 1..S by their smallest fragment,
+    those under `min_size` voxels 0."""
+    final = np.zeros(segment.size, np.uint64)
+    if segment.size <= 1:
+        return final
+    ids, smallest, inverse = np.unique(segment[1:], return_index=True, return_inverse=True)
+    volume = np.bincount(inverse, weights=sizes[1:], minlength=ids.size)
+    kept = np.flatnonzero(volume >= max(min_size, 1))
+    kept = kept[np.argsort(smallest[kept])]
+    rank = np.zeros(ids.size, np.uint64)
+    rank[kept] = np.arange(1, kept.size + 1, dtype=np.uint64)
+    final[1:] = rank[inverse]
+    return final
+
+
+def mws_lookup(load_block, num_blocks, first, bias: float, min_size: int) -> tuple:
+    """(final [N + 1], summary dict) of the merge."""
+    u, v, sums, counts, sizes = region_graph(load_block, num_blocks, first)
+    started = time.monotonic()
+    segment = graph_mutex_watershed(u, v, sums / np.maximum(counts, 1) - bias, sizes.size - 1)
+    final = final_ids(segment, sizes, min_size)
+    logger.info(
+        "graph mutex watershed: %d fragments -> %d segments in %.1f s",
+        sizes.size - 1,
+        int(final.max(initial=0)),
+        time.monotonic() - started,
+    )
+    summary = {"fragments": sizes.size - 1, "pairs": int(u.size), "segments": int(final.max())}
+    return final, summary
+
+
+def save_dense(path, final: np.ndarray, ids: FragmentIds, first: np.ndarray):
+    def write(file):
+        np.savez_compressed(
+            file,
+            final=final,
+            first=first,
+            fragment_ids=np.array([ids.num_blocks, ids.block_voxels, ids.channels], np.int64),
+        )
+
+    return atomic_write(path, write)
+
+
+def load_dense(path):
+    """(final, FragmentIds, first) as `save_dense` wrote them."""
+    with np.load(path) as data:
+        num_blocks, block_voxels, channels = (int(v) for v in data["fragment_ids"])
+        return data["final"], FragmentIds(num_blocks, block_voxels, channels), data["first"]
+
+
+def relabel_dense(fragments: np.ndarray, final: np.ndarray, ids: FragmentIds, first) -> np.ndarray:
+    """Final ids of a block's fragment ids [C, *s] (0 stays 0)."""
+    out = np.zeros(fragments.shape, np.uint64)
+    on = fragments > 0
+    out[on] = final[compact(ids, first, fragments[on]).astype(np.int64)]
+    return out
