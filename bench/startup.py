@@ -76,7 +76,7 @@ def timed_job(args: list[str], work: Path) -> dict:
     env = dict(os.environ, STARTUP_MARKS=str(marks_file))
     env["STARTUP_T0"] = repr(time.time())
     done = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args], check=False, capture_output=True, env=env
+        [sys.executable, "-c", WRAPPER, *args], check=False, capture_output=True, env=env, cwd=work
     )
     if done.returncode != 0:
         raise SystemExit(f"{args[0]} failed: {done.stderr.decode()[-2000:]}")
