@@ -261,3 +261,25 @@ def test_collect_scores_does_not_import_torch(data, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
     assert (tmp_path / "s.nc").is_file()
+
+
+def test_normalisation_does_not_import_torch(data, tmp_path):
+    from workflow_support import NO_TORCH
+
+    spec = run_config_dict(data, name="light")
+    raw = spec["datasplit_config"]["train_configs"][0]["raw"]
+    del raw["min"], raw["max"]
+    raw["percentiles"] = [1.0, 99.0]
+    config = write_yaml(tmp_path / "run.yaml", spec)
+    out = tmp_path / "train_0.json"
+    args = ["normalisation", "--run-config", str(config), "--dataset", "train_0"]
+    code = (
+        f"{NO_TORCH}\nfrom dacapo_flow.cli import main\n"
+        f"assert main({[*args, '--out', str(out)]!r}) == 0\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["percentiles"] == [1.0, 99.0]

@@ -46,6 +46,20 @@ REPORT_RULES = (
     "validation_picture",
     "prediction_preview",
 )
+# Python code after which `import torch` raises ImportError (for light-job tests). A finder,
+# not sys.modules["torch"] = None: scipy takes any "torch" in sys.modules for the module.
+NO_TORCH = """import sys
+
+
+class NoTorch:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"{name}: a light job must not import torch")
+
+
+sys.meta_path.insert(0, NoTorch)
+"""
 
 
 # --- installing a workflow ------------------------------------------------------------------
@@ -179,15 +193,20 @@ class SnakemakeResult:
 
 
 def run_snakemake(
-    workdir: Path, *args: str, cores: int = 2, timeout: float = SNAKEMAKE_TIMEOUT_S
+    workdir: Path,
+    *args: str,
+    cores: int = 2,
+    timeout: float = SNAKEMAKE_TIMEOUT_S,
+    env: Mapping[str, str] | None = None,
 ) -> SnakemakeResult:
-    """Run Snakemake in `workdir` (which picks up its profiles/default) and wait for it."""
+    """Run Snakemake in `workdir` (which picks up its profiles/default) and wait for it;
+    `env` replaces `snakemake_env()`."""
     command = snakemake_command(*args, cores=cores)
     completed = subprocess.run(
         command,
         check=False,
         cwd=workdir,
-        env=snakemake_env(),
+        env=snakemake_env() if env is None else dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -5,6 +5,7 @@ ever receives the resulting paths. No torch, no I/O: this module is imported whi
 parses the workflow.
 
     <store>/<run>/checkpoints/iterations/<N>       checkpoint after N optimizer steps
+    <store>/<run>/checkpoints/model/<N>.pt, .json  its model part, and that file's digest
     <store>/<run>/training_stats/<N>.nc            stats of the chunk ending at N
     <store>/<run>/validation_scores/<N>.nc         scores of checkpoint N
     <store>/<run>/training_stats.nc                all chunks' stats, in order
@@ -91,6 +92,10 @@ class Layout:
 
     def checkpoint(self, run: str, iteration: object) -> str:
         return f"{self.run_dir(run)}/checkpoints/iterations/{iteration_name(iteration)}"
+
+    def checkpoint_model(self, run: str, iteration: object) -> str:
+        """The model part of checkpoint `iteration` (see `checkpoint_model_file`)."""
+        return f"{self.run_dir(run)}/checkpoints/model/{iteration_name(iteration)}.pt"
 
     def chunk_stats(self, run: str, iteration: object) -> str:
         return f"{self.run_dir(run)}/training_stats/{iteration_name(iteration)}.nc"
@@ -254,6 +259,20 @@ def iteration_of(path: str | os.PathLike) -> int:
     if not (stem.isdigit() and stem.isascii()):
         raise ValueError(f"{path} is not named after an iteration")
     return int(stem)
+
+
+def checkpoint_model_file(checkpoint: str | os.PathLike) -> str | None:
+    """Where the chunk that writes `checkpoint` (`<run>/checkpoints/iterations/<N>`) leaves its
+    model part, `Layout.checkpoint_model`: a sibling directory, since DaCapo reads every name in
+    `iterations/` as a number. Never a Snakemake output (older stores lack it). None for a file
+    outside a store's layout."""
+    path = Path(checkpoint)
+    name, parent = path.name, path.parent
+    if not (name.isdigit() and name.isascii()) or parent.name != "iterations":
+        return None
+    if parent.parent.name != "checkpoints":
+        return None
+    return os.fspath(parent.parent / "model" / f"{int(name)}.pt")
 
 
 def emergency_state(checkpoint: str | os.PathLike) -> str:

@@ -11,7 +11,6 @@ belongs to anything else (another config, another previous checkpoint) is ignore
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from .stats.training_stats import TrainingIterationStats, TrainingStats
 from .store.atomic import atomic_torch_save
+from .store.model_file import sha256_of
 from .store.weights import CheckpointError, Weights, load_plain
 
 logger = logging.getLogger(__name__)
@@ -61,13 +61,7 @@ class StopRequest:
 
 def fingerprint(path: str | os.PathLike | None) -> str | None:
     """sha256 of the file a chunk starts from (None for a chunk from scratch)."""
-    if path is None:
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return None if path is None else sha256_of(path)
 
 
 @dataclass

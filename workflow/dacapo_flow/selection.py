@@ -95,9 +95,9 @@ def select_best(
             f"best iteration {record['iteration']} of {scores_file} is not among the "
             f"checkpoints given ({sorted(by_iteration)})"
         )
-    from .store.weights import copy_model_weights  # torch: only this light job's last step
+    from .store.model_file import copy_winning_weights  # torch only for older checkpoints
 
-    weights = copy_model_weights(checkpoint, weights_out)
+    weights = copy_winning_weights(checkpoint, weights_out)
     result = BestRecord(
         iteration=record["iteration"],
         parameters=record["parameters"],

@@ -29,7 +29,12 @@ from .preemption import (
 from .run import Run
 from .start import load_start_weights
 from .stats.training_stats import TrainingIterationStats, TrainingStats
-from .store.weights import load_checkpoint, restore_rng_states, save_checkpoint
+from .store.weights import (
+    load_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+    save_model_file,
+)
 from .store.weights_store import LocalWeightsStore, capture_weights
 
 logger = logging.getLogger(__name__)
@@ -221,7 +226,9 @@ def train_chunk(
             raise preempted(run, stop.signum, emergency_path, chunk, reached, stats)
     # Stats first, checkpoint last: the checkpoint is the chunk's commit.
     stats.to_netcdf(stats_out)
-    save_checkpoint(capture_weights(run, iteration), out)
+    weights = capture_weights(run, iteration)
+    save_checkpoint(weights, out)
+    save_model_file(weights, out)  # after the commit: what selection copies without torch
     emergency_path.unlink(missing_ok=True)
     logger.info("wrote %s", out)
     return Path(out)

@@ -304,17 +304,37 @@ def state_dict_mismatch(
     return problems
 
 
-def copy_model_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Weights:
-    """Write the model part of `checkpoint` (state dict, iteration, config hash, head labels;
-    no optimizer or RNG state) to `out` atomically: the winning weights a finetune or a
-    prediction loads, independent of the checkpoint staying on disk."""
-    full = load_checkpoint(checkpoint)
-    weights = Weights(
+def model_part(full: Weights) -> Weights:
+    """State dict, iteration, config hash and head labels; no optimizer or RNG state."""
+    return Weights(
         full.model,
         None,
         iteration=full.iteration,
         config_hash=full.config_hash,
         head_labels=full.head_labels,
     )
+
+
+def copy_model_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Weights:
+    """Write the model part of `checkpoint` to `out` atomically: the winning weights a finetune
+    or a prediction loads, independent of the checkpoint staying on disk."""
+    weights = model_part(load_checkpoint(checkpoint))
     save_checkpoint(weights, out)
     return weights
+
+
+def save_model_file(full: Weights, checkpoint: str | os.PathLike) -> Path | None:
+    """After `checkpoint` is written: its model part in the store (`Layout.checkpoint_model`)
+    with a digest record, which selection copies without torch (store/model_file.py). None
+    for a checkpoint outside a store's layout."""
+    from dacapo_flow.layout import checkpoint_model_file
+    from dacapo_flow.store.model_file import ModelInfo, write_model_record
+
+    path = checkpoint_model_file(checkpoint)
+    if path is None:
+        return None
+    weights = model_part(full)
+    save_checkpoint(weights, path)
+    info = ModelInfo(weights.iteration, weights.config_hash, weights.head_labels)
+    write_model_record(path, checkpoint, info)
+    return Path(path)
