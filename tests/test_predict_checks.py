@@ -169,7 +169,7 @@ def test_an_odd_default_block_is_refused_for_a_pyramid_with_a_shape_that_fits(ru
 
 
 def cremi_like(path: Path, sections=5, plane=(128, 128)) -> Path:
-    """config/runs/cremi.yaml's arrays at 40 x 4 x 4 nm, with an odd number of sections."""
+    """config/runs/cremi_2d.yaml's arrays at 40 x 4 x 4 nm, with an odd number of sections."""
     rng = np.random.default_rng(1)
     shape = (sections, *plane)
     write_array(path, "raw", rng.integers(0, 256, shape, dtype=np.uint8), (40, 4, 4), (0, 0, 0))
@@ -187,7 +187,7 @@ def cremi_like(path: Path, sections=5, plane=(128, 128)) -> Path:
 def cremi(tmp_path_factory):
     root = tmp_path_factory.mktemp("cremi")
     zarr = str(cremi_like(root / "cremi.zarr"))
-    run = yaml.safe_load((ROOT / "config" / "runs" / "cremi.yaml").read_text())
+    run = yaml.safe_load((ROOT / "config" / "runs" / "cremi_2d.yaml").read_text())
     for dataset in (
         run["datasplit_config"]["train_configs"] + run["datasplit_config"]["validate_configs"]
     ):
@@ -199,7 +199,7 @@ def cremi(tmp_path_factory):
 def cremi_target(zarr, **changes) -> dict:
     given = {
         "name": "cremi_pyramid",
-        "run": "cremi",
+        "run": "cremi_2d",
         "criterion": "voi",
         "input": {"path": zarr, "dataset": "raw", "min": 127.5, "max": 255},
         "pyramid": True,
@@ -216,7 +216,7 @@ def test_the_cremi_template_takes_a_pyramid_with_its_default_and_even_blocks(cre
             cremi_target(zarr, name="even", block_shape=[2, 116, 116]),
         ],
     }
-    assert list(load_plan(config, SOURCE)) == ["cremi"]
+    assert list(load_plan(config, SOURCE)) == ["cremi_2d"]
 
 
 def test_the_cli_check_names_block_and_pyramid_problems(runs, cremi, data, tmp_path, capsys):
