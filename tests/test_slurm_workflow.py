@@ -370,7 +370,9 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(
     assert store_files(slurm_run) == store_files(local_run)
     for name in sorted(store_files(local_run)):
         if name.startswith("checkpoints/"):
-            assert_same_weights(slurm_run / name, local_run / name)
+            if not name.endswith(".json"):  # checkpoints and model files; .json: their digests
+                assert_same_weights(slurm_run / name, local_run / name)
+            continue
         if name.endswith(".json") and name != "sweep.json":  # best records
             got = json.loads((slurm_run / name).read_text())
             want = json.loads((local_run / name).read_text())
