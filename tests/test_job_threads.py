@@ -20,6 +20,10 @@ def test_unset_pools_get_the_job_threads_and_user_settings_stay():
     changed = cap_thread_pools(["validate", "--threads", "2"], environ)
     assert environ["OMP_NUM_THREADS"] == "1" and "OMP_NUM_THREADS" not in changed
     assert all(environ[name] == "2" for name in POOL_VARIABLES if name != "OMP_NUM_THREADS")
+    assert environ["OMP_WAIT_POLICY"] == "PASSIVE"  # idle threads yield the core
+    kept = {"OMP_WAIT_POLICY": "ACTIVE"}
+    cap_thread_pools(["train-chunk", "--threads", "2"], kept)
+    assert kept["OMP_WAIT_POLICY"] == "ACTIVE"
     assert cap_thread_pools(["check"], {}) == {}
 
 
