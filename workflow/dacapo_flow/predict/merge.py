@@ -125,27 +125,33 @@ def relabel(fragments: np.ndarray, table, ids: FragmentIds, first: np.ndarray) -
     return out
 
 
-def save_table(path, table, ids: FragmentIds, first: np.ndarray):
-    keys, values = table
+def save_lookup(path, ids: FragmentIds, first: np.ndarray, **arrays):
+    """A merge's lookup file: its `arrays` with the fragment numbering they refer to."""
+    numbering = np.array([ids.num_blocks, ids.block_voxels, ids.channels], np.int64)
 
     def write(file):
-        np.savez_compressed(
-            file,
-            fragments=keys,
-            labels=values,
-            first=first,
-            fragment_ids=np.array([ids.num_blocks, ids.block_voxels, ids.channels], np.int64),
-        )
+        np.savez_compressed(file, first=first, fragment_ids=numbering, **arrays)
 
     return atomic_write(path, write)
 
 
-def load_table(path):
-    """(table, FragmentIds, first) as `save_table` wrote them."""
+def load_lookup(path, *names) -> tuple[list[np.ndarray], FragmentIds, np.ndarray]:
+    """([arrays `names`], FragmentIds, first) of a file `save_lookup` wrote."""
     with np.load(path) as data:
         num_blocks, block_voxels, channels = (int(v) for v in data["fragment_ids"])
-        table = (data["fragments"], data["labels"])
-        return table, FragmentIds(num_blocks, block_voxels, channels), data["first"]
+        arrays = [data[name] for name in names]
+        return arrays, FragmentIds(num_blocks, block_voxels, channels), data["first"]
+
+
+def save_table(path, table, ids: FragmentIds, first: np.ndarray):
+    keys, values = table
+    return save_lookup(path, ids, first, fragments=keys, labels=values)
+
+
+def load_table(path):
+    """(table, FragmentIds, first) as `save_table` wrote them."""
+    (keys, values), ids, first = load_lookup(path, "fragments", "labels")
+    return (keys, values), ids, first
 
 
 def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:

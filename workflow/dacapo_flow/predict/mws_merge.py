@@ -29,8 +29,7 @@ import time
 
 import numpy as np
 
-from ..store.atomic import atomic_write
-from .merge import FragmentIds, compact
+from .merge import FragmentIds, compact, load_lookup, save_lookup
 from .mws_block import pair_sums
 
 logger = logging.getLogger(__name__)
@@ -164,22 +163,13 @@ def mws_lookup(load_block, num_blocks, first, bias: float, min_size: int) -> tup
 
 
 def save_dense(path, final: np.ndarray, ids: FragmentIds, first: np.ndarray):
-    def write(file):
-        np.savez_compressed(
-            file,
-            final=final,
-            first=first,
-            fragment_ids=np.array([ids.num_blocks, ids.block_voxels, ids.channels], np.int64),
-        )
-
-    return atomic_write(path, write)
+    return save_lookup(path, ids, first, final=final)
 
 
 def load_dense(path):
     """(final, FragmentIds, first) as `save_dense` wrote them."""
-    with np.load(path) as data:
-        num_blocks, block_voxels, channels = (int(v) for v in data["fragment_ids"])
-        return data["final"], FragmentIds(num_blocks, block_voxels, channels), data["first"]
+    (final,), ids, first = load_lookup(path, "final")
+    return final, ids, first
 
 
 def relabel_dense(fragments: np.ndarray, final: np.ndarray, ids: FragmentIds, first) -> np.ndarray:

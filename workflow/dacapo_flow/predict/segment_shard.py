@@ -73,19 +73,9 @@ class BlockSegmenter:
 
     def _mws_block(self, block_id: int, roi, window) -> dict:
         """Fragments and region-graph edges of one block (mws_block.py)."""
-        origin = self.grid.roi.offset
         values = self._values(window)[: len(self.spec.neighborhood)]  # not the LSD channels
-        found = mws_block(
-            values,
-            self.spec.neighborhood,
-            float(self.spec.parameters["bias"]),
-            (window.begin - origin) / self.voxel,
-            (roi.begin - origin) / self.voxel,
-            roi.shape / self.voxel,
-            self.grid.roi.shape / self.voxel,
-            self.grid.block_shape / self.voxel,
-            self.grid.counts,
-        )
+        bias = float(self.spec.parameters["bias"])
+        found = mws_block(values, self.spec.neighborhood, bias, *self._geometry(roi, window))
         fragments = self.ids.globalise(found.labels[None], block_id)
         checksum = write_block(self.levels, roi, fragments, labels=True)
         path = self.records_dir / f"{block_id}.npz"
@@ -98,6 +88,19 @@ class BlockSegmenter:
             "records_sha256": file_digest(path),
         }
 
+    def _geometry(self, roi, window) -> tuple:
+        """The block's place in the ROI's grid, in voxels, as segment_block and mws_block take
+        it: window begin, block begin, block shape, ROI shape, grid block shape, grid counts."""
+        origin = self.grid.roi.offset
+        return (
+            (window.begin - origin) / self.voxel,
+            (roi.begin - origin) / self.voxel,
+            roi.shape / self.voxel,
+            self.grid.roi.shape / self.voxel,
+            self.grid.block_shape / self.voxel,
+            self.grid.counts,
+        )
+
     def _values(self, roi):
         return dequantize(self.prediction.read(roi), self.plan.value_range)
 
@@ -109,20 +112,10 @@ class BlockSegmenter:
         if self.spec.mode == "whole":
             return self._whole_block(block_id, roi)
         window = roi.grow(self.context, self.context).intersect(self.grid.roi)
-        origin = self.grid.roi.offset
         if self.spec.mode == "mws":
             return self._mws_block(block_id, roi, window)
-        found = segment_block(
-            self.task,
-            self._values(window),
-            self.spec,
-            (window.begin - origin) / self.voxel,
-            (roi.begin - origin) / self.voxel,
-            roi.shape / self.voxel,
-            self.grid.roi.shape / self.voxel,
-            self.grid.block_shape / self.voxel,
-            self.grid.counts,
-        )
+        geometry = self._geometry(roi, window)
+        found = segment_block(self.task, self._values(window), self.spec, *geometry)
         fragments = self.ids.globalise(found.labels, block_id)
         checksum = write_block(self.levels, roi, fragments, labels=True)
         offsets = np.array([self.ids.offset(c, block_id) for c in range(self.spec.channels)])
