@@ -28,61 +28,36 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_ITEMS = ("Snakefile", "workflow", "profiles", "envs")
+PARITY_STORE = ROOT.parent / "shared/reference/dacapo-parity/store"
 
 
 def anchor_run(data: Path, iterations: int) -> dict:
-    """The translated peer_bench_stock2 run (tests/test_interop_dacapo_config.py checks the
-    translation), on synthetic data."""
-    dataset = {
-        "raw": {"path": str(data / "{}.zarr"), "dataset": "raw", "min": 0, "max": 255},
-        "gt": {"path": str(data / "{}.zarr"), "dataset": "labels"},
-    }
+    """peer_bench_stock2 as `dacapo-flow import-dacapo` translates it (the translation that
+    tests/test_interop_dacapo_config.py checks), `iterations` long, on synthetic data."""
+    from dacapo_flow.interop.dacapo_config import import_dacapo_run
+
+    config, _ = import_dacapo_run(PARITY_STORE, "peer_bench_stock2")
+    config["name"] = "anchor"
+    config["num_iterations"] = iterations
+    config["validation_interval"] = max(1, iterations // 2)
+    config.pop("start_config", None)
 
     def entry(name, volume):
+        zarr = str(data / f"{volume}.zarr")
         return {
             "name": name,
-            **{
-                key: {**value, "path": value["path"].format(volume)}
-                for key, value in dataset.items()
-            },
+            "raw": {"path": zarr, "dataset": "raw", "min": 0, "max": 255},
+            "gt": {"path": zarr, "dataset": "labels"},
         }
 
-    return {
+    config["datasplit_config"] = {
+        "type": "train_validate",
         "name": "anchor",
-        "repetition": 0,
-        "num_iterations": iterations,
-        "validation_interval": max(1, iterations // 2),
-        "task_config": {
-            "type": "distance",
-            "channels": ["fg"],
-            "clipmax": 0.95,
-            "clipmin": 0.05,
-            "scale_factor": 160.0,
-            "tol_distance": 80.0,
-        },
-        "architecture_config": {
-            "type": "cnnectome_unet",
-            "input_shape": [76, 76, 76],
-            "fmaps_out": 12,
-            "num_fmaps": 12,
-            "fmap_inc_factor": 2,
-            "downsample_factors": [[2, 2, 2], [2, 2, 2]],
-            "eval_shape_increase": [24, 24, 24],
-        },
-        "trainer_config": {
-            "batch_size": 2,
-            "learning_rate": 0.0001,
-            "num_data_fetchers": 1,
-            "warmup_iterations": 1000,
-        },
-        "datasplit_config": {
-            "type": "train_validate",
-            "name": "anchor",
-            "label_ids": {"fg": [1]},
-            "train_configs": [entry("train", "train_0")],
-            "validate_configs": [entry("validate", "validate_0")],
-        },
+        "label_ids": {"fg": [1]},
+        "train_configs": [entry("train", "train_0")],
+        "validate_configs": [entry("validate", "validate_0")],
     }
+    return config
 
 
 def install(work: Path, iterations: int, shape: int) -> Path:

@@ -1,4 +1,3 @@
-import copy
 import importlib.util
 import sys
 import types
@@ -11,7 +10,6 @@ import yaml
 
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.config.tasks import AffinitiesTaskConfig
-from dacapo_flow.data.arrays import write_array
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.interop.cli import run_config_yaml
 from dacapo_flow.interop.dacapo_checkpoint import read_model_weights
@@ -21,6 +19,7 @@ from dacapo_flow.interop.dacapo_config import (
     load_dacapo_yaml,
     translate_run,
 )
+from helpers_dacapo import with_data
 
 PARITY = Path(__file__).resolve().parents[2] / "shared/reference/dacapo-parity"
 STORE = PARITY / "store"
@@ -31,23 +30,6 @@ pytestmark = pytest.mark.skipif(not STORE.exists(), reason=f"DaCapo parity sampl
 @pytest.fixture(scope="module")
 def imported():
     return import_dacapo_run(STORE, RUN)
-
-
-def with_data(config: dict, root: Path) -> dict:
-    """`config` with every dataset pointing at a tiny real zarr (the parity data is absent)."""
-    path = root / "tiny.zarr"
-    if not path.exists():
-        raw = np.random.default_rng(0).integers(
-            0, 255, (80, 80, 80), dtype=np.uint8
-        )  # >= the 76^3 input
-        write_array(path, "raw", raw, (8, 8, 8), (0, 0, 0))
-        write_array(path, "labels", (raw > 128).astype(np.uint8), (8, 8, 8), (0, 0, 0))
-    config = copy.deepcopy(config)
-    split = config["datasplit_config"]
-    for dataset in split["train_configs"] + split["validate_configs"]:
-        for key in ("raw", "gt"):
-            dataset[key]["path"] = str(path)
-    return config
 
 
 def test_safe_loader_reads_tuples_and_refuses_python_objects(tmp_path):

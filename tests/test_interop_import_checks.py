@@ -6,14 +6,12 @@ import copy
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 from dacapo_flow.cli import main
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.run_config import RunConfig
-from dacapo_flow.data.arrays import write_array
 from dacapo_flow.interop.cli import run_config_yaml
 from dacapo_flow.interop.dacapo_config import import_dacapo_run
 from dacapo_flow.interop.import_checks import (
@@ -23,6 +21,8 @@ from dacapo_flow.interop.import_checks import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+from helpers_dacapo import with_data
+
 PARITY = REPO.parent / "shared/reference/dacapo-parity"
 STORE = PARITY / "store"
 RUN = "peer_bench_stock2"
@@ -32,20 +32,6 @@ pytestmark = pytest.mark.skipif(not STORE.exists(), reason=f"DaCapo parity sampl
 @pytest.fixture(scope="module")
 def imported():
     config, _ = import_dacapo_run(STORE, RUN)
-    return config
-
-
-def with_data(config: dict, root: Path) -> dict:
-    """`config` with every dataset pointing at a real zarr container."""
-    path = root / "tiny.zarr"
-    raw = np.zeros((80, 80, 80), np.uint8)  # >= the 76^3 input
-    write_array(path, "raw", raw, (8, 8, 8), (0, 0, 0))
-    write_array(path, "labels", raw, (8, 8, 8), (0, 0, 0))
-    config = copy.deepcopy(config)
-    split = config["datasplit_config"]
-    for dataset in split["train_configs"] + split["validate_configs"]:
-        for key in ("raw", "gt"):
-            dataset[key]["path"] = str(path)
     return config
 
 
