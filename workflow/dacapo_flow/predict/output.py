@@ -3,7 +3,7 @@
 Each output is a group (`prediction`, `prediction/labels/segmentation`, `fragments`) holding
 level `s0` and, with `pyramid`, a downsampled `s1` (per axis: `blocks.pyramid_factors`, so
 40 x 4 x 4 nm sections give an s1 of 40 x 8 x 8 nm), described by one OME-NGFF 0.4
-`multiscales` entry (the same entry `data.arrays` writes, so `open_array(zarr, "prediction/s1")`
+`multiscales` entry (the same entry `data.metadata` writes, so `open_array(zarr, "prediction/s1")`
 reads every level back and napari / neuroglancer show s0 in register with the raw). The entry's
 `scale` of each level is its voxel size. Predictions have a leading channel axis; so do
 segmentations (one channel per distance label, one for affinities and one-hot). Viewers see
@@ -12,7 +12,7 @@ OME-NGFF 0.4 label image of it (`image-label`, listed in `prediction/labels`), a
 fragments are a label image too.
 
 Chunks equal blocks (s1: blocks divided by the factors), so every block is written by exactly
-one job. Translations follow the funlib convention of `data.arrays`: the world position of the
+one job. Translations follow the funlib convention of `data.metadata`: the world position of the
 first voxel's corner, for s1 too (its first voxel covers s0's first voxels, so both levels
 start at the same corner). Viewers that take a translation as a voxel's centre draw s1 half an
 s0 voxel off along the halved axes, as they do every funlib-style pyramid.
@@ -29,15 +29,8 @@ import numpy as np
 import zarr
 from funlib.geometry import Coordinate, Roi
 
-from ..data.arrays import (
-    ZarrArray,
-    _ome_multiscale_entry,
-    create_array,
-    list_labels,
-    ome_channel_attrs,
-    ome_label_attrs,
-    open_array,
-)
+from ..data.arrays import ZarrArray, create_array, open_array
+from ..data.metadata import list_labels, multiscale_entry, ome_channel_attrs, ome_label_attrs
 from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan, group_path
 from .progress import checksum
 
@@ -124,9 +117,9 @@ def _existing_stamp(path: Path, group_name: str):
 
 
 def _multiscale(name, voxel, offset, channels, factors) -> dict:
-    """One OME-NGFF 0.4 multiscale over s0, s1, ... (data.arrays' entry, extended): level i
+    """One OME-NGFF 0.4 multiscale over s0, s1, ... (data.metadata's entry, extended): level i
     has voxel size `voxel * factors[i]`."""
-    entry = _ome_multiscale_entry("s0", voxel, offset, channels, "0.4")
+    entry = multiscale_entry("s0", voxel, offset, channels, "0.4")
     entry["name"] = name
     lead = [1] if channels is not None else []
     lead_zero = [0] if channels is not None else []
