@@ -48,7 +48,6 @@ def test_labels_names_and_criteria():
         [{"threshold": 0.25}, {"bias": 0.5, "threshold": 0}, {}], ["a"], DICE_HAUSDORFF
     )
     assert scores.parameter_labels == ["threshold=0.25", "bias=0.5,threshold=0", "argmax"]
-    assert scores.parameter_names == ["threshold", "bias"]
     assert scores.criteria == ["dice", "hausdorff"]
     assert parameter_label("threshold_127") == "threshold_127"
     assert parameter_label({"threshold": np.float64(0.5)}) == "threshold=0.5"
@@ -73,40 +72,6 @@ def test_ragged_or_wrong_shape_scores_are_refused_naming_the_iteration():
         scores.add_iteration_scores(ValidationIterationScores(30, [[[1.0, 2.0]]]))
     with pytest.raises(ValueError, match="iteration 40"):
         scores.add_iteration_scores(ValidationIterationScores(40, [[[1.0, 2.0], [1.0]]]))
-
-
-def test_delete_after_validated_until_and_keep_up_to():
-    scores = make_scores(*(scores_of(n, [0.1, 0.2], [1, 2]) for n in (10, 20, 30)))
-    assert scores.validated_until() == 31
-    scores.delete_after(30)
-    assert [s.iteration for s in scores.scores] == [10, 20]
-    assert make_scores().validated_until() == 0
-
-
-def test_resume_from_checkpoint_keeps_the_newest_scores():
-    # DaCapo: validated_until (N+1) > trained_until (N) -> delete_after(N) dropped the scores of N.
-    scores = make_scores(*(scores_of(n, [0.1, 0.2], [1, 2]) for n in (10, 20)))
-    trained_until = 20
-    scores.keep_up_to(trained_until)
-    assert [s.iteration for s in scores.scores] == [10, 20]
-    scores.keep_up_to(10)  # rolling back to an earlier checkpoint drops later scores only
-    assert [s.iteration for s in scores.scores] == [10]
-
-
-def test_compare_follows_dacapo():
-    memory = make_scores(*(scores_of(n, [0.1, 0.2], [1, 2]) for n in (10, 20)))
-    assert memory.compare([]) == (False, 0)
-    further = [scores_of(n, [0.1, 0.2], [1, 2]) for n in (10, 20, 30)]
-    assert memory.compare(further) == (True, 0)
-    behind = [scores_of(10, [0.1, 0.2], [1, 2])]
-    assert memory.compare(behind) == (False, 11)
-
-
-def test_subscores_keeps_grid_datasets_and_criteria():
-    scores = make_scores(scores_of(10, [0.1, 0.2], [1, 2]))
-    sub = scores.subscores([scores_of(30, [0.5, 0.6], [1, 2])])
-    assert sub.parameters == GRID and sub.dataset_names == ["crop_a"]
-    assert [s.iteration for s in sub.scores] == [30]
 
 
 def test_to_xarray_dims_coordinates_and_directions():

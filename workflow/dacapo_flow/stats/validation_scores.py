@@ -3,6 +3,8 @@
 Follows DaCapo's ValidationIterationScores / ValidationScores, without its defects: a
 re-validated iteration replaces its old entry (no duplicate coordinates), and `get_best` uses
 each criterion's own direction, never picks NaN, and works on a single selected criterion.
+DaCapo's bookkeeping methods the workflow does not use (`delete_after`, `compare`, ...) are
+`interop.dacapo_scores.DaCapoValidationScores`'.
 """
 
 from __future__ import annotations
@@ -119,16 +121,6 @@ class ValidationScores:
     def criteria(self) -> list[str]:
         return [str(c) for c in self.evaluation_scores.criteria]
 
-    @property
-    def parameter_names(self) -> list[str]:
-        """Names of the post-processing parameters (union of the grid's keys, in order)."""
-        names: list[str] = []
-        for parameters in self.parameters:
-            keys = parameters if isinstance(parameters, dict) else ()
-            keys = getattr(parameters, "parameter_names", keys)
-            names += [key for key in keys if key not in names]
-        return names
-
     def higher_is_better(self, criterion: str) -> bool:
         return bool(self.evaluation_scores.higher_is_better(str(criterion)))
 
@@ -138,12 +130,6 @@ class ValidationScores:
         return (len(self.datasets), len(self.parameters), len(self.criteria))
 
     # --- iteration bookkeeping ------------------------------------------------------------
-
-    def subscores(self, iteration_scores: Iterable[ValidationIterationScores]) -> ValidationScores:
-        """Same grid, datasets and criteria with other scores."""
-        return ValidationScores(
-            self.parameters, self.datasets, self.evaluation_scores, list(iteration_scores)
-        )
 
     def add_iteration_scores(self, iteration_scores: ValidationIterationScores) -> None:
         """Insert in iteration order; a re-validated iteration replaces its old entry."""
@@ -167,32 +153,6 @@ class ValidationScores:
             logger.info("validation scores of iteration %d replaced", iteration)
         kept.append(entry)
         self.scores = sorted(kept, key=lambda s: s.iteration)
-
-    def delete_after(self, iteration: int) -> None:
-        """Keep only scores of iterations before `iteration` (DaCapo semantics)."""
-        self.scores = [s for s in self.scores if s.iteration < iteration]
-
-    def keep_up_to(self, iteration: int) -> None:
-        """Roll back to checkpoint `iteration`, keeping that checkpoint's own scores.
-
-        This is what resuming from checkpoint N needs; DaCapo's `delete_after(N)` there
-        dropped the scores of N itself."""
-        self.scores = [s for s in self.scores if s.iteration <= iteration]
-
-    def validated_until(self) -> int:
-        """Last validated iteration + 1, or 0 (DaCapo semantics)."""
-        return max(s.iteration for s in self.scores) + 1 if self.scores else 0
-
-    def compare(self, existing_iteration_scores: Sequence[ValidationIterationScores]):
-        """-> (drop_existing, store_from), as DaCapo: (False, 0) if nothing exists; (True, 0)
-        if the existing scores reach further than these (rewrite them all); otherwise
-        (False, existing validated_until) (append ours from there)."""
-        if not existing_iteration_scores:
-            return False, 0
-        existing_until = max(s.iteration for s in existing_iteration_scores) + 1
-        if existing_until > self.validated_until():
-            return True, 0
-        return False, existing_until
 
     # --- arrays ---------------------------------------------------------------------------
 
