@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from dacapo_flow.start import Start, StartError, match_heads
-from dacapo_flow.store.weights import copy_model_weights
+from dacapo_flow.store.model_file import copy_model_weights
 from dacapo_flow.store.weights_store import LocalWeightsStore
 
 

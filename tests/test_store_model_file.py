@@ -15,8 +15,9 @@ from dacapo_flow.store.model_file import (
     copy_model_file,
     copy_winning_weights,
     model_record_path,
+    save_model_file,
 )
-from dacapo_flow.store.weights import Weights, load_checkpoint, save_checkpoint, save_model_file
+from dacapo_flow.store.weights import Weights, load_checkpoint, save_checkpoint
 
 LAYOUT = Layout("store")
 

@@ -1,5 +1,4 @@
 import pickle
-import random
 import sys
 import types
 
@@ -7,25 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from dacapo_flow.store.rng_state import capture_rng_states
 from dacapo_flow.store.weights import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     Weights,
-    capture_rng_states,
     load_checkpoint,
-    restore_rng_states,
     save_checkpoint,
     state_dict_mismatch,
 )
-
-
-def draw_all():
-    return (
-        [random.random() for _ in range(3)],
-        np.random.rand(3).tolist(),
-        np.random.randn(2).tolist(),
-        torch.rand(3).tolist(),
-    )
 
 
 def small_weights(**kwargs):
@@ -34,27 +23,6 @@ def small_weights(**kwargs):
     model(torch.ones(1, 3)).sum().backward()
     optimizer.step()
     return Weights(model.state_dict(), optimizer.state_dict(), **kwargs)
-
-
-def test_rng_states_restore_every_generator(tmp_path):
-    random.seed(1)
-    np.random.seed(2)
-    torch.manual_seed(3)
-    np.random.randn()  # leave numpy with a cached gaussian, which the state must carry
-    states = capture_rng_states()
-    expected = draw_all()
-    draw_all()
-    # Through a weights_only file, as a checkpoint stores them (numpy arrays would be refused).
-    torch.save(states, tmp_path / "rng")
-    restore_rng_states(torch.load(tmp_path / "rng", weights_only=True))
-    assert draw_all() == expected
-
-
-def test_rng_states_are_plain_containers_and_tensors():
-    states = capture_rng_states()
-    assert set(states) == {"python", "numpy", "torch", "cuda"}
-    assert isinstance(states["numpy"]["keys"], torch.Tensor)
-    assert isinstance(states["python"]["state"], torch.Tensor)
 
 
 def test_checkpoint_round_trip_and_weights_only_load(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from dacapo_flow.store.weights import CheckpointError, restore_rng_states
+from dacapo_flow.store.rng_state import restore_rng_states
+from dacapo_flow.store.weights import CheckpointError
 from dacapo_flow.store.weights_store import LocalWeightsStore
 
 

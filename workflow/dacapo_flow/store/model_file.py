@@ -20,9 +20,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..layout import checkpoint_model_file, iteration_of
 from .atomic import atomic_write, atomic_write_json
+
+if TYPE_CHECKING:
+    from .weights import Weights
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +122,44 @@ def copy_winning_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) 
     if info is not None:
         return info
     logger.info("%s has no model file beside it: copying its model part with torch", checkpoint)
-    from .weights import copy_model_weights
-
     weights = copy_model_weights(checkpoint, out)
     return ModelInfo(weights.iteration, weights.config_hash, weights.head_labels)
+
+
+def model_part(full: Weights) -> Weights:
+    """State dict, iteration, config hash and head labels; no optimizer or RNG state."""
+    from .weights import Weights
+
+    return Weights(
+        full.model,
+        None,
+        iteration=full.iteration,
+        config_hash=full.config_hash,
+        head_labels=full.head_labels,
+    )
+
+
+def copy_model_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Weights:
+    """Write the model part of `checkpoint` to `out` atomically: the winning weights a finetune
+    or a prediction loads, independent of the checkpoint staying on disk."""
+    from .weights import load_checkpoint, save_checkpoint
+
+    weights = model_part(load_checkpoint(checkpoint))
+    save_checkpoint(weights, out)
+    return weights
+
+
+def save_model_file(full: Weights, checkpoint: str | os.PathLike) -> Path | None:
+    """After `checkpoint` is written: its model part in the store (`Layout.checkpoint_model`)
+    with a digest record, which selection copies without torch (`copy_model_file`). None
+    for a checkpoint outside a store's layout."""
+    from .weights import save_checkpoint
+
+    path = checkpoint_model_file(checkpoint)
+    if path is None:
+        return None
+    weights = model_part(full)
+    save_checkpoint(weights, path)
+    info = ModelInfo(weights.iteration, weights.config_hash, weights.head_labels)
+    write_model_record(path, checkpoint, info)
+    return Path(path)

@@ -1,5 +1,8 @@
 """What a checkpoint holds, and reading/writing it as plain containers and tensors.
 
+The RNG states it keeps are `store.rng_state`'s; the model-only file written beside it (and
+the winning weights copied from it) are `store.model_file`'s.
+
 On disk a checkpoint is `torch.save` of a dict of plain Python containers, scalars, strings and
 tensors, so `torch.load(path, weights_only=True)` reads it and no code runs while loading:
 
@@ -17,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import random
 import re
 import shlex
 from collections import OrderedDict
@@ -28,6 +30,10 @@ import numpy as np
 import torch
 
 from dacapo_flow.store.atomic import atomic_torch_save
+
+# training.py imports these two from here; they live in rng_state.py and model_file.py.
+from dacapo_flow.store.model_file import save_model_file  # noqa: F401
+from dacapo_flow.store.rng_state import restore_rng_states  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -79,65 +85,6 @@ def _to_plain(obj: Any, where: str) -> Any:
         f"cannot store {where}: {type(obj).__module__}.{type(obj).__qualname__} is not a plain "
         "container, scalar, string or tensor (checkpoints must load with weights_only=True)"
     )
-
-
-# --- RNG states --------------------------------------------------------------------------
-
-
-def capture_rng_states() -> dict:
-    """RNG states of python `random`, numpy's legacy global RNG, torch CPU and every CUDA device,
-    as plain containers and tensors (numpy arrays are not weights_only-loadable)."""
-    py_version, py_state, py_gauss = random.getstate()
-    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {
-        "python": {
-            "version": int(py_version),
-            "state": torch.tensor(py_state, dtype=torch.int64),
-            "gauss_next": py_gauss,
-        },
-        "numpy": {
-            "bit_generator": str(np_kind),
-            "keys": torch.from_numpy(np_keys.astype(np.int64)),
-            "pos": int(np_pos),
-            "has_gauss": int(np_has_gauss),
-            "cached_gaussian": float(np_gauss),
-        },
-        "torch": torch.get_rng_state(),
-        "cuda": [state.cpu() for state in cuda],
-    }
-
-
-def restore_rng_states(states: dict) -> None:
-    """Inverse of `capture_rng_states`. Missing parts are skipped; CUDA states are restored
-    for as many devices as both the checkpoint and this machine have."""
-    if states.get("python") is not None:
-        py = states["python"]
-        state = tuple(int(x) for x in py["state"].tolist())
-        random.setstate((py["version"], state, py["gauss_next"]))
-    if states.get("numpy") is not None:
-        npy = states["numpy"]
-        keys = np.asarray(npy["keys"].numpy(), dtype=np.uint32)
-        np.random.set_state(
-            (npy["bit_generator"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
-        )
-    if states.get("torch") is not None:
-        torch.set_rng_state(states["torch"].to(torch.uint8))
-    cuda = list(states.get("cuda") or [])
-    if cuda:
-        if not torch.cuda.is_available():
-            logger.warning("checkpoint holds CUDA RNG states but CUDA is not available: skipped")
-            return
-        count = min(len(cuda), torch.cuda.device_count())
-        if count != len(cuda) or count != torch.cuda.device_count():
-            logger.warning(
-                "checkpoint holds %d CUDA RNG states, this machine has %d devices: restoring %d",
-                len(cuda),
-                torch.cuda.device_count(),
-                count,
-            )
-        for device in range(count):
-            torch.cuda.set_rng_state(cuda[device].to(torch.uint8), device)
 
 
 # --- Weights ------------------------------------------------------------------------------
@@ -302,39 +249,3 @@ def state_dict_mismatch(
                 f"shape of {key}: model {tuple(tensor.shape)}, checkpoint {tuple(theirs.shape)}"
             )
     return problems
-
-
-def model_part(full: Weights) -> Weights:
-    """State dict, iteration, config hash and head labels; no optimizer or RNG state."""
-    return Weights(
-        full.model,
-        None,
-        iteration=full.iteration,
-        config_hash=full.config_hash,
-        head_labels=full.head_labels,
-    )
-
-
-def copy_model_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Weights:
-    """Write the model part of `checkpoint` to `out` atomically: the winning weights a finetune
-    or a prediction loads, independent of the checkpoint staying on disk."""
-    weights = model_part(load_checkpoint(checkpoint))
-    save_checkpoint(weights, out)
-    return weights
-
-
-def save_model_file(full: Weights, checkpoint: str | os.PathLike) -> Path | None:
-    """After `checkpoint` is written: its model part in the store (`Layout.checkpoint_model`)
-    with a digest record, which selection copies without torch (store/model_file.py). None
-    for a checkpoint outside a store's layout."""
-    from dacapo_flow.layout import checkpoint_model_file
-    from dacapo_flow.store.model_file import ModelInfo, write_model_record
-
-    path = checkpoint_model_file(checkpoint)
-    if path is None:
-        return None
-    weights = model_part(full)
-    save_checkpoint(weights, path)
-    info = ModelInfo(weights.iteration, weights.config_hash, weights.head_labels)
-    write_model_record(path, checkpoint, info)
-    return Path(path)

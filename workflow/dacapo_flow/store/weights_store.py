@@ -69,11 +69,13 @@ def capture_weights(run: Any, iteration: int) -> Weights:
         sampler = sampler()
     head_labels = getattr(run, "head_labels", None)
     optimizer = getattr(run, "optimizer", None)
+    from dacapo_flow.store.rng_state import capture_rng_states  # torch: loaded on first use
+
     return _checkpoints().Weights(
         run.model.state_dict(),
         optimizer.state_dict() if optimizer is not None else None,
         scheduler=scheduler.state_dict() if scheduler is not None else None,
-        rng=_checkpoints().capture_rng_states(),
+        rng=capture_rng_states(),
         sampler=sampler,
         iteration=iteration,
         config_hash=getattr(run, "config_hash", None),
