@@ -16,11 +16,12 @@ MAX_WEIGHT = 1e6  # relative sampling weight
 
 # A label id is a non-negative integer that fits uint64: no floats, no bools, no negatives.
 LabelId = Annotated[int, Field(strict=True, ge=0, le=2**64 - 1)]
-# A label's ids: a list, or "nonzero" (every id but 0). Told apart by type, so that an error
-# names only the form the user wrote.
+#: A label's ids given as this word mean every id but 0 (DaCapo's empty binarize grouping).
+NONZERO = "nonzero"
+# A label's ids: a list, or NONZERO. Told apart by type, so that an error names only the form
+# the user wrote.
 LabelIds = Annotated[
-    Annotated[list[LabelId], Tag("label-ids")]
-    | Annotated[Literal["nonzero"], Tag("label-nonzero")],
+    Annotated[list[LabelId], Tag("label-ids")] | Annotated[Literal[NONZERO], Tag("label-nonzero")],
     Discriminator(lambda value: "label-nonzero" if isinstance(value, str) else "label-ids"),
 ]
 

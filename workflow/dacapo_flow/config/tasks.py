@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ..layout import NAME_PATTERN
 from .base import Config, added, beyond, staged
+from .datasplits import NONZERO
 from .post_processing import AffinitiesPostProcessing, DistancePostProcessing
 
 # World units (e.g. nm) far beyond any EM volume's features: 1 mm.
@@ -246,7 +247,7 @@ class OneHotTaskConfig(TaskConfig):
                 found.append(
                     f"datasplit_config.label_ids.{name}: not one of the classes {self.classes}"
                 )
-        nonzero = [n for n, ids in label_ids.items() if ids == "nonzero"]
+        nonzero = [n for n, ids in label_ids.items() if ids == NONZERO]
         if len(nonzero) > 1:
             found.append(
                 f"datasplit_config.label_ids: classes {nonzero} are all 'nonzero'; only one may "

@@ -22,9 +22,8 @@ from typing import Any
 import yaml
 
 from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.datasplits import NONZERO
 from dacapo_flow.config.post_processing import MWS_BIASES
-
-NONZERO = "nonzero"  # datasplit label_ids value: every id but 0
 
 _DROPPED = {"__type__", "name", "mode"}
 DACAPO_WARMUP_ITERATIONS = 1000  # GunpowderTrainer: LinearLR(0.01 -> 1, total_iters=1000)

@@ -23,13 +23,11 @@ import torch
 from funlib.geometry import Coordinate
 from torch import nn
 
+from dacapo_flow.config.datasplits import NONZERO
 from dacapo_flow.config.tasks import TaskConfig
 from dacapo_flow.nn.model import Model
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
-
-#: A label's ids given as this word mean every non-zero id (DaCapo's empty binarize grouping).
-NONZERO = "nonzero"
 
 
 def label_ids_value(ids) -> list[int] | str:

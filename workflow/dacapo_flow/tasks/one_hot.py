@@ -15,10 +15,11 @@ import numpy as np
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.datasplits import NONZERO
 from ..config.tasks import ONE_HOT_METRICS, OneHotTaskConfig
 from . import binary_metrics as bm
 from .balance import balanced_weights
-from .base import NONZERO, Task, nan_if_empty_mean
+from .base import Task, nan_if_empty_mean
 
 
 class OneHotTask(Task):
