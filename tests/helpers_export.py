@@ -35,10 +35,12 @@ def write_selected(
     section_axis: int | None = None,
     percentiles: list[float] | None = None,
     validate_shape: tuple[int, ...] = (40, 40, 40),
+    task_config: dict | None = None,
 ) -> dict[str, Path]:
     """`section_axis`: a 2D network applied section by section along that axis.
     `percentiles`: every raw normalised by these percentiles instead of the dtype range.
-    `validate_shape`: of the validation raw (the default holds an evaluation block)."""
+    `validate_shape`: of the validation raw (the default holds an evaluation block).
+    `task_config`: instead of the distance task; its head labels must be mito and er."""
     root.mkdir(parents=True, exist_ok=True)
     data = root / "data.zarr"
     rng = np.random.default_rng(0)
@@ -66,7 +68,7 @@ def write_selected(
         "name": "tiny_export",
         "num_iterations": 10,
         "validation_interval": 10,
-        "task_config": {"type": "distance", "channels": ["mito", "er"]},
+        "task_config": task_config or {"type": "distance", "channels": ["mito", "er"]},
         "architecture_config": {
             "input_shape": [28, 28, 28],
             "fmaps_out": 4,

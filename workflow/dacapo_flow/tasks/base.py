@@ -25,9 +25,8 @@ from torch import nn
 
 from dacapo_flow.config.datasplits import NONZERO
 from dacapo_flow.config.tasks import TaskConfig
+from dacapo_flow.nn.head import prediction_head
 from dacapo_flow.nn.model import Model
-
-_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 
 
 def label_ids_value(ids) -> list[int] | str:
@@ -76,18 +75,9 @@ class Task(ABC):
         return None
 
     def create_model(self, architecture: nn.Module) -> Model:
-        dims = len(architecture.input_shape)
-        k = self.head_kernel_size
-        # A 'same'-padded architecture keeps input == output shape; keep that for k > 1 heads.
-        pad = k // 2 if getattr(architecture, "padding", "valid") == "same" else 0
-        kernel, padding = (k,) * dims, (pad,) * dims
-        section_axis = getattr(architecture, "section_axis", None)
-        if section_axis is not None:  # a 2D network on 3D data: the head stays in-plane
-            kernel = tuple(1 if a == section_axis else k for a in range(dims))
-            padding = tuple(0 if a == section_axis else pad for a in range(dims))
-        head = _CONV[dims](
-            architecture.num_out_channels, self.num_out_channels, kernel, padding=padding
-        )
+        """`architecture` + this task's head (`nn.head`, which model packages copy) + the
+        eval activation."""
+        head = prediction_head(architecture, self.num_out_channels, self.head_kernel_size)
         return Model(architecture, head, self.eval_activation())
 
     # -- training -----------------------------------------------------------------------------
