@@ -17,7 +17,6 @@ read (the latter through an allow-listed stand-in class, not by unpickling arbit
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import re
@@ -34,8 +33,6 @@ from dacapo_flow.store.atomic import atomic_torch_save
 # training.py imports these two from here; they live in rng_state.py and model_file.py.
 from dacapo_flow.store.model_file import save_model_file  # noqa: F401
 from dacapo_flow.store.rng_state import restore_rng_states  # noqa: F401
-
-logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "dacapo-flow-checkpoint"
 CHECKPOINT_VERSION = 1
