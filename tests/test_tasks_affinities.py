@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dacapo_flow.nn.unet import CNNectomeUNet
+from dacapo_flow.stats.validation_scores import parameter_label
 from dacapo_flow.tasks.affinities import AffinitiesTask, segment_affinities
 from helpers_tasks import fit_decreases_loss
 
@@ -96,7 +97,7 @@ def test_segmentation_joins_voxels_across_edges_above_the_threshold():
 def test_post_process_output_and_parameters():
     task = AffinitiesTask(NEAREST)
     assert task.parameters == [{"threshold": 0.5}, {"threshold": 0.7}, {"threshold": 0.9}]
-    assert task.parameter_name({"threshold": 0.7}) == "threshold=0.7"
+    assert parameter_label(task.parameters[1]) == "threshold=0.7"
     out = task.post_process(np.zeros((3, 4, 4, 4), np.float32), {"threshold": 0.5})
     assert out.shape == (1, 4, 4, 4) and out.dtype == np.uint64 and not out.any()
     with pytest.raises(ValueError, match="prediction shape"):

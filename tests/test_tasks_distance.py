@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dacapo_flow.nn.unet import CNNectomeUNet
+from dacapo_flow.stats.validation_scores import parameter_label
 from dacapo_flow.tasks.distance import DistanceTask
 from helpers_tasks import fit_decreases_loss
 
@@ -108,7 +109,7 @@ def test_thresholds_must_lie_in_prediction_space():
 def test_parameters_and_their_names():
     task = DistanceTask(["a"], {"a": [1]})
     assert task.parameters == [{"threshold": -0.25}, {"threshold": 0.0}, {"threshold": 0.25}]
-    names = [task.parameter_name(p) for p in task.parameters]
+    names = [parameter_label(p) for p in task.parameters]
     assert names == ["threshold=-0.25", "threshold=0.0", "threshold=0.25"]
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from dacapo_flow.nn.unet import CNNectomeUNet
+from dacapo_flow.stats.validation_scores import parameter_label
 from dacapo_flow.tasks.one_hot import OneHotTask
 from helpers_tasks import fit_decreases_loss
 
@@ -106,7 +107,7 @@ def test_softmax_in_eval_mode_only_and_head_kernel_size():
 def test_post_process_is_argmax_with_a_single_parameter_set():
     task = task_with_background()
     assert task.parameters == [{}]
-    assert task.parameter_name({}) == "argmax"
+    assert parameter_label(task.parameters[0]) == "argmax"
     prediction = np.array([[[0.1, 0.7]], [[0.8, 0.2]], [[0.1, 0.1]]], dtype=np.float32)
     out = task.post_process(prediction, {})
     assert out.dtype == np.uint8 and out.shape == (1, 1, 2)

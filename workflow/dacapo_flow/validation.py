@@ -15,7 +15,7 @@ from .config.run_config import RunConfig
 from .data.mask_index import annotated_roi
 from .data.sampling import SamplerDataset
 from .run import Run
-from .stats.validation_scores import ValidationIterationScores
+from .stats.validation_scores import ValidationIterationScores, parameter_label
 from .store.weights import load_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def validate_dataset(
         output = run.task.post_process(np.asarray(prediction), params)
         scores = run.task.evaluate(output, gt, mask, voxel)
         rows.append([float(scores[c]) for c in run.task.criteria])
-        logger.info("%s %s: %s", dataset_config.name, run.task.parameter_name(params), scores)
+        logger.info("%s %s: %s", dataset_config.name, parameter_label(params), scores)
     del prediction
     return rows
 

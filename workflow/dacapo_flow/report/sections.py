@@ -41,6 +41,7 @@ def validation_picture(
     from ..data.sampling import SamplerDataset
     from ..predict.prepare import value_range
     from ..run import Run
+    from ..stats.validation_scores import parameter_label
     from ..store.best_record import BestRecord
     from ..store.weights import load_checkpoint
     from ..validation import predict_blockwise, validation_roi
@@ -80,7 +81,7 @@ def validation_picture(
             tuple(value_range(run.task)),
         ),
         Panel(
-            f"segmentation ({run.task.parameter_name(parameters)})",
+            f"segmentation ({parameter_label(parameters)})",
             np.asarray(segmentation)[:, z],
             "labels",
             where,

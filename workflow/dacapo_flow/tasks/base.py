@@ -131,12 +131,6 @@ class Task(ABC):
         """DaCapo spelled this `task.evaluator.score`; the task itself answers the same questions."""
         return self
 
-    def parameter_name(self, params: dict) -> str:
-        """Stable short name, e.g. "threshold=0.25": the scores' parameter label."""
-        from ..stats.validation_scores import parameter_label
-
-        return parameter_label(params)
-
     # -- helpers for subclasses ---------------------------------------------------------------
     def _labels(self, gt: np.ndarray) -> np.ndarray:
         """`gt` as integer labels; refuses float arrays, whose ids would compare inexactly."""
