@@ -112,7 +112,7 @@ def cmd_synthetic_data(args):
 
 def cmd_check(args):
     from .config.loading import read_yaml
-    from .config.workflow_config import load_plan, plan_warnings
+    from .plan.runs import load_plan, plan_warnings
 
     plan = load_plan(read_yaml(args.config), str(args.config))
     for warning in plan_warnings(plan):
@@ -200,11 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synthetic_data)
 
     from .data.cremi import add_parsers as add_cremi_parsers
+    from .export.cli import add_parsers as add_export_parsers
     from .interop.cli import add_parsers as add_interop_parsers
     from .predict.cli import add_parsers as add_predict_parsers
     from .report.cli import add_parsers as add_report_parsers
 
     add_interop_parsers(sub)
+    add_export_parsers(sub)
     add_report_parsers(sub)
     add_predict_parsers(sub)
     add_cremi_parsers(sub)

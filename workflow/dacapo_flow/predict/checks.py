@@ -16,8 +16,9 @@ from funlib.geometry import Coordinate
 
 from ..config.architectures import MAX_INPUT_VOXELS
 from ..config.base import ConfigError
+from ..config.predictions import PredictionTarget
 from .blocks import NetworkGeometry, fit_network, pyramid_factors
-from .config import PredictionTarget, normalisation_problems, verify_input
+from .input_checks import normalisation_problems, verify_input
 
 # A float input larger than this (in ROI voxels) is not scanned here: each shard checks the
 # blocks it reads instead (`shard.BlockPredictor.read`).

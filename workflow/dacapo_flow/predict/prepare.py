@@ -9,6 +9,7 @@ import os
 from funlib.geometry import Coordinate
 
 from ..config.base import ConfigError
+from ..config.predictions import PredictionTarget, short_hash
 from ..config.run_config import RunConfig
 from ..data.intensity import percentile_range
 from ..data.sampling import raw_range
@@ -17,7 +18,7 @@ from ..store.best_record import BestRecord, BestRecordError
 from ..store.weights import load_checkpoint
 from .blocks import fit_network, pyramid_factors
 from .checks import pyramid_problems
-from .config import PredictionTarget, short_hash, verify_input
+from .input_checks import verify_input
 from .output import create_outputs
 from .plan import Plan, SegmentationSpec
 from .progress import file_digest

@@ -23,7 +23,7 @@ class Layer:
 
 def target_layers(config: dict, name: str) -> list[Layer] | None:
     """The layers of prediction target `name`, or None when the config has no such target."""
-    from ..predict.config import PredictionTarget
+    from ..config.predictions import PredictionTarget
     from ..predict.output import open_level
     from ..predict.plan import PREDICTION, SEGMENTATION, Plan
 
@@ -51,7 +51,7 @@ def target_layers(config: dict, name: str) -> list[Layer] | None:
 def run_layers(config: dict, config_path: str, name: str) -> list[Layer] | None:
     """Raw, ground truth (and mask) of every validation dataset of run `name`; None when
     the config plans no such run."""
-    from ..config.workflow_config import load_plan
+    from ..plan.runs import load_plan
 
     plan = load_plan(config, config_path, check_data=False)
     if name not in plan:

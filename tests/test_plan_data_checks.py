@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from dacapo_flow.config import data_checks
-from dacapo_flow.config.data_checks import check_run_data, gt_ids, label_findings, mask_findings
 from dacapo_flow.config.datasplits import ArrayConfig, pending_outputs
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.arrays import write_array
+from dacapo_flow.plan import data_checks
+from dacapo_flow.plan.data_checks import check_run_data, gt_ids, label_findings, mask_findings
 from helpers_tiny import merged, run_config_dict
 
 TOP = 2**64 - 1

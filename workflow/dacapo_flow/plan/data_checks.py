@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasplits import ArrayConfig, is_pending
+from ..config.datasplits import ArrayConfig, is_pending
 
 # A gt larger than this is not scanned for its ids (its checks are skipped, not failed).
 MAX_SCAN_VOXELS = 2**31
