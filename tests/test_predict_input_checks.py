@@ -2,7 +2,7 @@
 
 from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.config.run_config import RunConfig
-from dacapo_flow.data.arrays import write_array
+from dacapo_flow.data.arrays import open_array, write_array
 from dacapo_flow.predict.input_checks import normalisation_problems, verify_input
 from helpers_tiny import run_config_dict
 
@@ -23,7 +23,7 @@ def test_verify_input(tmp_path):
 
     path = tmp_path / "v.zarr"
     write_array(path, "raw", np.zeros((10, 10, 10), np.uint8), (4, 4, 4), (8, 0, 0))
-    array = target().input.model_copy(update={"path": path}).open()
+    array = open_array(path, target().input.dataset)
     assert verify_input(target(), array) == []
     inside = {"offset": [8, 0, 0], "shape": [40, 40, 40]}
     assert verify_input(target(roi=inside), array) == []
@@ -48,7 +48,7 @@ def test_an_input_at_default_normalisation_must_match_the_runs_training_raw(data
 
     def problems(run, dataset, **normalisation):
         given = target(input={"path": str(path), "dataset": dataset, **normalisation})
-        return normalisation_problems(given, given.input.open(), run)
+        return normalisation_problems(given, open_array(given.input.path, given.input.dataset), run)
 
     by_dtype = trained_on()  # the tiny data's raw is uint8: 0..255
     assert problems(by_dtype, "uint8") == []

@@ -19,6 +19,7 @@ from funlib.geometry import Coordinate
 from dacapo_flow.config.exports import selection_dataset_config
 from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.nn.model import Model
@@ -146,7 +147,8 @@ def load_selected(
     model.load_state_dict(checkpoint.model)
     model.eval()
     if voxel_size is None:
-        voxel_size = config.datasplit_config.train_configs[0].raw_voxel_size()
+        raw = config.datasplit_config.train_configs[0].raw
+        voxel_size = open_array(raw.path, raw.dataset).voxel_size
     voxel_size = Coordinate(voxel_size)
     out_voxel = model.scale(voxel_size)
     minimum, step = input_sizes(model.architecture)

@@ -17,7 +17,6 @@ from ..config.sweeps import MAX_PLANNED_RUNS, check_size, expand_sweep, planned_
 from ..config.workflow_config import RunEntry, WorkflowConfig
 from ..layout import RESERVED_DATASET_NAMES, RESERVED_RUN_NAMES
 from ..predict.checks import check_targets
-from .data_checks import check_run_data
 from .starts import check_finetune_fits, check_start_files, check_upstream
 
 
@@ -64,7 +63,7 @@ def expand_entry(entry: RunEntry, where: str = "config/config.yaml") -> list[Pla
             name,
             Path(entry.config),
             rep,
-            load_run_config(entry.config, name, rep, check_data=False),
+            load_run_config(entry.config, name, rep),
             base.name,
             {},
             entry.repetitions,
@@ -143,6 +142,8 @@ def plan_warnings(plan: dict[str, PlannedRun]) -> list[str]:
 
 def _data_findings(plan: dict[str, PlannedRun]) -> list:
     """(source, Findings) per distinct run config: repetitions differ only by name and seed."""
+    from .data_checks import check_run_data  # lazy: opens arrays (zarr)
+
     seen, result = set(), []
     for run in plan.values():
         key = (run.source, run.config.model_dump_json(exclude={"name", "repetition"}))

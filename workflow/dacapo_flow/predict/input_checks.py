@@ -33,7 +33,8 @@ def verify_input(target: PredictionTarget, array) -> list[str]:
 def _training_normalisation(run_config) -> tuple | None:
     """("percentiles", low, high) or ("range", min, max, dtype) shared by all training raws
     of the run; None when they differ or one cannot be opened yet (generated data)."""
-    from ..data.sampling import raw_range  # lazy: only with check_data are arrays read
+    from ..data.arrays import open_array  # lazy: only with check_data are arrays read
+    from ..data.sampling import raw_range
 
     found = set()
     for dataset in run_config.datasplit_config.train_configs:
@@ -44,7 +45,7 @@ def _training_normalisation(run_config) -> tuple | None:
         if is_pending(raw.path):
             return None
         try:
-            dtype = raw.open().dtype
+            dtype = open_array(raw.path, raw.dataset).dtype
         except Exception:  # noqa: BLE001 - the run's own checks name it
             return None
         found.add(("range", *raw_range(dtype, raw.min, raw.max), str(dtype)))

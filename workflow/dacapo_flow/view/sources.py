@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.base import ConfigError
-from ..data.arrays import ZarrArray
+from ..data.arrays import ZarrArray, open_array
 from ..layout import Layout
 
 
@@ -40,7 +40,7 @@ def target_layers(config: dict, name: str) -> list[Layer] | None:
     plan = Plan.read(paths.prepared)
     window = (0.0, 255.0) if plan.target["dtype"] == "uint8" else tuple(plan.value_range)
     layers = [
-        Layer("raw", target.input.open(), "image"),
+        Layer("raw", open_array(target.input.path, target.input.dataset), "image"),
         Layer("prediction", open_level(plan, PREDICTION), "image", list(plan.channels), window),
     ]
     if plan.segmentation is not None:
@@ -58,10 +58,24 @@ def run_layers(config: dict, config_path: str, name: str) -> list[Layer] | None:
         return None
     layers = []
     for dataset in plan[name].config.datasplit_config.validate_configs:
-        layers.append(Layer(f"{dataset.name} raw", dataset.raw.open(), "image"))
-        layers.append(Layer(f"{dataset.name} ground truth", dataset.gt.open(), "segmentation"))
+        layers.append(
+            Layer(f"{dataset.name} raw", open_array(dataset.raw.path, dataset.raw.dataset), "image")
+        )
+        layers.append(
+            Layer(
+                f"{dataset.name} ground truth",
+                open_array(dataset.gt.path, dataset.gt.dataset),
+                "segmentation",
+            )
+        )
         if dataset.mask is not None:
-            layers.append(Layer(f"{dataset.name} mask", dataset.mask.open(), "segmentation"))
+            layers.append(
+                Layer(
+                    f"{dataset.name} mask",
+                    open_array(dataset.mask.path, dataset.mask.dataset),
+                    "segmentation",
+                )
+            )
     return layers
 
 
