@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.augment import build_augment
 from dacapo_flow.data.prefetch import Prefetcher
 from dacapo_flow.data.sampling import BatchSampler, SamplerDataset
@@ -32,9 +33,7 @@ def sampler_for(config, data_dir: Path, input_shape=None, output_shape=None, bat
     trainer = config.trainer_config
 
     def moved(array_config):
-        return array_config.model_copy(
-            update={"path": data_dir / Path(array_config.path).name}
-        ).open()
+        return open_array(data_dir / Path(array_config.path).name, array_config.dataset)
 
     datasets = [
         SamplerDataset(
@@ -91,7 +90,7 @@ def main():
         f"{'batches/s':>9} {'per worker':>10}"
     )
     for path in args.configs:
-        config = load_run_config(path, check_data=False)
+        config = load_run_config(path)
         settings = [(args.batches, EXAMPLE_DATA, None, None, None)]
         if not args.skip_large:
             settings.append((args.large_batches, LARGE_DATA, (196,) * 3, (104,) * 3, 2))

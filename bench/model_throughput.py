@@ -32,7 +32,7 @@ DACAPO_NET = {
 
 
 def build_run(args) -> Run:
-    config = load_run_config(args.config, check_data=False)
+    config = load_run_config(args.config)
     data = config.model_dump(mode="json")
     if args.preset == "dacapo":
         data["architecture_config"].update(DACAPO_NET)

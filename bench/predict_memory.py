@@ -105,8 +105,8 @@ def child(root: Path, size: int, device_name: str, pure_blocks: int) -> dict:
     import torch
 
     from dacapo_flow.config.loading import load_run_config
+    from dacapo_flow.config.predictions import PredictionTarget
     from dacapo_flow.devices import select_device
-    from dacapo_flow.predict.config import PredictionTarget
     from dacapo_flow.predict.prepare import load_model, prepare
     from dacapo_flow.predict.shard import run_predict_shard
 

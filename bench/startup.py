@@ -104,7 +104,7 @@ def train_and_validate(work: Path, config: Path, iterations: int, threads: int) 
 def plan_seconds(check_data: bool) -> float:
     code = (
         "import time, yaml\n"
-        "from dacapo_flow.config.workflow_config import load_plan\n"
+        "from dacapo_flow.plan.runs import load_plan\n"
         "config = yaml.safe_load(open('config/config.yaml'))\n"
         "t = time.perf_counter()\n"
         f"load_plan(config, check_data={check_data})\n"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.prefetch import Prefetcher
 from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.data.synthetic import write_synthetic_dataset
@@ -82,7 +83,10 @@ def time_pure_torch(run, batch, device, warmup, iterations) -> float:
 
 
 def time_validation(run, dataset_config, device, repeats) -> tuple[float, float]:
-    dataset = SamplerDataset(raw=dataset_config.raw.open(), gt=dataset_config.gt.open())
+    dataset = SamplerDataset(
+        raw=open_array(dataset_config.raw.path, dataset_config.raw.dataset),
+        gt=open_array(dataset_config.gt.path, dataset_config.gt.dataset),
+    )
     roi, voxel = dataset.gt.roi, dataset.gt.voxel_size
     shape = (run.model.num_out_channels, *(roi.shape / voxel))
     voxels = float(np.prod(shape[1:])) * repeats

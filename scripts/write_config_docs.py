@@ -14,9 +14,9 @@ from pydantic_core import PydanticUndefined
 from dacapo_flow.config import architectures, augments, datasplits, tasks, trainers
 from dacapo_flow.config import post_processing as pp
 from dacapo_flow.config.base import field_reruns, field_stage
+from dacapo_flow.config.exports import CiteEntry, ExportEntry
 from dacapo_flow.config.run_config import RunConfig, StartConfig
 from dacapo_flow.config.workflow_config import RunEntry, WorkflowConfig
-from dacapo_flow.export.targets import CiteEntry, ExportEntry
 
 TARGET = Path(__file__).resolve().parents[1] / "config" / "README.md"
 

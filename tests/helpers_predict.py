@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from funlib.geometry import Coordinate
 
+from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.arrays import write_array
 from dacapo_flow.layout import Layout
-from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.predict.output import create_outputs, open_level, quantize
 from dacapo_flow.predict.plan import PREDICTION, Plan, SegmentationSpec
 from dacapo_flow.run import Run

@@ -134,11 +134,13 @@ def merged(data: dict, changes: dict) -> dict:
 
 
 def tiny_run_config(data_dir, task: str = "distance", **kwargs) -> RunConfig:
-    """A verified RunConfig built from `run_config_dict`."""
+    """A verified RunConfig (values and arrays) built from `run_config_dict`."""
+    from dacapo_flow.data.array_checks import verify_run_data
+
     config = RunConfig.model_validate(run_config_dict(data_dir, task, **kwargs))
     ok, message = config.verify()
     assert ok, message
-    return config
+    return verify_run_data(config, "tiny_run_config")
 
 
 def write_yaml(path, data: dict) -> Path:

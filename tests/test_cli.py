@@ -142,6 +142,16 @@ def test_a_failing_verify_is_reported_with_exit_2(data, tmp_path, capsys):
     assert f"{path}: task_config.thresholds[0]: 127.0 is outside (-1, 1)" in capsys.readouterr().err
 
 
+def test_a_job_whose_run_names_a_missing_array_fails_with_exit_2(data, tmp_path, capsys):
+    spec = run_config_dict(data)
+    spec["datasplit_config"]["validate_configs"][0]["raw"]["path"] = str(tmp_path / "no.zarr")
+    path = write_yaml(tmp_path / "run.yaml", spec)
+    code = main(["validate", "--run-config", str(path), *validate_args(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{path}: datasplit_config.validate_configs[0].raw: cannot open" in err
+
+
 def test_a_truncated_checkpoint_fails_in_one_line_naming_the_file_and_the_fix(data, tmp_path):
     config = write_yaml(tmp_path / "run.yaml", run_config_dict(data, name="cli"))
     broken = Path(Layout(tmp_path / "my store").checkpoint("cli", 2))

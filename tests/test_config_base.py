@@ -134,17 +134,9 @@ def test_non_finite_floats_are_refused_in_every_float_field(value):
             Floats(**fields)
 
 
-def test_data_problems_carry_the_key_path_and_are_part_of_verify():
-    class Opened(Config):
-        name: str = "a"
+def test_verify_looks_at_the_values_and_opens_nothing(tmp_path):
+    """Arrays are checked by data.array_checks (tests/test_data_array_checks.py)."""
+    from dacapo_flow.config.datasplits import ArrayConfig
 
-        def data_problems(self):
-            return super().data_problems() + [f"cannot open {self.name}"]
-
-    class Holder(Config):
-        items: list[Opened] = Field(default_factory=list)
-
-    holder = Holder(items=[Opened(), Opened(name="b")])
-    assert holder.problems() == []
-    assert holder.data_problems() == ["items[0].cannot open a", "items[1].cannot open b"]
-    assert not holder.verify()[0]
+    missing = ArrayConfig(path=tmp_path / "nowhere.zarr", dataset="raw")
+    assert missing.verify() == (True, "ArrayConfig is valid")

@@ -12,8 +12,8 @@ from dacapo_flow.config.sweeps import (
     read_sweep_metadata,
     sweep_metadata,
     value_token,
-    write_sweep_metadata,
 )
+from dacapo_flow.store.atomic import atomic_write_json
 from helpers_tiny import run_config_dict, write_yaml
 
 GRID = {"trainer_config.learning_rate": [1e-4, 3e-4], "architecture_config.num_fmaps": [4, 6]}
@@ -156,7 +156,7 @@ def test_sweep_metadata_round_trips(base, tmp_path):
         run.name, run.base_name, run.point, run.repetition, run.repetitions, start=start
     )
     assert meta["group"] == run.group  # the same name the sweep gave the row
-    path = write_sweep_metadata(tmp_path / "run" / "sweep.json", meta)
+    path = atomic_write_json(tmp_path / "run" / "sweep.json", meta)
     assert read_sweep_metadata(path) == meta == json.loads(path.read_text())
     assert sweep_metadata("plain", "plain")["group"] == "plain"
 

@@ -9,8 +9,8 @@ import zarr
 
 from dacapo_flow.cli import main
 from dacapo_flow.config.base import ConfigError
-from dacapo_flow.config.workflow_config import load_plan, plan_warnings
 from dacapo_flow.data.arrays import write_array
+from dacapo_flow.plan.runs import load_plan, plan_warnings
 from helpers_tiny import dataset_entry, merged, run_config_dict, write_yaml
 
 SOURCE = "config/config.yaml"

@@ -5,6 +5,7 @@ import pytest
 import zarr
 from funlib.geometry import Coordinate, Roi
 
+from dacapo_flow.data.array_checks import dataset_problems
 from dacapo_flow.data.arrays import create_array, open_array, write_array
 
 
@@ -161,9 +162,11 @@ def test_one_level_of_a_multiscales_group_and_which_level_to_use(tmp_path):
     ]
 
     def problems(raw, gt):
-        return RawGTDatasetConfig(
-            name="d", raw={"path": path, "dataset": raw}, gt={"path": path, "dataset": gt}
-        ).data_problems()
+        return dataset_problems(
+            RawGTDatasetConfig(
+                name="d", raw={"path": path, "dataset": raw}, gt={"path": path, "dataset": gt}
+            )
+        )
 
     assert problems("raw/s1", "labels/s0") == []
     (problem,) = problems("raw/s0", "labels/s0")

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.data.array_checks import run_data_problems
 from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.cremi import IMAGE, LABELS, fetch_wheel, write_cremi_zarr
 from dacapo_flow.data.sampling import SamplerDataset
@@ -73,6 +74,7 @@ def cremi_config(zarr_path: Path, steps: int) -> RunConfig:
     config = RunConfig.model_validate(spec)
     ok, message = config.verify()
     assert ok, message
+    assert run_data_problems(config) == []
     return config
 
 

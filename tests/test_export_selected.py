@@ -5,6 +5,7 @@ import pytest
 import torch
 import yaml
 
+from dacapo_flow.data.arrays import open_array
 from dacapo_flow.export.selected import input_sizes, load_selected
 from helpers_export import VOXEL_SIZE, write_selected
 
@@ -76,15 +77,15 @@ def test_percentiles_come_from_the_selection_datasets_record_as_validation_read_
     paths = write_selected(tmp_path / "run", percentiles=[1.0, 99.0])
     computed = load_selected(**paths)
     validate = computed.selection_config.raw
-    expected = percentile_range(validate.open(), 1.0, 99.0)
+    expected = percentile_range(open_array(validate.path, validate.dataset), 1.0, 99.0)
     assert computed.raw_range == expected  # the validation raw's range, not the training raw's
     train = computed.run_config.datasplit_config.train_configs[0].raw
-    assert percentile_range(train.open(), 1.0, 99.0) != expected
+    assert percentile_range(open_array(train.path, train.dataset), 1.0, 99.0) != expected
     assert computed.normalisation["percentiles"] == [1.0, 99.0]
 
     # The run's record is what training and validation read: the export reads it too.
     record = tmp_path / "validate.json"
-    recorded_range(validate.open(), [1.0, 99.0], record)
+    recorded_range(open_array(validate.path, validate.dataset), [1.0, 99.0], record)
     stored = json.loads(record.read_text())
     record.write_text(json.dumps({**stored, "min": 10.0, "max": 20.0}))
     assert load_selected(**paths, normalisation=record).raw_range == (10.0, 20.0)

@@ -10,6 +10,7 @@ import yaml
 
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.config.tasks import AffinitiesTaskConfig
+from dacapo_flow.data.array_checks import run_data_problems
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.interop.cli import run_config_yaml
 from dacapo_flow.interop.dacapo_checkpoint import read_model_weights
@@ -67,10 +68,13 @@ def test_parity_config_translates_with_only_the_distance_extras_left(imported):
 
 def test_imported_parity_config_is_a_valid_run_config(imported, tmp_path):
     config, _ = imported
-    ok, message = RunConfig.model_validate(config).verify()
-    assert not ok and "<store>/data/train.zarr" in message  # the data is checked later
+    parsed = RunConfig.model_validate(config)
+    assert parsed.verify()[0]
+    found = "\n".join(run_data_problems(parsed))
+    assert "<store>/data/train.zarr" in found  # the data is checked later
     ok, message = RunConfig.model_validate(with_data(config, tmp_path)).verify()
     assert ok, message
+    assert run_data_problems(RunConfig.model_validate(with_data(config, tmp_path))) == []
 
 
 def parity_model(config: dict):

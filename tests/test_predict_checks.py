@@ -11,8 +11,8 @@ import yaml
 from dacapo_flow.cli import main
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.run_config import RunConfig
-from dacapo_flow.config.workflow_config import load_plan
 from dacapo_flow.data.arrays import write_array
+from dacapo_flow.plan.runs import load_plan
 from dacapo_flow.predict.checks import network_output_shape
 from helpers_tiny import merged, run_config_dict, write_yaml
 

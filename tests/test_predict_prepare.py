@@ -4,9 +4,9 @@ import pytest
 
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.config.tasks import DistanceTaskConfig
 from dacapo_flow.factory import create_task
-from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.predict.plan import Plan
 from dacapo_flow.predict.prepare import make_plan, prepare, read_best, segmentation_spec
 from dacapo_flow.store.best_record import BestRecord

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from dacapo_flow.config.loading import load_run_config
+from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.sampling import read_normalised
-from dacapo_flow.predict.config import PredictionTarget
 from dacapo_flow.predict.output import open_level, quantize
 from dacapo_flow.predict.prepare import load_model, prepare
 from dacapo_flow.predict.progress import read_shard_json

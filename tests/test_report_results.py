@@ -4,8 +4,9 @@ criterion), under its grid point and repetition."""
 import json
 
 from browser import visible_text
-from dacapo_flow.config.sweeps import sweep_metadata, write_sweep_metadata
+from dacapo_flow.config.sweeps import sweep_metadata
 from dacapo_flow.report.results import write_results
+from dacapo_flow.store.atomic import atomic_write_json
 
 
 def best(tmp_path, criterion, iteration, score, parameters):
@@ -25,7 +26,7 @@ def best(tmp_path, criterion, iteration, score, parameters):
 def test_the_results_page_lists_each_selected_pair(tmp_path):
     sweep = tmp_path / "sweep.json"
     grid = {"trainer_config.learning_rate": 0.001}
-    write_sweep_metadata(sweep, sweep_metadata("r_rep1", "r", grid, 1, 2))
+    atomic_write_json(sweep, sweep_metadata("r_rep1", "r", grid, 1, 2))
     records = [
         best(tmp_path, "mito__dice", 40, 0.81234, {"threshold": 0.5}),
         best(tmp_path, "mito__voi", None, None, None),

@@ -95,7 +95,6 @@ def test_starts_outside_the_workflow_reach_the_lineage_in_words(data, tmp_path):
                 write_yaml(
                     tmp_path / f"{name}.yaml", run_config_dict(data, name=name, start_config=start)
                 ),
-                check_data=False,
             )
         )
         for name, start in starts.items()

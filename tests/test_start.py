@@ -223,7 +223,7 @@ def check_start(data, tmp_path, checkpoint, **start):
     """`load_plan` of a tiny distance run (head: nucleus, mito) starting from `checkpoint`;
     the error message, or "" when it passes."""
     from dacapo_flow.config.base import ConfigError
-    from dacapo_flow.config.workflow_config import load_plan
+    from dacapo_flow.plan.runs import load_plan
     from helpers_tiny import run_config_dict, write_yaml
 
     changes = {"start_config": {"checkpoint": str(checkpoint), **start}}

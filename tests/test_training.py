@@ -234,22 +234,24 @@ def test_a_finetune_starts_from_the_upstream_checkpoint_with_matched_heads(train
             torch.testing.assert_close(tuned[key], upstream[key], rtol=0, atol=1e-9)
 
 
-def test_a_start_file_other_than_the_one_the_start_config_names_is_refused(trained, data):
-    store = trained["root"] / "wrong_start_store"
+def test_a_run_with_a_start_config_needs_the_start_file_and_one_without_refuses_it(trained, data):
+    """The file itself is trusted: the plan resolves it (tests/test_plan_starts.py)."""
+    store = trained["root"] / "missing_start_store"
     shutil.copytree(trained["stores"]["chunks"], store)
     spec = run_config_dict(
         data,
-        name="ft_wrong",
+        name="ft_missing",
         num_iterations=1,
         validation_interval=1,
         start_config={"run": "tiny", "criterion": "3"},
     )
-    wrong = LocalWeightsStore(store).checkpoint_path("tiny", 6)
-    with pytest.raises(TrainingError, match="is not the file start_config names"):
-        train_to(RunConfig.model_validate(spec), store, 1, start=wrong, progress=False)
-    assert not LocalWeightsStore(store).checkpoint_path("ft_wrong", 1).exists()
     with pytest.raises(TrainingError, match="needs the starter weights file"):
-        train_to(RunConfig.model_validate(spec), store, 1)
+        train_to(RunConfig.model_validate(spec), store, 1, progress=False)
+    assert not LocalWeightsStore(store).checkpoint_path("ft_missing", 1).exists()
+    fresh = run_config_dict(data, name="fresh", num_iterations=1, validation_interval=1)
+    start = LocalWeightsStore(store).checkpoint_path("tiny", 3)
+    with pytest.raises(TrainingError, match="has no start_config"):
+        train_to(RunConfig.model_validate(fresh), store, 1, start=start, progress=False)
 
 
 def test_affinities_with_lsds_train_through_the_sampler(data, tmp_path, one_thread):

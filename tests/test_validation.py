@@ -6,7 +6,8 @@ import torch
 from funlib.geometry import Coordinate, Roi
 
 from dacapo_flow.config.run_config import RunConfig
-from dacapo_flow.data.arrays import write_array
+from dacapo_flow.data.array_checks import run_data_problems
+from dacapo_flow.data.arrays import open_array, write_array
 from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.layout import Layout
 from dacapo_flow.run import Run
@@ -137,8 +138,8 @@ def test_scores_are_those_of_the_checkpoint(validated):
     run.model.load_state_dict(weights.model)
     dataset_config = config.datasplit_config.validate_configs[0]
     dataset = SamplerDataset(
-        raw=dataset_config.raw.open(),
-        gt=dataset_config.gt.open(),
+        raw=open_array(dataset_config.raw.path, dataset_config.raw.dataset),
+        gt=open_array(dataset_config.gt.path, dataset_config.gt.dataset),
         raw_min=dataset_config.raw.min,
         raw_max=dataset_config.raw.max,
     )
@@ -146,7 +147,11 @@ def test_scores_are_those_of_the_checkpoint(validated):
     prediction = np.zeros((2, *(roi.shape / dataset.gt.voxel_size)), np.float32)
     predict_blockwise(run.model, dataset, roi, torch.device("cpu"), prediction)
     gt = dataset.gt.read(roi)
-    mask = dataset_config.mask.open().read(roi).astype(np.float32)
+    mask = (
+        open_array(dataset_config.mask.path, dataset_config.mask.dataset)
+        .read(roi)
+        .astype(np.float32)
+    )
     threshold = {"threshold": 0.0}
     expected = run.task.evaluate(
         run.task.post_process(prediction, threshold), gt, mask, dataset.gt.voxel_size
@@ -234,6 +239,7 @@ def test_anisotropic_and_sectionwise_networks_train_and_validate_one_section(
     config = RunConfig.model_validate(spec)
     ok, message = config.verify()
     assert ok, message
+    assert run_data_problems(config) == []
     with torch_threads(1):
         train_to(config, tmp_path, 2, progress=False)
         path = validate_at(config, tmp_path, 2)
@@ -248,9 +254,9 @@ def test_anisotropic_and_sectionwise_networks_train_and_validate_one_section(
     run.model.load_state_dict(LocalWeightsStore(tmp_path).retrieve_weights("aniso", 2).model)
     dataset_config = config.datasplit_config.validate_configs[0]
     dataset = SamplerDataset(
-        raw=dataset_config.raw.open(),
-        gt=dataset_config.gt.open(),
-        mask=dataset_config.mask.open(),
+        raw=open_array(dataset_config.raw.path, dataset_config.raw.dataset),
+        gt=open_array(dataset_config.gt.path, dataset_config.gt.dataset),
+        mask=open_array(dataset_config.mask.path, dataset_config.mask.dataset),
         raw_min=dataset_config.raw.min,
         raw_max=dataset_config.raw.max,
     )
@@ -275,5 +281,5 @@ def test_a_2d_network_on_3d_data_without_a_section_axis_is_a_check_error(anisotr
     spec["architecture_config"].update(
         input_shape=[28, 28], downsample_factors=[[2, 2]], eval_shape_increase=[8, 8]
     )
-    problems = RunConfig.model_validate(spec).data_problems()
+    problems = run_data_problems(RunConfig.model_validate(spec))
     assert any("section_axis" in p and "validate_configs[0].raw" in p for p in problems)

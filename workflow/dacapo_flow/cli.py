@@ -11,12 +11,16 @@ from pathlib import Path
 
 
 def _run_config(args):
+    """The job's run config, its values and then the metadata of its arrays checked."""
     from .config.loading import load_run_config
     from .config.sweeps import load_swept_run_config
+    from .data.array_checks import verify_run_data
 
     if args.grid:
-        return load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
-    return load_run_config(args.run_config, name=args.run, repetition=args.repetition)
+        config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
+        return verify_run_data(config, f"{args.run_config} with grid point {args.grid}")
+    config = load_run_config(args.run_config, name=args.run, repetition=args.repetition)
+    return verify_run_data(config, str(args.run_config))
 
 
 def _add_run_arguments(parser):
@@ -72,6 +76,7 @@ def _records(paths) -> dict:
 
 
 def cmd_normalisation(args):
+    from .data.arrays import open_array
     from .data.intensity import recorded_range
 
     config = _run_config(args)
@@ -82,7 +87,7 @@ def cmd_normalisation(args):
             f"{args.run_config}: no dataset {args.dataset!r} normalised by percentiles"
         )
     raw = datasets[args.dataset].raw
-    low, high = recorded_range(raw.open(), raw.percentiles, args.out)
+    low, high = recorded_range(open_array(raw.path, raw.dataset), raw.percentiles, args.out)
     print(
         f"{args.dataset}: percentiles {raw.percentiles} of {raw.path}/{raw.dataset}: {low}..{high}"
     )
@@ -112,7 +117,7 @@ def cmd_synthetic_data(args):
 
 def cmd_check(args):
     from .config.loading import read_yaml
-    from .config.workflow_config import load_plan, plan_warnings
+    from .plan.runs import load_plan, plan_warnings
 
     plan = load_plan(read_yaml(args.config), str(args.config))
     for warning in plan_warnings(plan):
@@ -200,11 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synthetic_data)
 
     from .data.cremi import add_parsers as add_cremi_parsers
+    from .export.cli import add_parsers as add_export_parsers
     from .interop.cli import add_parsers as add_interop_parsers
     from .predict.cli import add_parsers as add_predict_parsers
     from .report.cli import add_parsers as add_report_parsers
 
     add_interop_parsers(sub)
+    add_export_parsers(sub)
     add_report_parsers(sub)
     add_predict_parsers(sub)
     add_cremi_parsers(sub)

@@ -17,8 +17,8 @@ from .data.augment import build_augment
 from .data.prefetch import Prefetcher, PrefetchWorkerError
 from .data.sampling import BatchSampler, SamplerDataset
 from .devices import autocast, configure_backends, data_workers, memory_format, to_device
-from .interop.dacapo_store import resolve_external_start
-from .layout import Layout, emergency_state
+from .interop.dacapo_store import external_start_for
+from .layout import emergency_state
 from .preemption import (
     ChunkIdentity,
     StopRequest,
@@ -80,10 +80,11 @@ def build_sampler(run: Run, normalisation: dict | None = None) -> BatchSampler:
 
 
 def check_start_input(run_config: RunConfig, start: Path | None):
-    """The file the workflow made this chunk depend on must be the one the start config
-    names (by its place in the store layout), so that the DAG's dependency and the weights
-    actually loaded never disagree. Returns the resolved start of an external start config
-    (a DaCapo run or a file), else None."""
+    """A run with a start config needs the starter weights file (`--start`), one without
+    none. The file is trusted: the workflow resolves it (`plan.starts.start_file`). Returns
+    what loading an external start (a DaCapo run or a file) needs besides the file: its
+    head labels and description; None for a start from a run of this workflow (its weights
+    record their head labels)."""
     config = run_config.start_config
     if config is None:
         if start is not None:
@@ -96,23 +97,9 @@ def check_start_input(run_config: RunConfig, start: Path | None):
             f"run {run_config.name!r} starts from {config!r}: its first chunk needs the "
             "starter weights file (--start)"
         )
-    if not isinstance(config, StartConfig):
-        resolved = resolve_external_start(config)
-        if Path(start).resolve() != Path(resolved.checkpoint).resolve():
-            raise TrainingError(
-                f"--start {start} is not the file start_config names ({resolved.checkpoint})"
-            )
-        return resolved
-    layout = Layout("<store>")
-    if config.criterion.isdigit():
-        expected = layout.checkpoint(config.run, config.criterion)
-    else:
-        dataset = config.dataset or Path(start).parent.name
-        expected = layout.best_weights(config.run, dataset, config.criterion)
-    tail = Path(expected).relative_to("<store>").parts
-    if Path(start).parts[-len(tail) :] != tail:
-        raise TrainingError(f"--start {start} is not the file start_config names ({expected})")
-    return None
+    if isinstance(config, StartConfig):
+        return None
+    return external_start_for(config, Path(start))
 
 
 def initialize_start(run: Run, start: Path, external=None) -> None:

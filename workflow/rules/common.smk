@@ -11,14 +11,14 @@ from snakemake.utils import validate
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.loading import read_yaml
 from dacapo_flow.config.datasplits import pending_outputs
-from dacapo_flow.config.workflow_config import load_plan, plan_warnings, start_dataset
-from dacapo_flow.export.targets import (
+from dacapo_flow.config.exports import (
     ExportEntry,
     export_paths,
     selection_dataset_config,
 )
-from dacapo_flow.interop.dacapo_store import resolve_external_start
-from dacapo_flow.predict.config import PredictionTarget
+from dacapo_flow.config.predictions import PredictionTarget
+from dacapo_flow.plan.runs import load_plan, plan_warnings
+from dacapo_flow.plan.starts import start_file
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
 
 try:
@@ -82,18 +82,6 @@ def data_inputs(wildcards):
     return {"data": f"{SYNTHETIC}/manifest.json"} if SYNTHETIC else {}
 
 
-def start_file(run):
-    """The file a finetune's first chunk loads: the upstream's winning weights (or one of
-    its checkpoints when the start names an iteration), or the external checkpoint (a
-    DaCapo run's, or a file) the start config names."""
-    start = run.config.start_config
-    if run.upstream is None:
-        return str(resolve_external_start(start).checkpoint)
-    if start.criterion.isdigit():
-        return LAYOUT.checkpoint(start.run, start.criterion)
-    return LAYOUT.best_weights(start.run, start_dataset(run, PLAN), start.criterion)
-
-
 def train_chunk_inputs(wildcards):
     inputs = data_inputs(wildcards)
     previous = previous_iteration(wildcards)
@@ -101,7 +89,7 @@ def train_chunk_inputs(wildcards):
     if previous:
         inputs["previous"] = LAYOUT.checkpoint(run.name, previous)
     elif run.config.start_config is not None:
-        inputs["start"] = start_file(run)
+        inputs["start"] = start_file(run, PLAN, LAYOUT)
     return inputs
 
 

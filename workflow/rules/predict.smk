@@ -1,7 +1,7 @@
 # Applying a selected model to whole volumes (DESIGN §8), one directory per target:
 # LAYOUT.prediction_dir(target). Expects from common.smk:
 #   LAYOUT       dacapo_flow.layout.Layout of the store
-#   PREDICTIONS  target name -> dacapo_flow.predict.config.PredictionTarget (from
+#   PREDICTIONS  target name -> dacapo_flow.config.predictions.PredictionTarget (from
 #                `predictions:` in config/config.yaml)
 #   PLAN         run name -> planned run (.name, .source, .repetition, .config)
 #

@@ -1,5 +1,5 @@
 # Inputs and params of the prediction rules (predict.smk). Paths only, no I/O, no torch.
-from dacapo_flow.predict.config import resolve_dataset
+from dacapo_flow.config.predictions import resolve_dataset
 
 
 wildcard_constraints:

@@ -4,9 +4,9 @@ A field's *stage* says which cached stage of the workflow its value affects (DES
 "train" (the default), "validate", "select" or "none". Stage hashes cover only the fields of
 that stage, so editing a threshold grid reruns validation but not training.
 
-Checks come in two costs: `problems()` looks at the values only (no I/O, run whenever the
-workflow is parsed), `data_problems()` also opens array metadata (no voxel data). `verify()`
-runs both.
+`problems()` and `verify()` look at the values only (no I/O, run whenever the workflow is
+parsed). The checks that open the arrays a config names are not here (config/ imports no
+stage): `dacapo_flow.data.array_checks` (metadata) and `dacapo_flow.plan.data_checks` (voxels).
 """
 
 import hashlib
@@ -98,18 +98,9 @@ class Config(BaseModel):
             found += [f"{prefix}.{p}" for p in child.problems()]
         return found
 
-    def data_problems(self) -> list[str]:
-        """What is wrong with the arrays the config names: opens their metadata, reads no
-        voxels. Subclasses that name arrays extend."""
-        found = []
-        for prefix, child in _children(self):
-            found += [f"{prefix}.{p}" for p in child.data_problems()]
-        return found
-
     def verify(self) -> tuple[bool, str]:
         """(True, summary) when usable, else (False, every problem on its own line)."""
         found = self.problems()
-        found += self.data_problems()
         if found:
             return False, "\n".join(found)
         return True, f"{type(self).__name__} is valid"

@@ -74,11 +74,6 @@ class ArrayConfig(Config):
                 found.append("percentiles: give either percentiles or min/max, not both")
         return found
 
-    def open(self):
-        from ..data.arrays import open_array  # lazy: keeps config parsing free of zarr
-
-        return open_array(self.path, self.dataset)
-
 
 class RawGTDatasetConfig(Config):
     name: str = Field(pattern=NAME_PATTERN, description="unique; names the validation dir")
@@ -90,95 +85,6 @@ class RawGTDatasetConfig(Config):
     def problems(self) -> list[str]:
         found = super().problems()
         return found + beyond("weight", self.weight, MAX_WEIGHT, "relative to the others")
-
-    def data_problems(self) -> list[str]:
-        """Opens each array's metadata: existence, voxel grid, channels, gt dtype."""
-        found = super().data_problems()
-        arrays = {"raw": self.raw, "gt": self.gt, "mask": self.mask}
-        opened = {}
-        for key, array in arrays.items():
-            if array is None or is_pending(array.path):
-                continue
-            try:
-                opened[key] = array.open()
-            except (FileNotFoundError, ValueError, KeyError) as error:
-                found.append(f"{key}: cannot open {array.path}/{array.dataset}: {error}")
-        for key, array in opened.items():
-            if 0 in tuple(array.shape):
-                found.append(
-                    f"{key}: {array.path}/{array.dataset} has no voxels (shape "
-                    f"{tuple(array.shape)})"
-                )
-        sizes = {key: tuple(a.voxel_size) for key, a in opened.items()}
-        if len(set(sizes.values())) > 1:
-            found.append(f"voxel sizes differ between arrays: {sizes}" + self._level_hints(opened))
-        elif "raw" in opened:
-            raw = opened["raw"]
-            for key, array in opened.items():
-                shift = array.offset - raw.offset
-                if any(s % v for s, v in zip(shift, raw.voxel_size)):
-                    found.append(
-                        f"{key}: offset {tuple(array.offset)} is a fraction of a voxel away "
-                        f"from raw's {tuple(raw.offset)}"
-                    )
-            if not any(0 in tuple(a.shape) for a in opened.values()):
-                found += _overlap_problems(opened)
-        for key, array in opened.items():
-            if array.num_channels not in ((None, 1) if key == "raw" else (None,)):
-                found.append(f"{key}: has {array.num_channels} channels; expected one")
-        if "gt" in opened:
-            dtype = opened["gt"].dtype
-            if dtype.kind not in "uib":
-                found.append(
-                    f"gt: {self.gt.path}/{self.gt.dataset} has dtype {dtype}; label ids must be "
-                    "integers (unsigned, up to uint64)"
-                )
-        return found
-
-    def _level_hints(self, opened: dict) -> str:
-        """Which multiscale level to use instead, where another level has raw's voxel size
-        (or raw has one with the labels' voxel size): arrays are not resampled on read."""
-        from ..data.arrays import level_hint
-
-        if "raw" not in opened:
-            return ""
-        raw = opened["raw"]
-        hints = []
-        for key, array in opened.items():
-            if key == "raw" or array.voxel_size == raw.voxel_size:
-                continue
-            config = getattr(self, key)
-            level = level_hint(config.path, config.dataset, raw.voxel_size)
-            if level:
-                hints.append(f"use {key} dataset {level!r} (voxel size {tuple(raw.voxel_size)})")
-                continue
-            level = level_hint(self.raw.path, self.raw.dataset, array.voxel_size)
-            if level:
-                hints.append(
-                    f"use raw dataset {level!r} (voxel size {tuple(array.voxel_size)}, as {key})"
-                )
-        return ("; " + "; ".join(hints)) if hints else "; arrays are not resampled on read"
-
-    def raw_voxel_size(self):
-        return self.raw.open().voxel_size
-
-
-def _overlap_problems(opened: dict) -> list[str]:
-    """gt must overlap raw (the network sees zeros elsewhere), and a mask the gt (it marks
-    the annotated gt voxels). ROIs in world units; arrays of one voxel size."""
-    found = []
-    pairs = (("gt", "raw"), ("mask", "gt"), ("mask", "raw"))
-    for key, other in pairs:
-        if key not in opened or other not in opened:
-            continue
-        roi, other_roi = opened[key].roi, opened[other].roi
-        if roi.dims == other_roi.dims and roi.intersect(other_roi).empty:
-            found.append(
-                f"{key}: its ROI {roi} (world units) does not overlap {other}'s {other_roi}; "
-                "check the offsets in the arrays' metadata"
-            )
-            break  # one missing overlap explains the rest
-    return found
 
 
 class DataSplitConfig(Config):
@@ -211,21 +117,6 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         names = [d.name for d in self.train_configs + self.validate_configs]
         for name in sorted({n for n in names if names.count(n) > 1}):
             found.append(f"dataset name {name!r} is used twice")
-        return found
-
-    def data_problems(self) -> list[str]:
-        found = super().data_problems()
-        sizes = set()
-        for group in ("train_configs", "validate_configs"):
-            for dataset in getattr(self, group):
-                if is_pending(dataset.raw.path):
-                    continue
-                try:
-                    sizes.add(tuple(dataset.raw_voxel_size()))
-                except (FileNotFoundError, ValueError, KeyError):
-                    pass  # already reported by the dataset itself
-        if len(sizes) > 1:
-            found.append(f"raw voxel sizes differ between datasets: {sorted(sizes)}")
         return found
 
 

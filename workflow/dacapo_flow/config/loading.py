@@ -115,26 +115,22 @@ def parse_config(model: type[Config], data: dict, source: str) -> Config:
         raise ConfigError(format_validation_error(error, source)) from None
 
 
-def verified(config: Config, source: str, check_data: bool = True) -> Config:
-    """`config` if it verifies; else ConfigError naming `source` and every key. Without
-    `check_data` only `problems()` (no array is opened)."""
-    if check_data:
-        ok, message = config.verify()
-    else:
-        found = config.problems()
-        ok, message = not found, "\n".join(found)
+def verified(config: Config, source: str) -> Config:
+    """`config` if its values verify; else ConfigError naming `source` and every key. No
+    array is opened (see `dacapo_flow.data.array_checks.verify_run_data`)."""
+    ok, message = config.verify()
     if not ok:
         raise ConfigError("\n".join(f"{source}: {line}" for line in message.splitlines()))
     return config
 
 
-def load_run_config(path, name=None, repetition=None, verify=True, check_data=True) -> RunConfig:
+def load_run_config(path, name=None, repetition=None, verify=True) -> RunConfig:
     """Load a run config; `name` / `repetition` override the file's (for repetitions).
-    `verify` checks it (with its arrays' metadata unless `check_data` is False)."""
+    `verify` checks its values (no array is opened)."""
     data = read_yaml(path)
     if name is not None:
         data["name"] = name
     if repetition is not None:
         data["repetition"] = repetition
     config = parse_config(RunConfig, data, str(path))
-    return verified(config, str(path), check_data) if verify else config
+    return verified(config, str(path)) if verify else config

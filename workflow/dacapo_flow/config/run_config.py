@@ -6,7 +6,7 @@ from pydantic import Field
 
 from .architectures import AnyArchitectureConfig
 from .base import Config, staged
-from .datasplits import NAME_PATTERN, AnyDataSplitConfig, is_pending
+from .datasplits import NAME_PATTERN, AnyDataSplitConfig
 from .starts import AnyStartConfig, StartConfig
 from .tasks import AnyTaskConfig
 from .trainers import MAX_ITERATIONS, TrainerConfig
@@ -161,58 +161,4 @@ class RunConfig(Config):
             )
         if self.repetition > MAX_REPETITION:
             found.append(f"repetition: at most {MAX_REPETITION}, got {self.repetition}")
-        return found
-
-    def data_problems(self) -> list[str]:
-        """Beyond each array's own checks: the data fit the network (dimensions, crop sizes)."""
-        found = super().data_problems()
-        if found:
-            return found
-        arch = self.architecture_config
-        # A network that does not verify has no output shape; problems() reports it.
-        output_shape = (
-            None if arch.problems() else tuple(arch.data_shape(arch.output_shape(arch.input_shape)))
-        )
-        for key, dataset in self.datasplit_config.datasets():
-            if is_pending(dataset.raw.path):
-                continue
-            raw = dataset.raw.open()
-            where = f"datasplit_config.{key}"
-            if raw.voxel_size.dims != arch.data_dims:
-                hint = (
-                    "; set architecture_config.section_axis (e.g. 0) to run the 2D network "
-                    "section by section"
-                    if (raw.voxel_size.dims, arch.dims, arch.section_axis) == (3, 2, None)
-                    else ""
-                )
-                found.append(
-                    f"{where}.raw: {dataset.raw.path}/{dataset.raw.dataset} is "
-                    f"{raw.voxel_size.dims}D, the network runs on {arch.data_dims}D data "
-                    f"(architecture_config.input_shape {arch.input_shape}"
-                    + (
-                        f", section_axis {arch.section_axis}"
-                        if arch.section_axis is not None
-                        else ""
-                    )
-                    + f"){hint}"
-                )
-                continue
-            input_shape = tuple(arch.data_shape(arch.input_shape))
-            if len(raw.shape) == len(input_shape) and any(
-                r < i for r, i in zip(raw.shape, input_shape)
-            ):
-                found.append(
-                    f"{where}.raw: {dataset.raw.path}/{dataset.raw.dataset} has shape "
-                    f"{tuple(raw.shape)}, smaller than the network's input shape {input_shape} "
-                    f"(architecture_config.input_shape {arch.input_shape})"
-                )
-            if output_shape is None or not key.startswith("train_configs"):
-                continue
-            gt = dataset.gt.open()
-            if any(g < o for g, o in zip(gt.shape, output_shape)):
-                found.append(
-                    f"{where}.gt: {dataset.gt.path}/{dataset.gt.dataset} has shape "
-                    f"{tuple(gt.shape)}, smaller than the network's output shape "
-                    f"{output_shape} (architecture_config.input_shape {arch.input_shape})"
-                )
         return found

@@ -244,7 +244,7 @@ def expand_sweep(
             data["name"], data["repetition"] = name, repetition
             where = f"{source}: grid point {point} applied to {path}"
             # Data are checked once per plan (check_plan_data), not per grid point here.
-            run_config = verified(_parsed(data, where), where, check_data=False)
+            run_config = verified(_parsed(data, where), where)
             runs.append(
                 SweepRun(
                     name, base_config.name, group, repetition, repetitions, point, data, run_config
@@ -297,12 +297,6 @@ def sweep_metadata(
         "repetitions": None if repetitions is None else int(repetitions),
         "start": start,
     }
-
-
-def write_sweep_metadata(path: str | Path, metadata: dict) -> Path:
-    from ..store.atomic import atomic_write_json
-
-    return atomic_write_json(path, metadata)
 
 
 def read_sweep_metadata(path: str | Path) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from funlib.geometry import Coordinate, Roi
 
-from dacapo_flow.data.arrays import ZarrArray
+from dacapo_flow.data.arrays import ZarrArray, open_array
 from dacapo_flow.data.intensity import recorded_range
 from dacapo_flow.data.mask_index import annotated_voxels, window_begin
 
@@ -70,14 +70,14 @@ class SamplerDataset:
         """From a RawGTDatasetConfig: raw normalised by its min/max, or by its percentiles
         (computed once and recorded in `record`, a JSON file, when given; see
         `recorded_range` for `write_record`)."""
-        raw = config.raw.open()
+        raw = open_array(config.raw.path, config.raw.dataset)
         raw_min, raw_max = config.raw.min, config.raw.max
         if getattr(config.raw, "percentiles", None) is not None:
             raw_min, raw_max = recorded_range(raw, config.raw.percentiles, record, write_record)
         return cls(
             raw=raw,
-            gt=config.gt.open(),
-            mask=config.mask.open() if config.mask else None,
+            gt=open_array(config.gt.path, config.gt.dataset),
+            mask=open_array(config.mask.path, config.mask.dataset) if config.mask else None,
             weight=config.weight,
             raw_min=raw_min,
             raw_max=raw_max,

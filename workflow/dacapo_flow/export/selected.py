@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 from funlib.geometry import Coordinate
 
+from dacapo_flow.config.exports import selection_dataset_config
 from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.run_config import RunConfig
+from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.sampling import SamplerDataset
-from dacapo_flow.export.targets import selection_dataset_config
 from dacapo_flow.factory import create_architecture, create_task
 from dacapo_flow.nn.model import Model
 from dacapo_flow.store.best_record import BestRecord
@@ -146,7 +147,8 @@ def load_selected(
     model.load_state_dict(checkpoint.model)
     model.eval()
     if voxel_size is None:
-        voxel_size = config.datasplit_config.train_configs[0].raw_voxel_size()
+        raw = config.datasplit_config.train_configs[0].raw
+        voxel_size = open_array(raw.path, raw.dataset).voxel_size
     voxel_size = Coordinate(voxel_size)
     out_voxel = model.scale(voxel_size)
     minimum, step = input_sizes(model.architecture)
@@ -184,41 +186,3 @@ def load_selected(
         output_offset=output_offset(model.architecture.output_shape_for, minimum, step, ratio),
         provenance=provenance,
     )
-
-
-def export_selected(
-    run_config,
-    weights,
-    best,
-    out_dir=None,
-    bioimageio_zip=None,
-    cellmap_flow=None,
-    upstream=None,
-    voxel_size=None,
-    authors=None,
-    license="CC-BY-4.0",
-    run=None,
-    repetition=None,
-    normalisation=None,
-    cite=None,
-) -> SelectedModel:
-    """Write the requested exports of one selected model (see `dacapo-flow export`)."""
-    selected = load_selected(
-        run_config, weights, best, voxel_size, upstream, run, repetition, normalisation
-    )
-    if out_dir is not None or bioimageio_zip is not None:
-        from .bioimageio import write_bioimageio_package
-
-        write_bioimageio_package(
-            selected,
-            folder=out_dir,
-            zip_path=bioimageio_zip,
-            authors=authors,
-            license=license,
-            cite=cite,
-        )
-    if cellmap_flow is not None:
-        from .cellmap_flow import write_cellmap_flow_script
-
-        write_cellmap_flow_script(selected, Path(weights), cellmap_flow)
-    return selected

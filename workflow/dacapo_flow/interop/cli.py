@@ -1,8 +1,7 @@
-"""Subcommands `import-dacapo` and `export` (wired into `dacapo-flow` by `add_parsers`)."""
+"""Subcommand `import-dacapo` (wired into `dacapo-flow` by `add_parsers`)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -56,35 +55,6 @@ def cmd_import_dacapo(args) -> None:
         print(f"wrote {args.out}", file=sys.stderr)
 
 
-def cmd_export(args) -> None:
-    from ..export.bioimageio import cite_entry
-    from ..export.selected import export_selected
-
-    if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
-        raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
-    run_config = args.run_config
-    if args.grid:
-        from ..config.sweeps import load_swept_run_config
-
-        run_config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
-    export_selected(
-        run_config=run_config,
-        run=args.run,
-        repetition=args.repetition,
-        weights=args.weights,
-        best=args.best,
-        out_dir=args.out_dir,
-        bioimageio_zip=args.bioimageio_zip,
-        cellmap_flow=args.cellmap_flow,
-        upstream=args.upstream or None,
-        voxel_size=args.voxel_size,
-        authors=args.author,
-        license=args.license,
-        normalisation=args.normalisation,
-        cite=[cite_entry(text, reference) for text, reference in args.cite or []],
-    )
-
-
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser("import-dacapo", help="translate a DaCapo run config")
     p.add_argument("--store", type=Path, required=True, help="DaCapo runs_base_dir")
@@ -97,37 +67,3 @@ def add_parsers(subparsers) -> None:
         "criterion of a best record (mito__dice)",
     )
     p.set_defaults(func=cmd_import_dacapo)
-
-    p = subparsers.add_parser("export", help="package a selected model for sharing")
-    p.add_argument("--run-config", type=Path, required=True, help="the run's config YAML")
-    p.add_argument("--run", help="run name (default: the config's name)")
-    p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
-    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
-    p.add_argument("--weights", type=Path, required=True, help="checkpoint (e.g. best .pt)")
-    p.add_argument("--best", type=Path, required=True, help="the best JSON it won")
-    p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")
-    p.add_argument("--bioimageio-zip", type=Path, help="bioimage.io package zip to write")
-    p.add_argument("--cellmap-flow", type=Path, help="cellmap-flow script file to write")
-    p.add_argument("--upstream", help="run this one was finetuned from (provenance; '': none)")
-    p.add_argument("--voxel-size", type=int, nargs="+", help="default: the training raw's")
-    p.add_argument(
-        "--author",
-        action="append",
-        help="bioimage.io author name (repeatable; default: `git config user.name`, else the "
-        "login name, with a warning)",
-    )
-    p.add_argument("--license", default="CC-BY-4.0", help="bioimage.io license (SPDX id)")
-    p.add_argument(
-        "--cite",
-        nargs=2,
-        action="append",
-        metavar=("TEXT", "DOI_OR_URL"),
-        help="a citation listed before DaCapo's (repeatable)",
-    )
-    p.add_argument(
-        "--normalisation",
-        type=Path,
-        help="the run's record of the selection dataset's percentile range "
-        "(<store>/<run>/normalisation/<dataset>.json; default: computed as its job does)",
-    )
-    p.set_defaults(func=cmd_export)

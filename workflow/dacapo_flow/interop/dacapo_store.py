@@ -97,22 +97,33 @@ def dacapo_head_labels(runs_base_dir: str | os.PathLike, run: str) -> list[str] 
     return TypeAdapter(AnyTaskConfig).validate_python(config["task_config"]).head_labels()
 
 
-def resolve_external_start(config: AnyExternalStartConfig) -> ResolvedStart:
-    """The checkpoint file and its head labels. The file must exist (a Snakemake input)."""
+def external_start_path(config: AnyExternalStartConfig) -> Path:
+    """The checkpoint file an external start config names (it may not exist)."""
     if isinstance(config, CheckpointStartConfig):
-        path = Path(config.checkpoint)
-        labels = list(config.head_labels) if config.head_labels else None
-        what = f"checkpoint {path}"
-    elif isinstance(config, DaCapoRunStartConfig):
+        return Path(config.checkpoint)
+    if isinstance(config, DaCapoRunStartConfig):
         base = Path(config.runs_base_dir)
         if config.iteration is not None:
-            path = base / config.run / "checkpoints" / "iterations" / str(config.iteration)
-        else:
-            path = dacapo_best_checkpoint(base, config.run, config.criterion, config.dataset)
-        labels = dacapo_head_labels(base, config.run)
-        what = f"DaCapo run {config.run} ({path})"
-    else:
-        raise ConfigError(f"not an external start config: {config!r}")
+            return base / config.run / "checkpoints" / "iterations" / str(config.iteration)
+        return dacapo_best_checkpoint(base, config.run, config.criterion, config.dataset)
+    raise ConfigError(f"not an external start config: {config!r}")
+
+
+def external_start_for(config: AnyExternalStartConfig, path: Path) -> ResolvedStart:
+    """`path` (the file the start config names) with the labels of its head and a
+    description: the config's head labels, or those of the DaCapo run's stored task."""
+    if isinstance(config, CheckpointStartConfig):
+        labels = list(config.head_labels) if config.head_labels else None
+        return ResolvedStart(path, labels, f"checkpoint {path}")
+    if isinstance(config, DaCapoRunStartConfig):
+        labels = dacapo_head_labels(Path(config.runs_base_dir), config.run)
+        return ResolvedStart(path, labels, f"DaCapo run {config.run} ({path})")
+    raise ConfigError(f"not an external start config: {config!r}")
+
+
+def resolve_external_start(config: AnyExternalStartConfig) -> ResolvedStart:
+    """The checkpoint file and its head labels. The file must exist (a Snakemake input)."""
+    path = external_start_path(config)
     if not path.is_file():
         raise ExternalStartError(f"start checkpoint {path} does not exist")
-    return ResolvedStart(path, labels, what)
+    return external_start_for(config, path)

@@ -16,8 +16,9 @@ from funlib.geometry import Coordinate
 
 from ..config.architectures import MAX_INPUT_VOXELS
 from ..config.base import ConfigError
+from ..config.predictions import PredictionTarget
 from .blocks import NetworkGeometry, fit_network, pyramid_factors
-from .config import PredictionTarget, normalisation_problems, verify_input
+from .input_checks import normalisation_problems, verify_input
 
 # A float input larger than this (in ROI voxels) is not scanned here: each shard checks the
 # blocks it reads instead (`shard.BlockPredictor.read`).
@@ -47,9 +48,7 @@ def check_targets(targets: list[PredictionTarget], plan: dict, source: str, chec
         if not own:
             own += geometry_problems(target, run.config)
         if check_data and not own:
-            own += target.data_problems()
-            if not own:
-                own += input_problems(target, run.config)
+            own += input_problems(target, run.config)
         found += [f"{where}.{p}" for p in own]
     if found:
         raise ConfigError("\n".join(found))
@@ -173,11 +172,12 @@ def input_problems(target: PredictionTarget, run_config) -> list[str]:
     """Problems of the target's opened input: channels, ROI, dimensions, voxel size (the
     training raw's), NaN / infinite values, normalisation, pyramid."""
     from ..config.datasplits import is_pending
+    from ..data.arrays import open_array  # lazy: only with check_data are arrays opened
 
     if is_pending(target.input.path):
         return []
     try:
-        array = target.input.open()
+        array = open_array(target.input.path, target.input.dataset)
     except Exception as error:  # noqa: BLE001 - reported with the key, before any job
         return [f"input: cannot open {target.input.path}/{target.input.dataset}: {error}"]
     where = f"input: {target.input.path}/{target.input.dataset}"
@@ -204,7 +204,7 @@ def input_problems(target: PredictionTarget, run_config) -> list[str]:
 def _voxel_size_problems(target: PredictionTarget, array, run_config) -> list[str]:
     """A network applied at another resolution than it trained at gives wrong predictions."""
     from ..config.datasplits import is_pending
-    from ..data.arrays import level_hint
+    from ..data.arrays import level_hint, open_array
 
     trained = set()
     for _, dataset in run_config.datasplit_config.datasets():
@@ -212,7 +212,7 @@ def _voxel_size_problems(target: PredictionTarget, array, run_config) -> list[st
         if is_pending(raw.path):
             continue
         try:
-            trained.add(tuple(raw.open().voxel_size))
+            trained.add(tuple(open_array(raw.path, raw.dataset).voxel_size))
         except Exception:  # noqa: BLE001, S112 - the run's own data checks name it
             continue
     if not trained or tuple(array.voxel_size) in trained:

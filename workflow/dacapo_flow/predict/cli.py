@@ -30,7 +30,7 @@ def _run_config(args):
 
 
 def _target(args):
-    from .config import load_target, parse_target
+    from ..config.predictions import load_target, parse_target
 
     if args.target_json is not None:
         return parse_target(json.loads(args.target_json), "--target-json")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from funlib.geometry import Coordinate, Roi
 
+from ..config.predictions import PredictionTarget
 from ..store.atomic import atomic_write_json
 from .blocks import BlockGrid, NetworkGeometry
-from .config import PredictionTarget
 
 PLAN_FORMAT = "dacapo-flow-prediction-plan"
 

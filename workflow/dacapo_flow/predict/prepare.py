@@ -9,7 +9,9 @@ import os
 from funlib.geometry import Coordinate
 
 from ..config.base import ConfigError
+from ..config.predictions import PredictionTarget, short_hash
 from ..config.run_config import RunConfig
+from ..data.arrays import open_array
 from ..data.intensity import percentile_range
 from ..data.sampling import raw_range
 from ..factory import create_architecture, create_task
@@ -17,7 +19,7 @@ from ..store.best_record import BestRecord, BestRecordError
 from ..store.weights import load_checkpoint
 from .blocks import fit_network, pyramid_factors
 from .checks import pyramid_problems
-from .config import PredictionTarget, short_hash, verify_input
+from .input_checks import verify_input
 from .output import create_outputs
 from .plan import Plan, SegmentationSpec
 from .progress import file_digest
@@ -128,7 +130,7 @@ def make_plan(
             f"weights {weights_path} are from iteration {weights.iteration}, best JSON "
             f"{best_path} names iteration {best.iteration}"
         )
-    array = target.input.open()
+    array = open_array(target.input.path, target.input.dataset)
     found = verify_input(target, array)
     if found:
         raise ConfigError("\n".join(f"prediction {target.name}: {p}" for p in found))

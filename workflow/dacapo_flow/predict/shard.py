@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..config.base import ConfigError
+from ..data.arrays import open_array
 from ..data.sampling import read_normalised
 from .blocks import input_roi, shard_blocks
 from .output import open_level, quantize, write_block
@@ -44,7 +45,7 @@ class BlockPredictor:
         self.device = torch.device(device)
         self.grid = plan.grid
         self.context = plan.network.context
-        self.raw = plan.target_config.input.open()
+        self.raw = open_array(plan.target_config.input.path, plan.target_config.input.dataset)
         self.levels = [open_level(plan, PREDICTION, level) for level in range(1 + plan.pyramid)]
         self.precision = plan.target["precision"]
 

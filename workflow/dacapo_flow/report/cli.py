@@ -30,7 +30,8 @@ def _same_length(command: str, first: str, second: str, a: list, b: list) -> Non
 
 
 def cmd_sweep_metadata(args) -> None:
-    from ..config.sweeps import sweep_metadata, write_sweep_metadata
+    from ..config.sweeps import sweep_metadata
+    from ..store.atomic import atomic_write_json
 
     start = None
     if args.start_external:
@@ -50,7 +51,7 @@ def cmd_sweep_metadata(args) -> None:
         group=args.group,
         start=start,
     )
-    write_sweep_metadata(args.out, metadata)
+    atomic_write_json(args.out, metadata)
 
 
 def cmd_report_leaderboard(args) -> None:

@@ -103,6 +103,7 @@ def _score(score) -> str:
 
 
 def prediction_preview(prepared, png) -> Path:
+    from ..data.arrays import open_array
     from ..predict.output import dequantize, open_level
     from ..predict.plan import PREDICTION, SEGMENTATION, Plan
 
@@ -110,7 +111,7 @@ def prediction_preview(prepared, png) -> Path:
     prediction = open_level(plan, PREDICTION)
     section = central_section(plan.roi, prediction.voxel_size)
     where = extent(section)
-    raw = plan.target_config.input.open()
+    raw = open_array(plan.target_config.input.path, plan.target_config.input.dataset)
     raw_section = _raw_section(raw, section)
     panels = [
         Panel("raw", raw.read(raw_section)[..., 0, :, :], "raw", extent(raw_section)),

@@ -20,6 +20,7 @@ import json
 
 from ..config.starts import CheckpointStartConfig, DaCapoRunStartConfig
 from ..layout import Layout
+from ..plan.starts import start_dataset
 
 LEADERBOARD_FORMATS = ("csv", "md", "tex", "html")
 CURVE_FORMATS = ("png", "svg")
@@ -98,10 +99,7 @@ def start_of(run, plan: dict) -> dict | None:
         return {"external": f"DaCapo run {start.run} ({which}) in {start.runs_base_dir}"}
     if isinstance(start, CheckpointStartConfig):
         return {"external": f"checkpoint file {start.checkpoint}"}
-    dataset = start.dataset
-    if dataset is None and not start.criterion.isdigit() and start.run in plan:
-        dataset = plan[start.run].config.validation_dataset_names()[0]
-    return {"run": start.run, "criterion": start.criterion, "dataset": dataset}
+    return {"run": start.run, "criterion": start.criterion, "dataset": start_dataset(run, plan)}
 
 
 def lineage_inputs(layout: Layout, plan: dict) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.base import ConfigError
-from ..data.arrays import ZarrArray
+from ..data.arrays import ZarrArray, open_array
 from ..layout import Layout
 
 
@@ -23,7 +23,7 @@ class Layer:
 
 def target_layers(config: dict, name: str) -> list[Layer] | None:
     """The layers of prediction target `name`, or None when the config has no such target."""
-    from ..predict.config import PredictionTarget
+    from ..config.predictions import PredictionTarget
     from ..predict.output import open_level
     from ..predict.plan import PREDICTION, SEGMENTATION, Plan
 
@@ -40,7 +40,7 @@ def target_layers(config: dict, name: str) -> list[Layer] | None:
     plan = Plan.read(paths.prepared)
     window = (0.0, 255.0) if plan.target["dtype"] == "uint8" else tuple(plan.value_range)
     layers = [
-        Layer("raw", target.input.open(), "image"),
+        Layer("raw", open_array(target.input.path, target.input.dataset), "image"),
         Layer("prediction", open_level(plan, PREDICTION), "image", list(plan.channels), window),
     ]
     if plan.segmentation is not None:
@@ -51,17 +51,31 @@ def target_layers(config: dict, name: str) -> list[Layer] | None:
 def run_layers(config: dict, config_path: str, name: str) -> list[Layer] | None:
     """Raw, ground truth (and mask) of every validation dataset of run `name`; None when
     the config plans no such run."""
-    from ..config.workflow_config import load_plan
+    from ..plan.runs import load_plan
 
     plan = load_plan(config, config_path, check_data=False)
     if name not in plan:
         return None
     layers = []
     for dataset in plan[name].config.datasplit_config.validate_configs:
-        layers.append(Layer(f"{dataset.name} raw", dataset.raw.open(), "image"))
-        layers.append(Layer(f"{dataset.name} ground truth", dataset.gt.open(), "segmentation"))
+        layers.append(
+            Layer(f"{dataset.name} raw", open_array(dataset.raw.path, dataset.raw.dataset), "image")
+        )
+        layers.append(
+            Layer(
+                f"{dataset.name} ground truth",
+                open_array(dataset.gt.path, dataset.gt.dataset),
+                "segmentation",
+            )
+        )
         if dataset.mask is not None:
-            layers.append(Layer(f"{dataset.name} mask", dataset.mask.open(), "segmentation"))
+            layers.append(
+                Layer(
+                    f"{dataset.name} mask",
+                    open_array(dataset.mask.path, dataset.mask.dataset),
+                    "segmentation",
+                )
+            )
     return layers
 
 

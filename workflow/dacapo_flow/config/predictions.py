@@ -1,8 +1,9 @@
-"""`PredictionTarget`: which model is applied to which array, where and what is written.
+"""`PredictionTarget` (`predictions:` in config/config.yaml): which model is applied to which
+array, where and what is written.
 
-No torch and no zarr at import: the Snakefile parses targets while it builds the DAG. Checks
-that need the input array open are in `verify_input` (run by the prepare job); the checks
-against the run and the data, before any job, in `checks`.
+Values only: the Snakefile parses targets while it builds the DAG. Checks that need the input
+array open are in `dacapo_flow.predict.input_checks` (run by the prepare job); the checks
+against the run and the data, before any job, in `dacapo_flow.predict.checks`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Literal
 from funlib.geometry import Coordinate, Roi
 from pydantic import Field
 
-from ..config.base import Config, ConfigError
-from ..config.datasplits import NAME_PATTERN, ArrayConfig
+from .base import Config, ConfigError
+from .datasplits import NAME_PATTERN, ArrayConfig
+from .loading import parse_config, read_yaml, verified
 
 OUTPUT_KINDS = ("prediction", "segmentation")
 
@@ -122,28 +124,6 @@ def short_hash(payload) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def verify_input(target: PredictionTarget, array) -> list[str]:
-    """Problems of the target against its opened input array (a `ZarrArray`)."""
-    where = f"input {target.input.path}/{target.input.dataset}"
-    found = []
-    if array.num_channels not in (None, 1):
-        found.append(f"{where} has {array.num_channels} channels; raw must have one")
-    if target.roi is None:
-        return found
-    roi = target.roi.roi()
-    if roi.dims != array.voxel_size.dims:
-        return found + [f"roi: {roi.dims} dims, {where} has {array.voxel_size.dims}"]
-    misaligned = (roi.offset - array.offset) % array.voxel_size
-    if any(misaligned) or any(roi.shape % array.voxel_size):
-        found.append(
-            f"roi: {roi} is not on the voxel grid of {where} (offset {array.offset}, voxel "
-            f"size {array.voxel_size})"
-        )
-    if not array.roi.contains(roi):
-        found.append(f"roi: {roi} is not inside {where}, whose roi is {array.roi}")
-    return found
-
-
 def resolve_dataset(target: PredictionTarget, dataset_names: list[str]) -> str:
     """The validation dataset whose best JSON names the model."""
     if target.dataset is not None:
@@ -163,15 +143,11 @@ def resolve_dataset(target: PredictionTarget, dataset_names: list[str]) -> str:
 
 def parse_target(data: dict, source: str) -> PredictionTarget:
     """A verified target from a mapping; errors name `source` and the key."""
-    from ..config.loading import parse_config, verified
-
     return verified(parse_config(PredictionTarget, data, source), source)
 
 
 def load_target(path, name: str | None = None) -> PredictionTarget:
     """One target from a YAML/JSON file holding either one target or `predictions: [...]`."""
-    from ..config.loading import read_yaml
-
     data = read_yaml(Path(path))
     if "predictions" in data:
         entries = data["predictions"]
@@ -183,59 +159,3 @@ def load_target(path, name: str | None = None) -> PredictionTarget:
     if name is not None and data.get("name") != name:
         raise ConfigError(f"{path}: name is {data.get('name')!r}, expected {name!r}")
     return parse_target(data, str(path))
-
-
-def _training_normalisation(run_config) -> tuple | None:
-    """("percentiles", low, high) or ("range", min, max, dtype) shared by all training raws
-    of the run; None when they differ or one cannot be opened yet (generated data)."""
-    from ..config.datasplits import is_pending
-    from ..data.sampling import raw_range
-
-    found = set()
-    for dataset in run_config.datasplit_config.train_configs:
-        raw = dataset.raw
-        if raw.percentiles is not None:
-            found.add(("percentiles", *raw.percentiles))
-            continue
-        if is_pending(raw.path):
-            return None
-        try:
-            dtype = raw.open().dtype
-        except Exception:  # noqa: BLE001 - the run's own checks name it
-            return None
-        found.add(("range", *raw_range(dtype, raw.min, raw.max), str(dtype)))
-    return found.pop() if len(found) == 1 else None
-
-
-def normalisation_problems(target: PredictionTarget, array, run_config) -> list[str]:
-    """An input left at the default normalisation (its dtype's range) must map intensities to
-    0..1 as the run's training raw did: a uint16 volume read with 0..65535 by a model trained
-    on uint8 0..255 gives predictions that look fine and are wrong. Explicit `min`/`max` or
-    `percentiles` on the input are the user's choice and are not second-guessed."""
-    from ..data.sampling import raw_range
-
-    given = target.input
-    if given.percentiles is not None or given.min is not None or given.max is not None:
-        return []
-    trained = _training_normalisation(run_config)
-    if trained is None:
-        return []
-    low, high = raw_range(array.dtype, None, None)
-    where = f"input: {given.path}/{given.dataset} ({array.dtype})"
-    if trained[0] == "percentiles":
-        message = (
-            f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
-            f"{run_config.name!r} trained on raw percentiles {list(trained[1:])}: set "
-            f"input.percentiles: {list(trained[1:])} (or input.min / input.max)"
-        )
-        return [message]
-    _, train_low, train_high, train_dtype = trained
-    if (low, high) == (train_low, train_high):
-        return []
-    message = (
-        f"{where} would be normalised by its dtype range [{low:g}, {high:g}], but run "
-        f"{run_config.name!r} trained with raw [{train_low:g}, {train_high:g}] ({train_dtype}) "
-        f"mapped to 0..1: set input.min and input.max to the intensities that match "
-        f"(e.g. min: {train_low:g}, max: {train_high:g} if they are alike)"
-    )
-    return [message]

@@ -1,4 +1,4 @@
-"""The parse-time checks of `exports:` (dacapo_flow.export.targets); the rule itself runs in
+"""The parse-time checks of `exports:` (dacapo_flow.config.exports); the rule itself runs in
 tests/test_workflow_export.py."""
 
 from pathlib import Path
@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from dacapo_flow.config.base import ConfigError
+from dacapo_flow.config.exports import ExportEntry, check_exports
 from dacapo_flow.config.run_config import RunConfig
-from dacapo_flow.export.targets import ExportEntry, check_exports
 from helpers_tiny import run_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_a_citation_without_reference_and_a_repeated_entry_are_refused(plan):
 
 
 def test_dacapo_flow_check_refuses_a_bad_entry_naming_file_and_key(data, tmp_path):
-    from dacapo_flow.config.workflow_config import load_plan
+    from dacapo_flow.plan.runs import load_plan
     from helpers_tiny import write_yaml
 
     run = write_yaml(tmp_path / "distance.yaml", run_config_dict(data, name="distance"))

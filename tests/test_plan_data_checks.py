@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from dacapo_flow.config import data_checks
-from dacapo_flow.config.data_checks import check_run_data, gt_ids, label_findings, mask_findings
 from dacapo_flow.config.datasplits import ArrayConfig, pending_outputs
 from dacapo_flow.config.run_config import RunConfig
-from dacapo_flow.data.arrays import write_array
+from dacapo_flow.data.array_checks import run_data_problems
+from dacapo_flow.data.arrays import open_array, write_array
+from dacapo_flow.plan import data_checks
+from dacapo_flow.plan.data_checks import check_run_data, gt_ids, label_findings, mask_findings
 from helpers_tiny import merged, run_config_dict
 
 TOP = 2**64 - 1
@@ -69,8 +70,7 @@ def test_negative_ids_in_a_signed_gt_are_a_problem(data, tmp_path):
 
 def test_a_float_gt_is_a_problem_of_its_metadata(data, tmp_path):
     gt = gt_array(tmp_path, [1.0], np.float32)
-    ok, message = run_on(data, gt, {"a": [1]}).verify()
-    assert not ok
+    message = "\n".join(run_data_problems(run_on(data, gt, {"a": [1]})))
     assert f"datasplit_config.train_configs[0].gt: {gt.path}/labels has dtype float32" in message
 
 
@@ -145,7 +145,7 @@ def test_a_mask_that_marks_no_gt_voxel_is_a_problem(data, tmp_path):
     assert mask_findings(with_mask(data, gt, mask)).problems == [
         (
             f"datasplit_config.train_configs[0].mask: {gt.path}/mask marks no voxel inside the "
-            f"gt's ROI {gt.open().roi} (all 0 there): nothing is annotated"
+            f"gt's ROI {open_array(gt.path, gt.dataset).roi} (all 0 there): nothing is annotated"
         )
     ]
     mask[12, 12, 12] = 1  # marked, but outside the gt

@@ -4,8 +4,8 @@ Three costs, three places:
 
 - `Config.problems()`: the values alone. Run wherever a config is parsed, including the
   Snakefile in every cluster job.
-- `Config.data_problems()`: array metadata (dimensions, voxel sizes, dtypes, shapes). Part of
-  `verify()`, so each job checks the arrays of its own run.
+- `data.array_checks.run_data_problems()`: array metadata (dimensions, voxel sizes, dtypes,
+  shapes). Each job checks the arrays of its own run (`verify_run_data`).
 - `label_findings()`, `raw_findings()` and `mask_findings()` here: the voxels themselves
   (negative gt ids, label ids that never occur, NaN or infinities in raw, a mask that marks
   nothing), read chunk by chunk. Only `dacapo-flow check` and the main Snakemake process run it
@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasplits import ArrayConfig, is_pending
+from ..config.datasplits import ArrayConfig, is_pending
+from ..data.array_checks import run_data_problems
+from ..data.arrays import open_array
 
 # A gt larger than this is not scanned for its ids (its checks are skipped, not failed).
 MAX_SCAN_VOXELS = 2**31
@@ -103,13 +105,13 @@ def label_findings(run_config) -> Findings:
             complete = False
             continue
         try:
-            dtype = gt.open().dtype
+            dtype = open_array(gt.path, gt.dataset).dtype
         except (FileNotFoundError, ValueError, KeyError):
             complete = False
-            continue  # reported by data_problems
+            continue  # reported by run_data_problems
         if dtype.kind not in "uib":
             complete = False
-            continue  # reported by data_problems
+            continue  # reported by run_data_problems
         ids = gt_ids(gt)
         if ids is None:
             complete = False
@@ -161,7 +163,7 @@ def raw_findings(run_config) -> Findings:
         raw = dataset.raw
         if is_pending(raw.path):
             continue
-        array = raw.open()
+        array = open_array(raw.path, raw.dataset)
         cache_key = (str(Path(raw.path).resolve()), raw.dataset.strip("/"))
         cache_key += _signature(raw.path, raw.dataset)
         if cache_key not in _NAN_CACHE:
@@ -207,7 +209,10 @@ def mask_findings(run_config) -> Findings:
     for key, dataset in run_config.datasplit_config.datasets():
         if dataset.mask is None or is_pending(dataset.mask.path) or is_pending(dataset.gt.path):
             continue
-        mask, gt = dataset.mask.open(), dataset.gt.open()
+        mask, gt = (
+            open_array(dataset.mask.path, dataset.mask.dataset),
+            open_array(dataset.gt.path, dataset.gt.dataset),
+        )
         if math.prod(mask.shape) > MAX_SCAN_VOXELS:
             continue  # like the gt ids: too large to scan before every run
         if not marks_any_gt_voxel(mask, gt):
@@ -220,10 +225,10 @@ def mask_findings(run_config) -> Findings:
 
 
 def check_run_data(run_config) -> Findings:
-    """Everything about the data of one run: array metadata (`data_problems`), the gt
+    """Everything about the data of one run: array metadata (`run_data_problems`), the gt
     contents (`label_findings`), NaN and infinities in raw (`raw_findings`) and masks that
     mark nothing (`mask_findings`)."""
-    findings = Findings(problems=run_config.data_problems())
+    findings = Findings(problems=run_data_problems(run_config))
     if not findings.problems:
         findings.extend(label_findings(run_config))
         findings.extend(raw_findings(run_config))

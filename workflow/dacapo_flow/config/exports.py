@@ -1,13 +1,13 @@
-"""Which selected models the workflow exports (`exports:` in config/config.yaml), checked
-against the run plan at parse time. No torch: Snakemake imports this while parsing."""
+"""Which selected models the workflow exports (`exports:` in config/config.yaml), and their
+checks against the run plan at parse time. No torch: Snakemake imports this while parsing."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from dacapo_flow.config.base import Config, ConfigError
-from dacapo_flow.config.datasplits import NAME_PATTERN
-from dacapo_flow.layout import export_paths
+from ..layout import export_paths
+from .base import Config, ConfigError
+from .datasplits import NAME_PATTERN
 
 __all__ = [
     "CiteEntry",

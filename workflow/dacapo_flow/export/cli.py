@@ -1,0 +1,116 @@
+"""Subcommand `export` (wired into `dacapo-flow` by `add_parsers`) and `export_selected`,
+which loads one selected model and writes the packages asked for. The writers
+(`bioimageio`, `cellmap_flow`) import `selected`; only this module imports them all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .selected import SelectedModel
+
+
+def export_selected(
+    run_config,
+    weights,
+    best,
+    out_dir=None,
+    bioimageio_zip=None,
+    cellmap_flow=None,
+    upstream=None,
+    voxel_size=None,
+    authors=None,
+    license="CC-BY-4.0",
+    run=None,
+    repetition=None,
+    normalisation=None,
+    cite=None,
+) -> SelectedModel:
+    """Write the requested exports of one selected model (see `dacapo-flow export`)."""
+    from .selected import load_selected
+
+    selected = load_selected(
+        run_config, weights, best, voxel_size, upstream, run, repetition, normalisation
+    )
+    if out_dir is not None or bioimageio_zip is not None:
+        from .bioimageio import write_bioimageio_package
+
+        write_bioimageio_package(
+            selected,
+            folder=out_dir,
+            zip_path=bioimageio_zip,
+            authors=authors,
+            license=license,
+            cite=cite,
+        )
+    if cellmap_flow is not None:
+        from .cellmap_flow import write_cellmap_flow_script
+
+        write_cellmap_flow_script(selected, Path(weights), cellmap_flow)
+    return selected
+
+
+def cmd_export(args) -> None:
+    from .bioimageio import cite_entry
+
+    if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
+        raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
+    run_config = args.run_config
+    if args.grid:
+        from ..config.sweeps import load_swept_run_config
+
+        run_config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
+    export_selected(
+        run_config=run_config,
+        run=args.run,
+        repetition=args.repetition,
+        weights=args.weights,
+        best=args.best,
+        out_dir=args.out_dir,
+        bioimageio_zip=args.bioimageio_zip,
+        cellmap_flow=args.cellmap_flow,
+        upstream=args.upstream or None,
+        voxel_size=args.voxel_size,
+        authors=args.author,
+        license=args.license,
+        normalisation=args.normalisation,
+        cite=[cite_entry(text, reference) for text, reference in args.cite or []],
+    )
+
+
+def add_parsers(subparsers) -> None:
+    p = subparsers.add_parser("export", help="package a selected model for sharing")
+    p.add_argument("--run-config", type=Path, required=True, help="the run's config YAML")
+    p.add_argument("--run", help="run name (default: the config's name)")
+    p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
+    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
+    p.add_argument("--weights", type=Path, required=True, help="checkpoint (e.g. best .pt)")
+    p.add_argument("--best", type=Path, required=True, help="the best JSON it won")
+    p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")
+    p.add_argument("--bioimageio-zip", type=Path, help="bioimage.io package zip to write")
+    p.add_argument("--cellmap-flow", type=Path, help="cellmap-flow script file to write")
+    p.add_argument("--upstream", help="run this one was finetuned from (provenance; '': none)")
+    p.add_argument("--voxel-size", type=int, nargs="+", help="default: the training raw's")
+    p.add_argument(
+        "--author",
+        action="append",
+        help="bioimage.io author name (repeatable; default: `git config user.name`, else the "
+        "login name, with a warning)",
+    )
+    p.add_argument("--license", default="CC-BY-4.0", help="bioimage.io license (SPDX id)")
+    p.add_argument(
+        "--cite",
+        nargs=2,
+        action="append",
+        metavar=("TEXT", "DOI_OR_URL"),
+        help="a citation listed before DaCapo's (repeatable)",
+    )
+    p.add_argument(
+        "--normalisation",
+        type=Path,
+        help="the run's record of the selection dataset's percentile range "
+        "(<store>/<run>/normalisation/<dataset>.json; default: computed as its job does)",
+    )
+    p.set_defaults(func=cmd_export)
