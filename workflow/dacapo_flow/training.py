@@ -29,12 +29,9 @@ from .preemption import (
 from .run import Run
 from .start import load_start_weights
 from .stats.training_stats import TrainingIterationStats, TrainingStats
-from .store.weights import (
-    load_checkpoint,
-    restore_rng_states,
-    save_checkpoint,
-    save_model_file,
-)
+from .store.model_file import save_model_file
+from .store.rng_state import restore_rng_states
+from .store.weights import load_checkpoint, save_checkpoint
 from .store.weights_store import LocalWeightsStore, capture_weights
 
 logger = logging.getLogger(__name__)

@@ -30,10 +30,6 @@ import torch
 
 from dacapo_flow.store.atomic import atomic_torch_save
 
-# training.py imports these two from here; they live in rng_state.py and model_file.py.
-from dacapo_flow.store.model_file import save_model_file  # noqa: F401
-from dacapo_flow.store.rng_state import restore_rng_states  # noqa: F401
-
 CHECKPOINT_FORMAT = "dacapo-flow-checkpoint"
 CHECKPOINT_VERSION = 1
 
