@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -62,15 +61,8 @@ def cmd_export(args) -> None:
 
     if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
         raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
-    run_config = args.run_config
-    if args.grid:
-        from ..config.sweeps import load_swept_run_config
-
-        run_config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
     export_selected(
-        run_config=run_config,
-        run=args.run,
-        repetition=args.repetition,
+        run_config=args.run_config,
         weights=args.weights,
         best=args.best,
         out_dir=args.out_dir,
@@ -99,10 +91,9 @@ def add_parsers(subparsers) -> None:
     p.set_defaults(func=cmd_import_dacapo)
 
     p = subparsers.add_parser("export", help="package a selected model for sharing")
-    p.add_argument("--run-config", type=Path, required=True, help="the run's config YAML")
-    p.add_argument("--run", help="run name (default: the config's name)")
-    p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
-    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
+    from ..cli import add_run_config_argument
+
+    add_run_config_argument(p)
     p.add_argument("--weights", type=Path, required=True, help="checkpoint (e.g. best .pt)")
     p.add_argument("--best", type=Path, required=True, help="the best JSON it won")
     p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")
