@@ -54,7 +54,9 @@ if workflow.is_main_process:
     # Each run's resolved config, which its jobs read (--run-config), rewritten only when
     # the plan changed it; then Snakemake's records of jobs from before that file existed.
     for planned in PLAN.values():
-        write_run_config(planned.config, LAYOUT.run_config(planned.name), planned.source)
+        write_run_config(
+            planned.config, LAYOUT.run_config(planned.name), planned.source
+        )
     UPGRADED = upgrade_records(
         run_finder(PLAN, LAYOUT, {t.name: t.run for t in PREDICTIONS.values()})
     )

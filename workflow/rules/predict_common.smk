@@ -69,7 +69,9 @@ def predict_relabel_files(wildcards):
 
 def predict_run_params():
     """--run-config: the resolved config of the target's run."""
-    return {"run_config": lambda wildcards: LAYOUT.run_config(predict_run(wildcards).name)}
+    return {
+        "run_config": lambda wildcards: LAYOUT.run_config(predict_run(wildcards).name)
+    }
 
 
 def predict_hashes(wildcards):
