@@ -7,7 +7,6 @@ from dacapo_flow.config.sweeps import (
     aliases,
     expand_sweep,
     key_alias,
-    load_swept_run_config,
     point_suffix,
     read_sweep_metadata,
     sweep_metadata,
@@ -141,12 +140,6 @@ def test_a_grid_beyond_the_run_limit_is_refused_before_expanding(base):
 def test_a_point_that_fails_verification_names_the_point(base):
     with pytest.raises(ConfigError, match=r"grid point .*num_iterations.*: num_iterations"):
         expand_sweep(base, {"num_iterations": [0]}, source=SOURCE)
-
-
-def test_a_swept_run_config_is_rebuilt_from_file_and_point(base):
-    run = expand_sweep(base, GRID, repetitions=2)[3]
-    rebuilt = load_swept_run_config(base, run.point, run.name, run.repetition)
-    assert rebuilt == run.run_config
 
 
 def test_sweep_metadata_round_trips(base, tmp_path):

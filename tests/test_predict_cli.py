@@ -54,7 +54,7 @@ def computed(monkeypatch):
 
 
 def run_args(model):
-    return ["--run-config", model["run_config"], "--run", model["run"].name]
+    return ["--run-config", model["run_config"]]
 
 
 def prepare(model, paths, target):

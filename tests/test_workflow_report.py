@@ -98,4 +98,8 @@ def test_adding_a_grid_value_schedules_only_the_new_runs(tmp_path):
     assert trained == {"distance_lr2e-3_rep0", "distance_lr2e-3_rep1"}, plan.describe()
     assert not {job.run for job in plan.jobs if job.run} & old, plan.describe()
     (chunk,) = [job for job in plan.select("train_chunk") if job.run.endswith("rep0")]
-    assert "--grid '{\"trainer_config.learning_rate\": 0.002}'" in chunk.shell
+    # The chunk reads its run's resolved config, the grid point applied (written by the plan).
+    resolved = LAYOUT.run_config("distance_lr2e-3_rep0")
+    assert f"--run-config {resolved} " in chunk.shell
+    resolved = yaml.safe_load((workdir / resolved).read_text())
+    assert (resolved["trainer_config"]["learning_rate"], resolved["repetition"]) == (0.002, 0)

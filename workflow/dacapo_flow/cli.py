@@ -4,30 +4,33 @@ Each subcommand imports only what it needs, so light jobs (select-best) never lo
 """
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
 
-def _run_config(args):
-    """The job's run config, its values and then the metadata of its arrays checked."""
+def _run_config(args, verify: bool = True):
+    """The run config a job reads: the run's resolved `<store>/<run>/run_config.yaml` in the
+    workflow (any run config YAML when typed by hand); with `verify`, its values and then
+    the metadata of its arrays checked."""
     from .config.loading import load_run_config
-    from .config.sweeps import load_swept_run_config
     from .data.array_checks import verify_run_data
 
-    if args.grid:
-        config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
-        return verify_run_data(config, f"{args.run_config} with grid point {args.grid}")
-    config = load_run_config(args.run_config, name=args.run, repetition=args.repetition)
-    return verify_run_data(config, str(args.run_config))
+    config = load_run_config(args.run_config, verify=verify)
+    return verify_run_data(config, str(args.run_config)) if verify else config
+
+
+def add_run_config_argument(parser):
+    parser.add_argument(
+        "--run-config",
+        type=Path,
+        required=True,
+        help="the run's resolved config (<store>/<run>/run_config.yaml) or a run config YAML",
+    )
 
 
 def _add_run_arguments(parser):
-    parser.add_argument("--run-config", type=Path, required=True, help="run config YAML")
-    parser.add_argument("--run", help="run name (default: the config's name)")
-    parser.add_argument("--repetition", type=int, help="repetition (default: the config's)")
-    parser.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
+    add_run_config_argument(parser)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:<i>")
     parser.add_argument(

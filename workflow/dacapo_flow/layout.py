@@ -90,6 +90,11 @@ class Layout:
     def run_dir(self, run: str) -> str:
         return self._join(component(run, "run name"))
 
+    def run_config(self, run: str) -> str:
+        """The run's resolved config (name, repetition and grid point applied): what every
+        job of the run reads, written by the `run_config` rule from the workflow's plan."""
+        return f"{self.run_dir(run)}/run_config.yaml"
+
     def checkpoint(self, run: str, iteration: object) -> str:
         return f"{self.run_dir(run)}/checkpoints/iterations/{iteration_name(iteration)}"
 

@@ -1,7 +1,6 @@
 # Run plan and input/param helpers shared by the rules. Every store path comes from the
 # layout module (dacapo_flow.layout); rules hand the CLI these paths, quoted. No torch here:
 # this is parsed by every job, so it must stay cheap.
-import json
 import os
 
 from snakemake.exceptions import WorkflowError
@@ -20,6 +19,8 @@ from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.plan.runs import load_plan, plan_warnings
 from dacapo_flow.plan.starts import start_file
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
+from dacapo_flow.store.run_config_file import write_run_config
+from dacapo_flow.store.snakemake_records import run_finder, upgrade_records
 
 try:
     # Snakemake's YAML loader keeps the last of duplicate keys silently; ours refuses them.
@@ -50,6 +51,20 @@ LAYOUT = Layout(config.get("store", "results/store"))
 if workflow.is_main_process:
     for warning in plan_warnings(PLAN):
         logger.warning(f"warning: {warning}")
+    # Each run's resolved config, which its jobs read (--run-config), rewritten only when
+    # the plan changed it; then Snakemake's records of jobs from before that file existed.
+    for planned in PLAN.values():
+        write_run_config(
+            planned.config, LAYOUT.run_config(planned.name), planned.source
+        )
+    UPGRADED = upgrade_records(
+        run_finder(PLAN, LAYOUT, {t.name: t.run for t in PREDICTIONS.values()})
+    )
+    if UPGRADED:
+        logger.info(
+            f"upgraded Snakemake's records of {len(UPGRADED)} outputs to read their run's "
+            "run_config.yaml; nothing reruns for it"
+        )
 
 
 wildcard_constraints:
@@ -102,16 +117,8 @@ def init_args(wildcards, input):
 
 
 def run_config_file(wildcards):
-    return str(run_of(wildcards).source)
-
-
-def repetition(wildcards):
-    return run_of(wildcards).repetition
-
-
-def grid_point(wildcards):
-    """A swept run's grid point as JSON ("{}" for a run outside a sweep)."""
-    return json.dumps(run_of(wildcards).grid, sort_keys=True)
+    """The run's resolved config, which the main process wrote (see the top of this file)."""
+    return LAYOUT.run_config(run_of(wildcards).name)
 
 
 def stage_hash(stage):
@@ -214,14 +221,6 @@ def export_inputs(wildcards):
     if _selection_raw(wildcards).percentiles is not None:
         inputs["normalisation"] = LAYOUT.normalisation(wildcards.run, wildcards.dataset)
     return inputs
-
-
-def export_run_config(wildcards):
-    return str(run_of(wildcards).source)
-
-
-def export_repetition(wildcards):
-    return run_of(wildcards).repetition
 
 
 def export_args(wildcards, input):

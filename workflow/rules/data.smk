@@ -25,10 +25,8 @@ rule normalisation:
     conda:
         "../../envs/dacapo-flow.yaml"
     params:
-        config_file=run_config_file,
-        repetition=repetition,
-        grid=grid_point,
+        run_config=run_config_file,
     shell:
-        "dacapo-flow normalisation --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition:q} --grid {params.grid:q} "
+        "dacapo-flow normalisation --run-config {params.run_config:q} "
+        ""
         "--dataset {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"

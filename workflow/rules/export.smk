@@ -19,12 +19,10 @@ rule export:
         "../../envs/dacapo-flow.yaml"
     threads: 1
     params:
-        run_config=export_run_config,
-        repetition=export_repetition,
-        grid=grid_point,
+        run_config=run_config_file,
         options=export_args,
     shell:
-        "dacapo-flow export --run-config {params.run_config:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition:q} --grid {params.grid:q} --weights {input.weights:q} --best {input.best:q} "
+        "dacapo-flow export --run-config {params.run_config:q} "
+        "--weights {input.weights:q} --best {input.best:q} "
         "--bioimageio-zip {output.bioimageio:q} --cellmap-flow {output.cellmap_flow:q} "
         "{params.options:q} > {log:q} 2>&1"

@@ -33,7 +33,7 @@ rule predict_prepare:
         hashes=predict_hashes,
     shell:
         "dacapo-flow predict-prepare "
-        "--run-config {params.run_config:q} --run {params.run:q} --repetition {params.repetition:q} --grid {params.grid:q} "
+        "--run-config {params.run_config:q} "
         "--weights {input.weights:q} "
         "--best {input.best:q} --target-json {params.target:q} --zarr {params.zarr:q} "
         "--out {output:q} > {log:q} 2>&1"
@@ -56,7 +56,7 @@ rule predict_shard:
         shards=predict_shard_count,
     shell:
         "dacapo-flow predict-shard --prepared {input.prepared:q} "
-        "--run-config {params.run_config:q} --run {params.run:q} --repetition {params.repetition:q} --grid {params.grid:q} "
+        "--run-config {params.run_config:q} "
         "--weights {input.weights:q} --shard {wildcards.shard} --shards {params.shards:q} "
         "--threads {threads} --out {output:q} > {log:q} 2>&1"
 
@@ -77,7 +77,7 @@ rule segment_shard:
         records=lambda wildcards: predict_paths(wildcards).records,
     shell:
         "dacapo-flow segment-shard --prepared {input.prepared:q} "
-        "--run-config {params.run_config:q} --run {params.run:q} --repetition {params.repetition:q} --grid {params.grid:q} "
+        "--run-config {params.run_config:q} "
         "--shard {wildcards.shard} --shards {params.shards:q} --records {params.records:q} "
         "--predictions {input.predictions:q} --out {output:q} > {log:q} 2>&1"
 

@@ -68,14 +68,9 @@ def predict_relabel_files(wildcards):
 
 
 def predict_run_params():
-    """--run-config/--run/--repetition values, each its own param so the shell can quote it."""
+    """--run-config: the resolved config of the target's run."""
     return {
-        "run_config": lambda wildcards: str(predict_run(wildcards).source),
-        "run": lambda wildcards: predict_run(wildcards).name,
-        "repetition": lambda wildcards: predict_run(wildcards).repetition,
-        "grid": lambda wildcards: json.dumps(
-            predict_run(wildcards).grid, sort_keys=True
-        ),
+        "run_config": lambda wildcards: LAYOUT.run_config(predict_run(wildcards).name)
     }
 
 

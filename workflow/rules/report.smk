@@ -139,12 +139,9 @@ rule validation_picture:
         "../../envs/dacapo-flow.yaml"
     threads: 1
     params:
-        config_file=run_config_file,
-        repetition=repetition,
-        grid=grid_point,
+        run_config=run_config_file,
     shell:
-        "dacapo-flow report-validation-picture --run-config {params.config_file:q} "
-        "--run {wildcards.run:q} --repetition {params.repetition:q} --grid {params.grid:q} "
+        "dacapo-flow report-validation-picture --run-config {params.run_config:q} "
         "--dataset {wildcards.dataset:q} --best {input.best:q} --weights {input.weights:q} "
         "--threads {threads} --normalisation {input.normalisation:q} --out {output:q} "
         "> {log:q} 2>&1"

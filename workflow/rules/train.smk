@@ -18,15 +18,13 @@ rule train_chunk:
     # set-threads overrides it (the SLURM profile gives 8, as many as cpus_per_task).
     threads: 2
     params:
-        config_file=run_config_file,
-        repetition=repetition,
-        grid=grid_point,
+        run_config=run_config_file,
         # ["--previous", FILE], ["--start", FILE] or []
         init=init_args,
         train_hash=stage_hash("train"),
         upstream_hash=upstream_hash,
     shell:
-        "dacapo-flow train-chunk --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition:q} --grid {params.grid:q} --iteration {wildcards.iteration:q} {params.init:q} "
+        "dacapo-flow train-chunk --run-config {params.run_config:q} "
+        "--iteration {wildcards.iteration:q} {params.init:q} "
         "--out {output.checkpoint:q} --stats-out {output.stats:q} --threads {threads} --normalisation {input.normalisation:q} "
         "> {log:q} 2>&1"

@@ -14,12 +14,10 @@ rule validate:
         "../../envs/dacapo-flow.yaml"
     threads: 1
     params:
-        config_file=run_config_file,
-        repetition=repetition,
-        grid=grid_point,
+        run_config=run_config_file,
         scratch=lambda wildcards: LAYOUT.scratch(wildcards.run),
         validate_hash=stage_hash("validate"),
     shell:
-        "dacapo-flow validate --run-config {params.config_file:q} --run {wildcards.run:q} "
-        "--repetition {params.repetition:q} --grid {params.grid:q} --checkpoint {input.checkpoint:q} --out {output:q} "
+        "dacapo-flow validate --run-config {params.run_config:q} "
+        "--checkpoint {input.checkpoint:q} --out {output:q} "
         "--scratch {params.scratch:q} --threads {threads} --normalisation {input.normalisation:q} > {log:q} 2>&1"

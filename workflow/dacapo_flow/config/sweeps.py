@@ -253,27 +253,6 @@ def expand_sweep(
     return runs
 
 
-def load_swept_run_config(
-    path: str | Path,
-    point: dict[str, Any],
-    name: str | None = None,
-    repetition: int | None = None,
-    verify: bool = True,
-) -> RunConfig:
-    """The run config of one sweep run, rebuilt from its file and grid point (what the
-    command line needs to train or validate that run)."""
-    data = read_yaml(Path(path))
-    where = f"{path} with grid point {point}"
-    for key, value in sorted(point.items()):
-        set_dotted(data, key, value, where)
-    if name is not None:
-        data["name"] = name
-    if repetition is not None:
-        data["repetition"] = repetition
-    config = _parsed(data, where)
-    return verified(config, where) if verify else config
-
-
 def sweep_metadata(
     run: str,
     base_name: str,

@@ -4,7 +4,6 @@ which loads one selected model and writes the packages asked for. The writers
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,17 +22,13 @@ def export_selected(
     voxel_size=None,
     authors=None,
     license="CC-BY-4.0",
-    run=None,
-    repetition=None,
     normalisation=None,
     cite=None,
 ) -> SelectedModel:
     """Write the requested exports of one selected model (see `dacapo-flow export`)."""
     from .selected import load_selected
 
-    selected = load_selected(
-        run_config, weights, best, voxel_size, upstream, run, repetition, normalisation
-    )
+    selected = load_selected(run_config, weights, best, voxel_size, upstream, normalisation)
     if out_dir is not None or bioimageio_zip is not None:
         from .bioimageio import write_bioimageio_package
 
@@ -57,15 +52,8 @@ def cmd_export(args) -> None:
 
     if not (args.out_dir or args.bioimageio_zip or args.cellmap_flow):
         raise SystemExit("export: give --out-dir, --bioimageio-zip and/or --cellmap-flow")
-    run_config = args.run_config
-    if args.grid:
-        from ..config.sweeps import load_swept_run_config
-
-        run_config = load_swept_run_config(args.run_config, args.grid, args.run, args.repetition)
     export_selected(
-        run_config=run_config,
-        run=args.run,
-        repetition=args.repetition,
+        run_config=args.run_config,
         weights=args.weights,
         best=args.best,
         out_dir=args.out_dir,
@@ -82,10 +70,9 @@ def cmd_export(args) -> None:
 
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser("export", help="package a selected model for sharing")
-    p.add_argument("--run-config", type=Path, required=True, help="the run's config YAML")
-    p.add_argument("--run", help="run name (default: the config's name)")
-    p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
-    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
+    from ..cli import add_run_config_argument
+
+    add_run_config_argument(p)
     p.add_argument("--weights", type=Path, required=True, help="checkpoint (e.g. best .pt)")
     p.add_argument("--best", type=Path, required=True, help="the best JSON it won")
     p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")

@@ -116,19 +116,17 @@ def load_selected(
     best: str | os.PathLike,
     voxel_size=None,
     upstream: str | None = None,
-    run: str | None = None,
-    repetition: int | None = None,
     normalisation: str | os.PathLike | None = None,
 ) -> SelectedModel:
-    """Build the run's model with the winning weights. `voxel_size` defaults to the first
-    training raw array's (opened from the config); `run` / `repetition` override the
-    config's (as for the other subcommands). `normalisation`: the run's record of the
+    """Build the run's model with the winning weights. `run_config`: the run's resolved
+    config (or its file). `voxel_size` defaults to the first training raw array's (opened
+    from the config). `normalisation`: the run's record of the
     selection dataset's percentile range (read, never written; without it, the range is
     computed as the normalisation job computes it)."""
-    if isinstance(run_config, RunConfig):  # already loaded (a sweep's grid point applied)
+    if isinstance(run_config, RunConfig):
         config = run_config
     else:
-        config = load_run_config(Path(run_config), name=run, repetition=repetition, verify=False)
+        config = load_run_config(Path(run_config), verify=False)
     record = BestRecord.read(best)
     try:
         selection_config = selection_dataset_config(config, record.dataset)

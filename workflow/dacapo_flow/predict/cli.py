@@ -18,15 +18,10 @@ STOPPED = 3  # exit status of a shard stopped early by --max-blocks
 
 
 def _run_config(args):
-    from ..config.loading import load_run_config
-    from ..config.sweeps import load_swept_run_config
+    from ..cli import _run_config
 
     # Not verified: prediction needs the task and network only, not the training arrays.
-    if args.grid:
-        return load_swept_run_config(
-            args.run_config, args.grid, args.run, args.repetition, verify=False
-        )
-    return load_run_config(args.run_config, args.run, args.repetition, verify=False)
+    return _run_config(args, verify=False)
 
 
 def _target(args):
@@ -129,10 +124,9 @@ def cmd_verify(args):
 
 
 def _run_arguments(p):
-    p.add_argument("--run-config", type=Path, required=True, help="run config YAML")
-    p.add_argument("--run", help="run name (default: the config's name)")
-    p.add_argument("--repetition", type=int, help="repetition (default: the config's)")
-    p.add_argument("--grid", type=json.loads, help="a sweep's grid point, as JSON ({}: none)")
+    from ..cli import add_run_config_argument
+
+    add_run_config_argument(p)
 
 
 def _shard_arguments(p, kind):
