@@ -50,3 +50,15 @@ def test_script_imports_and_runs_on_its_declared_shapes(script):
     assert tuple(output.shape) == (1, module.output_channels, *module.output_size)
     assert tuple(module.block_shape) == (*module.output_size, module.output_channels)
     assert torch.equal(output, expected)
+
+
+def test_the_weights_file_is_the_one_named_and_must_lie_beside_the_script(tmp_path):
+    paths = write_selected(tmp_path / "run")
+    selected = load_selected(**paths)
+    folder = tmp_path / "flow"
+    named = folder / "declared_weights.pt"
+    script = write_cellmap_flow_script(selected, paths["weights"], folder / "m.py", named)
+    assert named.is_file() and not (folder / "m_weights.pt").exists()
+    assert "'declared_weights.pt'" in script.read_text()
+    with pytest.raises(ValueError, match="must be in the script's folder"):
+        write_cellmap_flow_script(selected, paths["weights"], folder / "m.py", tmp_path / "w.pt")

@@ -25,4 +25,5 @@ rule export:
         "dacapo-flow export --run-config {params.run_config:q} "
         "--weights {input.weights:q} --best {input.best:q} "
         "--bioimageio-zip {output.bioimageio:q} --cellmap-flow {output.cellmap_flow:q} "
+        "--cellmap-flow-weights {output.cellmap_flow_weights:q} "
         "{params.options:q} > {log:q} 2>&1"

@@ -89,12 +89,21 @@ def cellmap_flow_script(
     )
 
 
-def write_cellmap_flow_script(selected: SelectedModel, weights: Path, path: str | Path) -> Path:
-    """Write `path` (the script) and `<stem>_weights.pt` (plain state dict) beside it.
-    `weights`, the source checkpoint, is named in the script's provenance comment."""
+def write_cellmap_flow_script(
+    selected: SelectedModel, weights: Path, path: str | Path, weights_out: str | Path | None = None
+) -> Path:
+    """Write `path` (the script) and `weights_out` (plain state dict; default
+    `<stem>_weights.pt`), which must lie beside it: the script loads it by name. `weights`,
+    the source checkpoint, is named in the script's provenance comment."""
     path = Path(path)
-    weights_name = f"{path.stem}_weights.pt"
+    weights_out = Path(weights_out or path.with_name(f"{path.stem}_weights.pt"))
+    if weights_out.resolve().parent != path.resolve().parent:
+        raise ValueError(
+            f"--cellmap-flow-weights {weights_out}: must be in the script's folder "
+            f"{path.parent} (the script loads it by name)"
+        )
+    weights_name = weights_out.name
     state = {k: v.detach().cpu() for k, v in selected.model.state_dict().items()}
-    atomic_torch_save(state, path.with_name(weights_name))
+    atomic_torch_save(state, weights_out)
     text = cellmap_flow_script(selected, weights_name, {"checkpoint": str(weights)}).encode()
     return atomic_write(path, lambda f: f.write(text))

@@ -18,6 +18,7 @@ def export_selected(
     out_dir=None,
     bioimageio_zip=None,
     cellmap_flow=None,
+    cellmap_flow_weights=None,
     upstream=None,
     voxel_size=None,
     authors=None,
@@ -43,7 +44,7 @@ def export_selected(
     if cellmap_flow is not None:
         from .cellmap_flow import write_cellmap_flow_script
 
-        write_cellmap_flow_script(selected, Path(weights), cellmap_flow)
+        write_cellmap_flow_script(selected, Path(weights), cellmap_flow, cellmap_flow_weights)
     return selected
 
 
@@ -59,6 +60,7 @@ def cmd_export(args) -> None:
         out_dir=args.out_dir,
         bioimageio_zip=args.bioimageio_zip,
         cellmap_flow=args.cellmap_flow,
+        cellmap_flow_weights=args.cellmap_flow_weights,
         upstream=args.upstream or None,
         voxel_size=args.voxel_size,
         authors=args.author,
@@ -78,6 +80,11 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--out-dir", type=Path, help="bioimage.io package folder to write")
     p.add_argument("--bioimageio-zip", type=Path, help="bioimage.io package zip to write")
     p.add_argument("--cellmap-flow", type=Path, help="cellmap-flow script file to write")
+    p.add_argument(
+        "--cellmap-flow-weights",
+        type=Path,
+        help="its state dict, beside it (default: <script stem>_weights.pt)",
+    )
     p.add_argument("--upstream", help="run this one was finetuned from (provenance; '': none)")
     p.add_argument("--voxel-size", type=int, nargs="+", help="default: the training raw's")
     p.add_argument(
