@@ -7,6 +7,16 @@ import pytest
 from helpers_tiny import synthetic_data_dir, torch_threads
 from workflow_support import copy_workflow, install_workflow, run_snakemake
 
+NOT_QUICK = ("workflow", "slurm", "slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The quick tier (`pytest -m quick`): the library without Snakemake runs, SLURM or the
+    few long library tests, for a check in minutes while editing."""
+    for item in items:
+        if not any(item.get_closest_marker(name) for name in NOT_QUICK):
+            item.add_marker(pytest.mark.quick)
+
 
 @pytest.fixture(scope="session")
 def completed_workflow(tmp_path_factory):

@@ -95,6 +95,7 @@ def held_out_loss(run: Run, dataset_config) -> float:
     return float(np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p))))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_training_on_the_labelled_cremi_section_beats_the_untrained_network(tmp_path):
     try:

@@ -99,6 +99,7 @@ def test_a_section_network_takes_any_number_of_sections(section_package):
 
 
 @pytest.mark.skipif(shutil.which("bioimageio") is None, reason="bioimageio.core not installed")
+@pytest.mark.slow  # bioimageio.core runs the package
 @pytest.mark.parametrize("which", ["package", "section_package"])
 def test_bioimageio_test_passes_on_the_zip(which, request, tmp_path):
     root, _ = request.getfixturevalue(which)

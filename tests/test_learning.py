@@ -39,6 +39,7 @@ def best_main_score(config, store, iteration, run) -> float:
     return np.nanmax(values) if run.task.higher_is_better(criterion) else np.nanmin(values)
 
 
+@pytest.mark.slow  # real training to a learned network, per task
 @pytest.mark.parametrize("task", sorted(SETTINGS))
 def test_training_beats_the_untrained_network(task, full_data, tmp_path):
     settings = SETTINGS[task]

@@ -27,7 +27,7 @@ from helpers_tiny import (
 )
 from test_training import cli_command
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # real chunks, killed
 
 
 @pytest.fixture(scope="module")

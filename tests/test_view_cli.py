@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from matplotlib.image import imread
 
 from browser import require_chromium, screenshot_live
@@ -38,6 +39,7 @@ def drawn(shot) -> tuple[int, float]:
     return len(colours), float((panel.max(axis=-1) - panel.min(axis=-1)).mean())
 
 
+@pytest.mark.slow  # a real browser draws the page
 def test_view_serves_a_page_that_draws_raw_prediction_and_segmentation(tmp_path):
     require_chromium()
     workdir = predicted_workdir(tmp_path / "work")
