@@ -20,7 +20,7 @@ from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.devices import configure_backends, select_device
 from dacapo_flow.run import Run
-from dacapo_flow.training import Stepper
+from dacapo_flow.training_loop import Stepper
 
 DACAPO_NET = {
     "input_shape": [196, 196, 196],

@@ -29,7 +29,8 @@ from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.data.synthetic import write_synthetic_dataset
 from dacapo_flow.devices import configure_backends, data_workers, select_device
 from dacapo_flow.run import Run
-from dacapo_flow.training import build_sampler, run_iterations
+from dacapo_flow.training import build_sampler
+from dacapo_flow.training_loop import run_iterations
 from dacapo_flow.validation import block_rois, predict_blockwise
 
 RULE = Path(__file__).resolve().parents[1] / "workflow/rules/train.smk"

@@ -15,7 +15,8 @@ from dacapo_flow.layout import Layout, emergency_state
 from dacapo_flow.preemption import ChunkIdentity, save_emergency, take_emergency
 from dacapo_flow.stats.training_stats import TrainingStats
 from dacapo_flow.store.weights import Weights
-from dacapo_flow.training import ChunkPreempted, Stepper
+from dacapo_flow.training import ChunkPreempted
+from dacapo_flow.training_loop import Stepper
 from helpers_tiny import (
     FULL_SHAPE,
     assert_same_state,

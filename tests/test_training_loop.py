@@ -9,7 +9,8 @@ import torch
 
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.run import Run
-from dacapo_flow.training import Stepper, build_sampler
+from dacapo_flow.training import build_sampler
+from dacapo_flow.training_loop import Stepper
 from helpers_tiny import assert_same_state, run_config_dict, train_to
 
 pytestmark = pytest.mark.usefixtures("one_thread")
