@@ -2,6 +2,7 @@
 data; distance, affinities and a finetune of distance) per test session: tests that change
 things work on copies of it."""
 
+import numpy as np
 import pytest
 
 from helpers_tiny import synthetic_data_dir, torch_threads
@@ -42,6 +43,12 @@ def fresh_workflow(tmp_path):
 def data(tmp_path_factory):
     """The small synthetic dataset of the library tests, written once per session."""
     return synthetic_data_dir(tmp_path_factory)
+
+
+@pytest.fixture
+def volume():
+    """A small uint16 volume with distinct values (array read/write tests)."""
+    return np.arange(4 * 6 * 8, dtype=np.uint16).reshape(4, 6, 8)
 
 
 @pytest.fixture

@@ -23,6 +23,19 @@ from helpers_tiny import run_config_dict, write_yaml
 
 VOXEL = Coordinate(4, 4, 4)
 OFFSET = Coordinate(40, 0, 80)
+# A minimal prediction target (`predictions:` entry); `prediction_target(**changes)`.
+TARGET_BASE = {
+    "name": "em",
+    "run": "r",
+    "criterion": "voi",
+    "input": {"path": "volume.zarr", "dataset": "raw"},
+}
+
+
+def prediction_target(**changes) -> PredictionTarget:
+    return PredictionTarget.model_validate({**TARGET_BASE, **changes})
+
+
 CRITERION = {"distance": "nucleus__dice", "affinities": "voi", "one_hot": "mean__dice"}
 PARAMETERS = {"distance": {"threshold": 0.0}, "affinities": {"threshold": 0.5}, "one_hot": {}}
 

@@ -73,6 +73,24 @@ def dataset_entry(data_dir: Path, name: str, volume: str, gt: str, mask: bool = 
     return entry
 
 
+def dataset(data, name="train_0", volume="train_0", **changes):
+    """A RawGTDatasetConfig of a synthetic volume (gt "labels"), `changes` applied."""
+    from dacapo_flow.config.datasplits import RawGTDatasetConfig
+
+    entry = dataset_entry(data, name, volume, "labels")
+    entry.update(changes)
+    return RawGTDatasetConfig.model_validate(entry)
+
+
+def split(train, validate=()):
+    """A train/validate datasplit of `dataset`s, label mito = 1."""
+    from dacapo_flow.config.datasplits import TrainValidateDataSplitConfig
+
+    return TrainValidateDataSplitConfig(
+        label_ids={"mito": [1]}, train_configs=list(train), validate_configs=list(validate)
+    )
+
+
 def run_config_dict(
     data_dir,
     task: str = "distance",

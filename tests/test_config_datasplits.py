@@ -6,19 +6,7 @@ from dacapo_flow.config.datasplits import (
     RawGTDatasetConfig,
     TrainValidateDataSplitConfig,
 )
-from helpers_tiny import dataset_entry
-
-
-def dataset(data, name="train_0", volume="train_0", **changes):
-    entry = dataset_entry(data, name, volume, "labels")
-    entry.update(changes)
-    return RawGTDatasetConfig.model_validate(entry)
-
-
-def split(train, validate=()):
-    return TrainValidateDataSplitConfig(
-        label_ids={"mito": [1]}, train_configs=list(train), validate_configs=list(validate)
-    )
+from helpers_tiny import dataset, dataset_entry, split
 
 
 def test_dataset_names_must_be_unique_and_path_safe(data):

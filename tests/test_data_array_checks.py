@@ -8,7 +8,6 @@ from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.datasplits import (
     ArrayConfig,
     RawGTDatasetConfig,
-    TrainValidateDataSplitConfig,
     pending_outputs,
 )
 from dacapo_flow.config.run_config import RunConfig
@@ -19,7 +18,7 @@ from dacapo_flow.data.array_checks import (
     verify_run_data,
 )
 from dacapo_flow.data.arrays import open_array, write_array
-from helpers_tiny import dataset_entry, merged, run_config_dict
+from helpers_tiny import dataset, dataset_entry, merged, run_config_dict, split
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +29,6 @@ def coarse(tmp_path_factory):
     write_array(path, "raw", volume, (16, 16, 16), (0, 0, 0))
     write_array(path, "labels", volume, (16, 16, 16), (0, 0, 0))
     return path
-
-
-def dataset(data, name="train_0", volume="train_0", **changes):
-    entry = dataset_entry(data, name, volume, "labels")
-    entry.update(changes)
-    return RawGTDatasetConfig.model_validate(entry)
-
-
-def split(train, validate=()):
-    return TrainValidateDataSplitConfig(
-        label_ids={"mito": [1]}, train_configs=list(train), validate_configs=list(validate)
-    )
 
 
 def test_existing_arrays_pass_and_open_with_their_metadata(data):

@@ -9,11 +9,6 @@ from dacapo_flow.data.array_checks import dataset_problems
 from dacapo_flow.data.arrays import create_array, open_array, write_array
 
 
-@pytest.fixture
-def volume():
-    return np.arange(4 * 6 * 8, dtype=np.uint16).reshape(4, 6, 8)
-
-
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_write_then_open_roundtrips_data_and_geometry(tmp_path, volume, zarr_format):
     path = tmp_path / "c.zarr"

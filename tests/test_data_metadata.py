@@ -9,11 +9,6 @@ from dacapo_flow.data.arrays import open_array, write_array
 from dacapo_flow.data.metadata import read_geometry
 
 
-@pytest.fixture
-def volume():
-    return np.arange(4 * 6 * 8, dtype=np.uint16).reshape(4, 6, 8)
-
-
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_ome_ngff_metadata_is_written_and_takes_precedence(tmp_path, volume, zarr_format):
     path = tmp_path / "c.zarr"

@@ -1,21 +1,10 @@
 """A prediction target against its opened input array and the run's training raw."""
 
-from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.arrays import open_array, write_array
 from dacapo_flow.predict.input_checks import normalisation_problems, verify_input
+from helpers_predict import prediction_target
 from helpers_tiny import run_config_dict
-
-BASE = {
-    "name": "em",
-    "run": "r",
-    "criterion": "voi",
-    "input": {"path": "volume.zarr", "dataset": "raw"},
-}
-
-
-def target(**changes) -> PredictionTarget:
-    return PredictionTarget.model_validate({**BASE, **changes})
 
 
 def test_verify_input(tmp_path):
@@ -23,13 +12,17 @@ def test_verify_input(tmp_path):
 
     path = tmp_path / "v.zarr"
     write_array(path, "raw", np.zeros((10, 10, 10), np.uint8), (4, 4, 4), (8, 0, 0))
-    array = open_array(path, target().input.dataset)
-    assert verify_input(target(), array) == []
+    array = open_array(path, prediction_target().input.dataset)
+    assert verify_input(prediction_target(), array) == []
     inside = {"offset": [8, 0, 0], "shape": [40, 40, 40]}
-    assert verify_input(target(roi=inside), array) == []
-    outside = verify_input(target(roi={"offset": [0, 0, 0], "shape": [40, 40, 40]}), array)
+    assert verify_input(prediction_target(roi=inside), array) == []
+    outside = verify_input(
+        prediction_target(roi={"offset": [0, 0, 0], "shape": [40, 40, 40]}), array
+    )
     assert any("not inside" in p for p in outside)
-    off_grid = verify_input(target(roi={"offset": [10, 0, 0], "shape": [8, 8, 8]}), array)
+    off_grid = verify_input(
+        prediction_target(roi={"offset": [10, 0, 0], "shape": [8, 8, 8]}), array
+    )
     assert any("voxel grid" in p for p in off_grid)
 
 
@@ -47,7 +40,7 @@ def test_an_input_at_default_normalisation_must_match_the_runs_training_raw(data
         write_array(path, dtype.__name__, np.zeros((4, 4, 4), dtype), (4, 4, 4), (0, 0, 0))
 
     def problems(run, dataset, **normalisation):
-        given = target(input={"path": str(path), "dataset": dataset, **normalisation})
+        given = prediction_target(input={"path": str(path), "dataset": dataset, **normalisation})
         return normalisation_problems(given, open_array(given.input.path, given.input.dataset), run)
 
     by_dtype = trained_on()  # the tiny data's raw is uint8: 0..255

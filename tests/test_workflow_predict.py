@@ -11,18 +11,10 @@ import yaml
 
 from dacapo_flow.data.arrays import open_array
 from dacapo_flow.layout import Layout
-from workflow_support import STORE, dry_run, edit_run_config, run_snakemake
+from workflow_support import PREDICTION_TARGET, STORE, dry_run, edit_run_config, run_snakemake
 
 pytestmark = pytest.mark.workflow
 LAYOUT = Layout(STORE)
-TARGET = {
-    "name": "aff",
-    "run": "affinities",
-    "criterion": "voi",
-    "input": {"path": "data/synthetic/validate_0.zarr", "dataset": "raw"},
-    "outputs": ["prediction", "segmentation"],
-    "shards": 2,
-}
 PREDICT_RULES = (
     "predict_prepare",
     "predict_shard",
@@ -36,7 +28,7 @@ PREDICT_RULES = (
 def add_target(workdir, **changes):
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
-    config["predictions"] = [TARGET | changes]
+    config["predictions"] = [PREDICTION_TARGET | changes]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from dacapo_flow.layout import Layout
 from workflow_support import (
+    PREDICTION_TARGET,
     REPO_ROOT,
     STORE,
     WORKFLOW_ITEMS,
@@ -29,14 +30,6 @@ pytestmark = pytest.mark.workflow
 LAYOUT = Layout(STORE)
 # main before jobs read run_config.yaml (d78412c: "bench/end_to_end builds its run from ...")
 PREVIOUS = "d78412ce2e70e7f0e9cf189f171113370dec0762"
-TARGET = {
-    "name": "aff",
-    "run": "affinities",
-    "criterion": "voi",
-    "input": {"path": "data/synthetic/validate_0.zarr", "dataset": "raw"},
-    "outputs": ["prediction", "segmentation"],
-    "shards": 2,
-}
 
 
 def previous_main(destination):
@@ -89,7 +82,7 @@ def upgraded(tmp_path_factory):
         }
     )
     config["exports"] = [{"run": "finetune", "dataset": "validate_0", "criterion": "mito__dice"}]
-    config["predictions"] = [TARGET]
+    config["predictions"] = [PREDICTION_TARGET]
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     use_workflow(workdir, previous)

@@ -46,6 +46,16 @@ REPORT_RULES = (
     "validation_picture",
     "prediction_preview",
 )
+# A prediction target of the tiny workflow: the affinities run's voi winner, segmented, on
+# the validation volume, in two shards.
+PREDICTION_TARGET = {
+    "name": "aff",
+    "run": "affinities",
+    "criterion": "voi",
+    "input": {"path": "data/synthetic/validate_0.zarr", "dataset": "raw"},
+    "outputs": ["prediction", "segmentation"],
+    "shards": 2,
+}
 # Python code after which `import torch` raises ImportError (for light-job tests). A finder,
 # not sys.modules["torch"] = None: scipy takes any "torch" in sys.modules for the module.
 NO_TORCH = """import sys

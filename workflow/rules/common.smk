@@ -52,13 +52,23 @@ if workflow.is_main_process:
     for warning in plan_warnings(PLAN):
         logger.warning(f"warning: {warning}")
     # Each run's resolved config, which its jobs read (--run-config), rewritten only when
-    # the plan changed it; then Snakemake's records of jobs from before that file existed.
+    # the plan changed it. A run without the file yet may have Snakemake records of jobs
+    # from before it existed: those are upgraded (only then is .snakemake/metadata read).
+    NEW_RUNS = {
+        name: run
+        for name, run in PLAN.items()
+        if not os.path.exists(LAYOUT.run_config(name))
+    }
     for planned in PLAN.values():
         write_run_config(
             planned.config, LAYOUT.run_config(planned.name), planned.source
         )
-    UPGRADED = upgrade_records(
-        run_finder(PLAN, LAYOUT, {t.name: t.run for t in PREDICTIONS.values()})
+    UPGRADED = (
+        upgrade_records(
+            run_finder(NEW_RUNS, LAYOUT, {t.name: t.run for t in PREDICTIONS.values()})
+        )
+        if NEW_RUNS
+        else []
     )
     if UPGRADED:
         logger.info(

@@ -10,7 +10,6 @@ a run depend on the whole config, so a new validation threshold would retrain th
 (what a job's config change reruns is decided by the stage hashes in its params, DESIGN §5).
 """
 
-import json
 from pathlib import Path
 
 import yaml
@@ -25,7 +24,7 @@ HEADER = (
 
 
 def run_config_text(config: RunConfig, source: str) -> str:
-    data = json.loads(config.model_dump_json())
+    data = config.model_dump(mode="json")
     text = HEADER.format(name=config.name, source=source)
     return text + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 

@@ -90,19 +90,20 @@ def upgrade_records(
 
 
 def run_finder(plan: dict, layout, prediction_runs: dict[str, str]):
-    """`find_run` for `upgrade_records`: an output's run is the run directory it lies in (or
-    its validation picture's), or the run a prediction target applies; the old params come from the plan (the run's file,
-    repetition and grid point now), the new one is the run's `layout.run_config`."""
-    prefixes = {f"{layout.run_dir(name)}/": name for name in plan}
-    prefixes |= {
-        posixpath.dirname(layout.validation_picture(name, "d")) + "/": name for name in plan
-    }
-    prefixes |= {
-        f"{layout.prediction_dir(target)}/": run for target, run in prediction_runs.items()
-    }
+    """`find_run` for `upgrade_records`: an output belongs to the run whose directory (or
+    validation-picture directory) holds it, or to the run its prediction target applies. The
+    old params come from the plan (the run's file, repetition and grid point now), the new one
+    is the run's `layout.run_config`."""
+    owners = {layout.run_dir(name): name for name in plan}
+    owners |= {posixpath.dirname(layout.validation_picture(name, "d")): name for name in plan}
+    owners |= {layout.prediction_dir(target): run for target, run in prediction_runs.items()}
 
     def find(output: str, record: dict):
-        name = next((run for p, run in prefixes.items() if output.startswith(p)), None)
+        # Up the output's directories: a dict lookup each, whatever the number of runs.
+        directory, parent = posixpath.dirname(output), None
+        while directory not in owners and directory != parent:
+            directory, parent = posixpath.dirname(directory), directory
+        name = owners.get(directory)
         if name not in plan:
             return None
         run = plan[name]
