@@ -31,7 +31,7 @@ from dacapo_flow.devices import configure_backends, data_workers, select_device
 from dacapo_flow.run import Run
 from dacapo_flow.training import build_sampler
 from dacapo_flow.training_loop import run_iterations
-from dacapo_flow.validation import block_rois, predict_blockwise
+from dacapo_flow.validation import block_rois, predict_blockwise, prediction_block
 
 RULE = Path(__file__).resolve().parents[1] / "workflow/rules/train.smk"
 
@@ -99,8 +99,8 @@ def time_validation(run, dataset_config, device, repeats) -> tuple[float, float]
         predict_blockwise(run.model, dataset, roi, device, out)
     ours = voxels / (time.perf_counter() - start)
 
-    in_shape = run.model.eval_input_shape
-    _, out_shape = run.model.compute_output_shape(in_shape)
+    # The limit: bare forward passes of the blocks validation uses (prediction_block).
+    in_shape, out_shape = prediction_block(run.model, roi.shape / voxel)
     blocks = len(block_rois(roi, out_shape * voxel))
     x = torch.rand((1, 1, *in_shape), device=device)
     with torch.inference_mode():

@@ -13,14 +13,9 @@ from dacapo_flow.nn.unet import CNNectomeUNet
 
 def architecture(batch_norm=False, **kwargs):
     kwargs.setdefault("input_shape", (20, 20, 20))
+    kwargs.setdefault("downsample_factors", [(2, 2, 2)])
     return CNNectomeUNet(
-        fmaps_in=1,
-        fmaps_out=4,
-        num_fmaps=4,
-        fmap_inc_factor=2,
-        downsample_factors=[(2, 2, 2)],
-        batch_norm=batch_norm,
-        **kwargs,
+        fmaps_in=1, fmaps_out=4, num_fmaps=4, fmap_inc_factor=2, batch_norm=batch_norm, **kwargs
     )
 
 
@@ -121,3 +116,28 @@ def test_scale_delegates_to_the_architecture():
     )
     assert m.scale(Coordinate(8, 8, 8)) == Coordinate(4, 4, 4)
     assert m.output_shape == Coordinate(12, 12, 12)
+
+
+@pytest.mark.parametrize(
+    "changes, head_kernel",
+    [
+        ({}, 1),
+        ({"padding": "same"}, 3),
+        ({"kernel_size_down": [[(1, 3, 3)] * 2] * 2, "kernel_size_up": [[(1, 3, 3)] * 2]}, 1),
+        ({"section_axis": 0, "input_shape": (20, 20), "downsample_factors": [(2, 2)]}, 3),
+    ],
+)
+def test_computed_output_shape_is_the_traced_one(changes, head_kernel):
+    """The shape every job derives without tracing equals the network's real one."""
+    from dacapo_flow.nn.head import prediction_head
+
+    arch = architecture(**changes)
+    m = Model(arch, prediction_head(arch, 3, head_kernel))
+    for shape in [m.input_shape, m.input_shape + Coordinate((0, 8, 8)), (9, 44, 44)]:
+        try:
+            traced = m.traced_output_shape(shape)
+        except ValueError:
+            with pytest.raises(ValueError):
+                m.compute_output_shape(shape)
+            continue
+        assert m.compute_output_shape(shape) == traced, (changes, shape)

@@ -16,6 +16,7 @@ from dacapo_flow.store.weights_store import LocalWeightsStore
 from dacapo_flow.validation import (
     block_rois,
     predict_blockwise,
+    prediction_block,
 )
 from helpers_tiny import (
     dataset_entry,
@@ -65,9 +66,11 @@ def test_block_rois_tile_the_roi_in_order():
 
 
 @pytest.mark.parametrize("size", [24, 20])
-def test_blockwise_prediction_equals_one_whole_volume_pass(data, raw_volume, size):
+@pytest.mark.parametrize("block_elements", [1, 2**24])
+def test_blockwise_prediction_equals_one_whole_volume_pass(data, raw_volume, size, block_elements):
     # Eval input 28 -> output 12: a 24^3 output needs 2x2x2 blocks, a 20^3 output makes the
-    # last block of every row hang over the end of the roi.
+    # last block of every row hang over the end of the roi (block_elements 1: eval-shape
+    # blocks; 2^24: blocks grown to cover the roi).
     run = Run(tiny_run_config(data, "one_hot"))
     model = run.model
     assert model.eval_input_shape == Coordinate(28, 28, 28)
@@ -75,13 +78,43 @@ def test_blockwise_prediction_equals_one_whole_volume_pass(data, raw_volume, siz
     begin = OFFSET + Coordinate(context, context, context) * VOXEL
     roi = Roi(begin, Coordinate(size, size, size) * VOXEL)
     blockwise = np.full((4, size, size, size), np.nan, np.float32)
-    predict_blockwise(model, raw_volume, roi, torch.device("cpu"), blockwise)
+    predict_blockwise(model, raw_volume, roi, torch.device("cpu"), blockwise, block_elements)
     whole = whole_volume_prediction(model, raw_volume, roi, context)
     assert whole.shape == blockwise.shape
     assert not np.isnan(blockwise).any()
     np.testing.assert_allclose(blockwise, whole, rtol=0, atol=1e-5)
     # The eval activation (softmax) is applied: channels sum to one.
     np.testing.assert_allclose(blockwise.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_prediction_blocks_grow_to_tile_the_roi_with_the_fewest_input_voxels(data):
+    model = Run(tiny_run_config(data)).model  # valid padding, eval 28 -> 12, steps of 4
+    assert prediction_block(model, Coordinate(12, 12, 12)) == (
+        Coordinate(28, 28, 28),
+        Coordinate(12, 12, 12),
+    )
+    # One block of 40 -> 24 instead of 8 eval-shape blocks (8 * 28^3 input voxels).
+    assert prediction_block(model, Coordinate(24, 24, 24)) == (
+        Coordinate(40, 40, 40),
+        Coordinate(24, 24, 24),
+    )
+    # 100 output voxels: 2 blocks of 52 (2 * 68 input) beat 1 of 100 (116) only with a budget.
+    big, _ = prediction_block(model, Coordinate(100, 12, 12))
+    assert big == Coordinate(116, 28, 28)
+    small, out = prediction_block(model, Coordinate(100, 12, 12), block_elements=4 * 70 * 28 * 28)
+    assert small[0] <= 70 and out[0] * -(-100 // out[0]) >= 100
+    assert prediction_block(model, Coordinate(100, 100, 100), block_elements=1)[0] == Coordinate(
+        28, 28, 28
+    )
+
+
+def test_same_padded_networks_keep_their_eval_shape(data):
+    architecture = {"padding": "same"}
+    model = Run(tiny_run_config(data, architecture_config=architecture)).model
+    assert prediction_block(model, Coordinate(64, 64, 64)) == (
+        model.eval_input_shape,
+        model.compute_output_shape(model.eval_input_shape)[1],
+    )
 
 
 def test_context_outside_the_raw_array_is_padded_as_in_training(data, raw_volume):

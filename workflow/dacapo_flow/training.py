@@ -185,15 +185,17 @@ def train_chunk(
                 initialize_start(run, start, external)
             reached = first
 
-        run.model.to(device)
-        run.move_optimizer(device)
-        run.model.train()
-        stepper = Stepper(run, device)
         sampler = build_sampler(run, normalisation)
         workers = data_workers(trainer.num_data_fetchers, device=device)
         # Two batches in flight per worker, so that every worker stays busy.
         depth = max(4, 2 * workers)
+        # The workers start first: they import and make the first batches while this process
+        # builds the optimizer (its first use imports torch._dynamo, ~1.3 s).
         with Prefetcher(sampler, reached, iteration, num_workers=workers, depth=depth) as batches:
+            run.model.to(device)
+            run.move_optimizer(device)
+            run.model.train()
+            stepper = Stepper(run, device)
             stats = run_iterations(
                 run, batches, device, iteration - reached, progress, previous, stepper, stop
             )

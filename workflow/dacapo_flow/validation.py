@@ -30,14 +30,97 @@ def block_rois(roi: Roi, block_shape_world: Coordinate) -> list[Roi]:
     ]
 
 
-def predict_blockwise(model, dataset: SamplerDataset, roi: Roi, device, out: np.ndarray):
-    """Fill `out` ([C, *roi.shape/voxel]) with the model's eval-mode prediction over `roi`.
+# Elements of the widest activation (input voxels x top-level feature maps) a validation block
+# may reach: 2^24 floats, 64 MiB per tensor. Bigger blocks spend less of each forward pass on
+# context (the 76³ -> 36³ DaCapo U-Net spends 90 % of an eval-shape pass on it); beyond this
+# size a CPU pass gains little per output voxel and its first call costs more.
+BLOCK_ELEMENTS = 2**24
+
+
+def shape_steps(output_shape_of, in_shape: Coordinate) -> Coordinate:
+    """Per axis, the smallest growth of `in_shape` the network takes (its total downsampling
+    for a U-Net, 1 across the sections of a 2D one; 0: none found), through its shape
+    function."""
+    steps = []
+    for axis in range(in_shape.dims):
+        for step in range(1, 65):
+            try:
+                output_shape_of(
+                    in_shape + Coordinate(step * (a == axis) for a in range(in_shape.dims))
+                )
+            except ValueError:
+                continue
+            steps.append(step)
+            break
+        else:
+            steps.append(0)
+    return Coordinate(steps)
+
+
+def prediction_block(
+    model, roi_shape: Coordinate, block_elements: int = BLOCK_ELEMENTS
+) -> tuple[Coordinate, Coordinate]:
+    """(input, output) shape of the validation forward passes over a ROI of `roi_shape` voxels.
+
+    Of the eval shape grown by whole steps, the one that tiles the ROI with the fewest input
+    voxels in all, within `block_elements`. Only for valid padding, where an output voxel sees
+    nothing but its own context: the prediction is the eval-shape blocks' one, to float
+    rounding (exactly that when the eval output is a multiple of the downsampling, which
+    anchors the pooling grid). A 'same'-padded network keeps its eval shape, whose zero-padded
+    borders are part of what it was validated with."""
+    in_shape = Coordinate(model.eval_input_shape)
+
+    def output_shape_of(shape):
+        return model.compute_output_shape(shape)[1]
+
+    out_shape = output_shape_of(in_shape)
+    if getattr(model.architecture, "padding", "valid") != "valid":
+        return in_shape, out_shape
+    steps = shape_steps(output_shape_of, in_shape)
+    fmaps = getattr(model.architecture, "num_fmaps", 1) or 1
+    budget = max(block_elements, fmaps * int(np.prod(in_shape)))
+    context = in_shape - out_shape
+    options = []  # per axis: (blocks, input size, output size) of each block count
+    for axis, (size, step) in enumerate(zip(roi_shape, steps)):
+        most = -(-size // out_shape[axis])  # the eval shape's count
+        choices = []
+        for count in range(1, most + 1):
+            need = -(-size // count) - out_shape[axis]
+            grow = 0 if need <= 0 or not step else -(-need // step) * step
+            if need > 0 and not step:
+                continue
+            choices.append((count, in_shape[axis] + grow, out_shape[axis] + grow))
+        options.append(choices)
+    best = None
+    for choice in product(*options):
+        shape = Coordinate(c[1] for c in choice)
+        if fmaps * int(np.prod(shape)) > budget:
+            continue
+        total = int(np.prod([c[0] * c[1] for c in choice]))
+        if best is None or total < best[0]:
+            best = (total, shape)
+    if best is None:
+        return in_shape, out_shape
+    found = output_shape_of(best[1])
+    assert found == best[1] - context, (best[1], found)  # valid padding: context is fixed
+    return best[1], found
+
+
+def predict_blockwise(
+    model,
+    dataset: SamplerDataset,
+    roi: Roi,
+    device,
+    out: np.ndarray,
+    block_elements: int = BLOCK_ELEMENTS,
+):
+    """Fill `out` ([C, *roi.shape/voxel]) with the model's eval-mode prediction over `roi`,
+    in blocks of `prediction_block`.
 
     Reading block i+1 overlaps with the forward pass of block i; memory holds a few blocks.
     """
     voxel = dataset.raw.voxel_size
-    in_shape = Coordinate(model.eval_input_shape)
-    _, out_shape = model.compute_output_shape(in_shape)
+    in_shape, out_shape = prediction_block(model, roi.shape / voxel, block_elements)
     context = (in_shape - out_shape) // 2 * voxel
     blocks = block_rois(roi, out_shape * voxel)
 

@@ -154,6 +154,7 @@ class CNNectomeUNet(nn.Module):
         self.section_axis = None if section_axis is None else int(section_axis)
         self.fmaps_in = int(fmaps_in)
         self.fmaps_out = int(fmaps_out)
+        self.num_fmaps = int(num_fmaps)  # the top level's width: what a pass's memory scales with
         self.padding = padding
         self.downsample_factors = [
             self._as_tuple(f, "downsample_factors") for f in downsample_factors
