@@ -31,6 +31,7 @@ SUBCOMMANDS = [
     "report-validation-picture",
     "report-prediction-preview",
     "view",
+    "score-prediction",
     "predict-prepare",
     "predict-shard",
     "segment-shard",

@@ -130,7 +130,7 @@ def cmd_check(args):
 
 
 # What a person types; every other subcommand is a step the workflow's jobs call.
-PERSON_COMMANDS = ("check", "view", "export", "fetch-cremi", "import-dacapo")
+PERSON_COMMANDS = ("check", "view", "score-prediction", "export", "fetch-cremi", "import-dacapo")
 
 
 def _command_list(sub) -> str:

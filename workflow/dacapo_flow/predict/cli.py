@@ -123,6 +123,26 @@ def cmd_verify(args):
     verify(_plan(args), args.predictions, args.relabels, args.out, not args.no_data_check)
 
 
+def cmd_score(args):
+    from ..config.loading import read_yaml
+    from ..store.atomic import atomic_write_json
+    from .score import describe, score_target
+
+    record = score_target(
+        read_yaml(args.config),
+        str(args.config),
+        args.name,
+        gt=args.gt,
+        mask=args.mask,
+        no_mask=args.no_mask,
+        run_config_path=args.run_config,
+    )
+    print(describe(record))
+    if args.out is not None:
+        atomic_write_json(args.out, record)
+        print(f"scores: {args.out}")
+
+
 def _run_arguments(p):
     from ..cli import add_run_config_argument
 
@@ -186,3 +206,20 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="verified JSON to write")
     p.add_argument("--no-data-check", action="store_true", help="skip re-reading the blocks")
     p.set_defaults(func=cmd_verify)
+
+    p = subparsers.add_parser(
+        "score-prediction",
+        help="score a prediction target's segmentation as validation scores (and the gap)",
+    )
+    p.add_argument("name", help="a prediction target (from predictions:)")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument(
+        "--gt",
+        help="ground truth PATH:DATASET (default: the validation dataset's; alone, no mask)",
+    )
+    mask = p.add_mutually_exclusive_group()
+    mask.add_argument("--mask", help="count only voxels where PATH:DATASET > 0")
+    mask.add_argument("--no-mask", action="store_true", help="count every gt voxel")
+    p.add_argument("--run-config", type=Path, help="default: <store>/<run>/run_config.yaml")
+    p.add_argument("--out", type=Path, help="write the scores as JSON here")
+    p.set_defaults(func=cmd_score)
