@@ -4,6 +4,8 @@ its voxel size and offset; a lost shard and a reselected model redo what they mu
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -88,6 +90,22 @@ def test_the_outputs_are_verified_and_open_in_register_with_the_raw(predicted):
         assert f"{kind}: done, " in log and " blocks/s)" in log, log
     assert "merge: " in (workdir / paths.log("segment_merge")).read_text()
     assert (workdir / LAYOUT.prediction_preview("aff")).stat().st_size > 0
+
+
+def test_the_target_of_the_validation_volume_scores_what_validation_selected(predicted):
+    """The target covers validate_0 whole, as validation predicts it (the same block grid),
+    and thresholds block by block exactly: its score is the selected one."""
+    workdir, _ = predicted
+    out = workdir / "aff_scores.json"
+    command = [sys.executable, "-m", "dacapo_flow.cli", "score-prediction", "aff", "--out", out]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(out.read_text())
+    best = json.loads((workdir / LAYOUT.best_record("affinities", "validate_0", "voi")).read_text())
+    assert record["criterion"] == "voi" and record["iteration"] == best["iteration"]
+    assert record["scores"]["voi"] == pytest.approx(best["score"], abs=1e-9)
+    assert abs(record["gap"]) < 1e-9 and record["left_out_voxels"] == 0
+    assert "selected on validation" in result.stdout
 
 
 def test_a_lost_shard_is_redone_alone_and_a_retrained_run_redoes_everything(predicted, tmp_path):
