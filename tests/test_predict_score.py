@@ -107,11 +107,15 @@ def test_annotation_outside_the_target_is_counted_as_left_out(tmp_path, task):
     assert record["left_out_voxels"] == 4 * SHAPE[1] * SHAPE[2]
 
 
-def test_ground_truth_of_another_voxel_size_is_refused(tmp_path, task):
+def test_ground_truth_off_the_segmentation_grid_is_refused(tmp_path, task):
     plan = affinities_plan(tmp_path / "out.zarr", labels())
     write_array(tmp_path / "ref.zarr", "gt", labels(), Coordinate(8, 4, 4), OFFSET)
     reference = Reference(open_array(tmp_path / "ref.zarr", "gt"), None)
     with pytest.raises(ConfigError, match=r"ref.zarr:gt has voxel size \(8, 4, 4\)"):
+        score_prediction(plan, task, reference, best())
+    write_array(tmp_path / "ref.zarr", "shifted", labels(), VOXEL, OFFSET + Coordinate(2, 0, 0))
+    reference = Reference(open_array(tmp_path / "ref.zarr", "shifted"), None)
+    with pytest.raises(ConfigError, match="ref.zarr:shifted is offset by a fraction of a voxel"):
         score_prediction(plan, task, reference, best())
 
 

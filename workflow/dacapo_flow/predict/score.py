@@ -73,6 +73,11 @@ def scored_roi(plan: Plan, reference: Reference) -> Roi | None:
             )
         if array.num_channels is not None:
             raise ConfigError(f"{role} {array.path}:{array.dataset} has a channel axis")
+        if any((array.offset - plan.roi.offset) % array.voxel_size):
+            raise ConfigError(
+                f"{role} {array.path}:{array.dataset} is offset by a fraction of a voxel from "
+                f"the segmentation (offsets {tuple(array.offset)}, {tuple(plan.roi.offset)})"
+            )
     roi = plan.roi.intersect(reference.gt.roi)
     if reference.mask is not None:
         roi = roi.intersect(reference.mask.roi)
