@@ -40,7 +40,9 @@ class SegmentationSpec:
     """How the prediction becomes a segmentation.
 
     mode "affinities": connected components of affinities > threshold (instances);
-    "distance": connected components of each channel's prediction > threshold (instances);
+    "distance": connected components of each channel's prediction > threshold (instances;
+    dtype uint8: the 0/1 mask of them, for a minimum size on a semantic output);
+    with "min_size" the merge drops objects of fewer voxels (merge.py);
     "semantic": the task's own post_process per block (one-hot argmax, thresholded distances);
     "mws": mutex watershed of affinities (parameters bias, optionally min_size): fragments per
     block, a region graph, one graph mutex watershed in the merge (mws_block.py, mws_merge.py);

@@ -83,11 +83,11 @@ def segmentation_spec(
             f"best JSON {best_path}: parameters {parameters} do not fit the task's "
             f"post-processing grid (keys {kinds})"
         )
-    # Threshold + components is exact block by block, the mutex watershed is blockwise with a
-    # merge (mws_block.py, mws_merge.py); anything else needs the whole ROI.
-    whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) - {"min_size"} <= {
-        "threshold"
-    }
+    # Threshold + components (and a minimum size, applied by the merge) is exact block by
+    # block, the mutex watershed is blockwise with a merge (mws_block.py, mws_merge.py);
+    # anything else needs the whole ROI.
+    whole = not set(parameters) - {"min_size"} <= {"threshold"}
+    min_size = int(parameters.get("min_size", 0))
     if isinstance(task, AffinitiesTask) and "bias" in parameters:  # blockwise mutex watershed
         neighborhood = [list(o) for o in task.neighborhood]
         return SegmentationSpec("mws", parameters, 1, "uint64", neighborhood)
@@ -100,9 +100,11 @@ def segmentation_spec(
         mode = "whole" if whole else "distance"
         return SegmentationSpec(mode, parameters, len(task.channels), "uint64")
     if isinstance(task, DistanceTask):
-        # A 0/1 mask: the seeds do not change it, a minimum size does.
-        if int(parameters.get("min_size", 0)) > 0:
+        # A 0/1 mask: the seeds do not change it, a minimum size does (that of its objects).
+        if min_size > 1 and whole:
             return SegmentationSpec("whole", parameters, len(task.channels), "uint8")
+        if min_size > 1:
+            return SegmentationSpec("distance", parameters, len(task.channels), "uint8")
         return SegmentationSpec(
             "semantic", {"threshold": parameters["threshold"]}, len(task.channels), "uint8"
         )

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .blocks import shard_blocks
 from .merge import load_table, relabel
 from .mws_merge import load_dense, relabel_dense
@@ -59,6 +61,8 @@ def run_relabel_shard(
         def work(block_id):
             roi = grid.write_roi(block_id)
             final = relabel(fragments.read(roi), table, ids, first)
+            if plan.segmentation.dtype == "uint8":  # a 0/1 mask of the objects
+                final = (final > 0).astype(np.uint8)
             return {"checksum": write_block(levels, roi, final, labels=True)}
     else:
 

@@ -63,6 +63,7 @@ class BlockSegmenter:
         path = self.records_dir / f"{block_id}.npz"  # no face records: nothing to merge
         empty = {"neighbour": np.zeros(0, np.int64), "key": np.zeros(0, np.uint64)}
         empty["fragment"] = np.zeros(0, np.uint64)
+        empty["sizes"] = np.zeros(0, np.int64)
         atomic_write(path, lambda file: np.savez_compressed(file, **empty))
         return {
             "checksum": checksum,
@@ -123,6 +124,7 @@ class BlockSegmenter:
             "neighbour": found.neighbour,
             "key": found.key,
             "fragment": found.label + offsets[found.channel].astype(np.uint64),
+            "sizes": found.sizes,  # for the merge's minimum size
         }
         path = self.records_dir / f"{block_id}.npz"
         atomic_write(path, lambda file: np.savez_compressed(file, **records))
