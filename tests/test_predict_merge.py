@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from dacapo_flow.predict.fragment_sizes import FragmentSizes
 from dacapo_flow.predict.merge import (
     FragmentIds,
-    FragmentSizes,
     face_pairs,
     first_ids,
     load_table,
@@ -65,21 +65,16 @@ def test_lookup_table_maps_to_the_smallest_and_compacts(tmp_path):
 
 def test_a_minimum_size_maps_small_objects_to_zero():
     """Sizes of merged objects are summed over blocks; a small fragment that merged with
-    nothing gets an entry too. Blocks may hold no fragment of a channel."""
+    nothing gets an entry too."""
     ids = FragmentIds(num_blocks=3, block_voxels=10, channels=2)
     counts = np.array([[2, 0, 3], [1, 1, 0]])
-    sizes = {0: [5, 4, 7], 1: [9], 2: [3, 1, 8]}  # per block: channel 0's, then channel 1's
-    found = FragmentSizes(sizes.__getitem__, ids, counts)
-    assert found(np.array([1, 2, 21, 23, 31, 41], np.uint64)).tolist() == [5, 4, 3, 8, 7, 9]
-    assert found.below(5).tolist() == [2, 21, 22]
+    sizes = FragmentSizes({0: [5, 4, 7], 1: [9], 2: [3, 1, 8]}.__getitem__, ids, counts)
     first = first_ids(counts)
     pairs = np.array([[2, 22], [31, 41]], np.uint64)  # 4 + 1 voxels; 7 + 9 voxels
-    keys, values = lookup_table(pairs, ids, first, found, min_size=6)
+    keys, values = lookup_table(pairs, ids, first, sizes, min_size=6)
     assert keys.tolist() == [1, 2, 21, 22, 31, 41]
     final = dict(zip(keys.tolist(), values.tolist()))
     assert final[1] == final[2] == final[21] == final[22] == 0
     assert final[31] == final[41] != 0
     block2 = np.array([[0, 21, 22, 23]], np.uint64)
     assert relabel(block2, (keys, values), ids, first).tolist() == [[0, 0, 0, 5]]
-    with pytest.raises(ValueError, match="block 0 records 1 fragment sizes for 3"):
-        FragmentSizes({0: [1], 1: [9], 2: [3, 1, 8]}.__getitem__, ids, counts)

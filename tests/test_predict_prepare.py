@@ -96,7 +96,7 @@ def test_the_selected_post_processing_decides_how_blocks_are_segmented(files):
     threshold = {"threshold": 0.0, "min_size": 0}
     seeded = {"threshold": 0.0, "seed_distance": 40.0, "min_size": 0}
     assert (spec(threshold).mode, spec(threshold).dtype) == ("distance", "uint64")
-    assert (spec(seeded).mode, spec(seeded).channels) == ("whole", 2)
+    assert spec(seeded) == SegmentationSpec("seeded", seeded, 2, "uint64")
     # A minimum size is applied by the merge, blockwise.
     assert spec({**threshold, "min_size": 20}) == SegmentationSpec(
         "distance", {**threshold, "min_size": 20}, 2, "uint64"
@@ -108,7 +108,10 @@ def test_the_selected_post_processing_decides_how_blocks_are_segmented(files):
         {"threshold": 0.0},
         "uint8",
     )
-    assert spec({**seeded, "min_size": 20}, instances=False).dtype == "uint8"
+    # With a minimum size it is the mask of the objects kept, segmented blockwise.
+    assert spec({**seeded, "min_size": 20}, instances=False) == SegmentationSpec(
+        "seeded", {**seeded, "min_size": 20}, 2, "uint8"
+    )
     assert spec({**threshold, "min_size": 20}, instances=False) == SegmentationSpec(
         "distance", {**threshold, "min_size": 20}, 2, "uint8"
     )

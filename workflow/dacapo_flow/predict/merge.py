@@ -28,6 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..store.atomic import atomic_write
+from .fragment_sizes import FragmentSizes
 
 logger = logging.getLogger(__name__)
 
@@ -97,44 +98,6 @@ def face_pairs(load_records, num_blocks: int) -> np.ndarray:
     if not pairs:
         return np.zeros((0, 2), np.uint64)
     return np.unique(np.concatenate(pairs), axis=0)
-
-
-class FragmentSizes:
-    """Voxel counts of every fragment, read from the blocks' records (`sizes`: per block,
-    channel by channel, local labels 1..counts[c, b]); 8 bytes per fragment."""
-
-    def __init__(self, load_sizes, ids: FragmentIds, counts: np.ndarray):
-        self.ids = ids
-        per_block = counts.sum(axis=0)
-        parts = []
-        for block in range(ids.num_blocks):
-            sizes = np.asarray(load_sizes(block), np.int64)
-            if sizes.size != per_block[block]:
-                raise ValueError(
-                    f"block {block} records {sizes.size} fragment sizes for "
-                    f"{int(per_block[block])} fragments: was it segmented by an older version?"
-                )
-            parts.append(sizes)
-        self.sizes = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        # Position of fragment 1 of channel c in block b: blocks in order, channels within.
-        block_start = np.cumsum(per_block) - per_block
-        self.start = block_start[None, :] + np.cumsum(counts, axis=0) - counts  # [C, blocks]
-        self.counts = counts
-
-    def __call__(self, fragments: np.ndarray) -> np.ndarray:
-        channel, block, local = self.ids.decode(fragments)
-        return self.sizes[self.start[channel, block] + local - 1]
-
-    def below(self, min_size: int) -> np.ndarray:
-        """Sorted fragment ids of fewer than `min_size` voxels."""
-        position = np.flatnonzero(self.sizes < min_size)
-        starts = self.start.T.ravel()  # groups (block, channel) in storage order
-        group = np.searchsorted(starts, position, side="right") - 1
-        # An empty group shares its start with the next: the last one at or before holds it.
-        block, channel = np.divmod(group, self.ids.channels)
-        offset = (channel * self.ids.num_blocks + block) * self.ids.block_voxels
-        fragments = offset.astype(np.uint64) + (position - starts[group] + 1).astype(np.uint64)
-        return np.sort(fragments)
 
 
 def lookup_table(
@@ -261,6 +224,18 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
             float(spec.parameters["bias"]),
             int(spec.parameters.get("min_size", 0)),
         )
+        save_dense(lut_path, final, ids, first)
+        merged, num_pairs = found["fragments"], found["pairs"]
+    elif spec.mode == "seeded":  # fragment graph -> the same Kruskal (seeded_merge.py)
+        from .mws_merge import save_dense
+        from .seeded_merge import seeded_lookup
+
+        def load_block(block):
+            with np.load(blocks[block]["records"]) as data:
+                return {name: data[name] for name in data.files}
+
+        min_size = int(spec.parameters.get("min_size", 0))
+        final, first, found = seeded_lookup(load_block, plan.grid.num_blocks, counts, min_size)
         save_dense(lut_path, final, ids, first)
         merged, num_pairs = found["fragments"], found["pairs"]
     else:

@@ -16,6 +16,7 @@ from .mws_block import mws_block
 from .output import dequantize, open_level, write_block
 from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
+from .seeded_block import seeded_block
 from .segment import segment_block, segment_context, whole_volume_segmentation
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,26 @@ class BlockSegmenter:
             "records_sha256": file_digest(path),
         }
 
+    def _seeded_block(self, block_id: int, roi, window) -> dict:
+        """Fragments, open edges and face records of one block (seeded_block.py)."""
+        parameters = self.spec.parameters
+        seed_level = np.tanh(float(parameters["seed_distance"]) / self.task.scale_factor)
+        labels, counts, arrays = seeded_block(
+            self._values(window),
+            float(parameters["threshold"]),
+            seed_level,
+            *self._geometry(roi, window),
+        )
+        checksum = write_block(self.levels, roi, self.ids.globalise(labels, block_id), True)
+        path = self.records_dir / f"{block_id}.npz"
+        atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
+        return {
+            "checksum": checksum,
+            "counts": counts,
+            "records": str(path),
+            "records_sha256": file_digest(path),
+        }
+
     def _geometry(self, roi, window) -> tuple:
         """The block's place in the ROI's grid, in voxels, as segment_block and mws_block take
         it: window begin, block begin, block shape, ROI shape, grid block shape, grid counts."""
@@ -115,6 +136,8 @@ class BlockSegmenter:
         window = roi.grow(self.context, self.context).intersect(self.grid.roi)
         if self.spec.mode == "mws":
             return self._mws_block(block_id, roi, window)
+        if self.spec.mode == "seeded":
+            return self._seeded_block(block_id, roi, window)
         geometry = self._geometry(roi, window)
         found = segment_block(self.task, self._values(window), self.spec, *geometry)
         fragments = self.ids.globalise(found.labels, block_id)
