@@ -49,8 +49,16 @@ class BlockSegmenter:
         self._whole = None
 
     def whole(self) -> np.ndarray:
-        """Mode "whole": the segmentation of the whole ROI, computed once per shard job
-        (deterministic, so every shard writes its blocks of the same result)."""
+        """Mode "whole" (plans of earlier versions only): the segmentation of the whole ROI,
+        computed once per shard job (deterministic, so every shard writes its blocks of the
+        same result)."""
+        if "seed_distance" in self.spec.parameters:
+            # Its blocks so far came from mwatershed's tie order: new ones would not fit them.
+            raise ValueError(
+                f"{self.plan.target['name']}: prepared by an earlier version that segmented "
+                "a seeded watershed in memory; rerun its prepare job (snakemake --forcerun "
+                "predict_prepare), which keeps the finished prediction blocks"
+            )
         if self._whole is None:
             values = self._values(self.grid.roi)
             self._whole = whole_volume_segmentation(self.task, values, self.spec)

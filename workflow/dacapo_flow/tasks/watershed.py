@@ -94,8 +94,11 @@ def neighbour_edges(values: np.ndarray, foreground: np.ndarray, origin, roi_shap
 
     shape, dims = values.shape, values.ndim
     index = np.arange(values.size, dtype=np.int64).reshape(shape)
-    grid = np.indices(shape, dtype=np.int64) + np.asarray(origin, np.int64).reshape(-1, *[1] * dims)
-    linear = np.ravel_multi_index(tuple(grid), tuple(int(s) for s in roi_shape))
+    strides = np.cumprod((1,) + tuple(int(s) for s in roi_shape)[:0:-1])[::-1]
+    linear = np.zeros(shape, np.int64)  # linear index in the ROI, built axis by axis
+    for axis, (size, begin, stride) in enumerate(zip(shape, origin, strides)):
+        along = (np.arange(size, dtype=np.int64) + int(begin)) * int(stride)
+        linear += along.reshape([-1 if a == axis else 1 for a in range(dims)])
     parts = []
     for axis in range(dims):
         offset = np.eye(dims, dtype=int)[axis]
