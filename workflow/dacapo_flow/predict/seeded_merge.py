@@ -1,18 +1,19 @@
 """The merge of the blockwise seeded watershed: fragment graph -> the same Kruskal -> table.
 
 Fragments are numbered 1..N in the order the blocks store them (blocks in order, channels
-within: `fragment_sizes.storage_start`): fragment l of channel c in block b is `first[c, b] + l - 1`,
-and the relabel shards apply the dense table `final[0..N]` as for the mutex watershed
-(`mws_merge.relabel_dense`). The graph: every block's uncertain edges, and one edge per
+within: `fragment_sizes.storage_start`): fragment l of channel c in block b is
+`first[c, b] + l - 1`, and the relabel shards apply the dense table `final[0..N]` as for the
+mutex watershed (`mws_merge.relabel_dense`). The graph: every block's uncertain edges, and one edge per
 foreground edge crossing a face (both blocks' records joined by key). Fragments holding pieces
 of one seed (a seed edge across a face) are joined first; then `tasks.watershed.kruskal` runs
-over the edges in the whole volume's order, the first per fragment pair (in the same order,
-the others change nothing). As the blocks only joined what the whole volume joins
-(`tasks/watershed.py`), the objects are those of the whole-volume seeded watershed, exactly.
-Objects of fewer voxels than `min_size` (fragment sizes summed) become 0.
+over the edges in the whole volume's order. As the blocks only joined what the whole volume
+joins, and kept every edge whose outcome they could not know (`tasks/watershed.py`), the objects
+are those of the whole-volume seeded watershed, exactly. Objects of fewer voxels than `min_size`
+(fragment sizes summed) become 0.
 
-Memory: each block is read once, in order; the face records of blocks still waiting for a
-later neighbour, and per fragment and per edge a few numbers (no Python objects per edge).
+Memory: each block is read once, in order; the face records of blocks still waiting for a later
+neighbour, 9 bytes per fragment and 40 per edge (one per foreground voxel pair across a face,
+plus the blocks' uncertain edges), no Python object per edge.
 """
 
 from __future__ import annotations
@@ -44,10 +45,8 @@ def seeded_lookup(load_block, num_blocks: int, counts: np.ndarray, min_size: int
         sizes.append(mine["sizes"])
         seeded.append(mine["seeded"])
         g = base[mine["edge_channel"], block]
-        edges.append(
-            (g + mine["edge_u"], g + mine["edge_v"], mine["edge_low"], mine["edge_high"])
-            + (mine["edge_key"],)
-        )
+        u, v = g + mine["edge_u"], g + mine["edge_v"]
+        edges.append((u, v, mine["edge_low"], mine["edge_high"], mine["edge_key"]))
         neighbour = mine["neighbour"]
         for other in np.unique(neighbour):
             other = int(other)
@@ -56,10 +55,9 @@ def seeded_lookup(load_block, num_blocks: int, counts: np.ndarray, min_size: int
                 pending[(block, other)] = side
                 continue
             theirs = pending.pop((other, block), None)
-            a, b, low, high, key, both_seeds = _join(theirs, side, other, block)
-            seed_pairs.append((a[both_seeds], b[both_seeds]))
-            edges.append((a[~both_seeds], b[~both_seeds], low[~both_seeds], high[~both_seeds]))
-            edges[-1] += (key[~both_seeds],)
+            *edge, both_seeds = _join(theirs, side, other, block)  # a, b, low, high, key
+            seed_pairs.append((edge[0][both_seeds], edge[1][both_seeds]))
+            edges.append(tuple(array[~both_seeds] for array in edge))
     if pending:
         (block, other), _ = next(iter(pending.items()))
         raise ValueError(f"block {block} recorded edges into block {other}, which has none back")
@@ -103,5 +101,5 @@ def _join(earlier, later, a: int, b: int):
             f"blocks {a} and {b} disagree about the edges between them ({found} vs "
             f"{later['key'].size} records): were they segmented under different settings?"
         )
-    keys = earlier["key"]
-    return earlier["id"], later["id"], earlier["low"], earlier["high"], keys, earlier["seeds"]
+    low, high, key, seeds = (earlier[name] for name in ("low", "high", "key", "seeds"))
+    return earlier["id"], later["id"], low, high, key, seeds
