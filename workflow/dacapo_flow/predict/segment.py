@@ -48,8 +48,8 @@ def whole_volume_segmentation(task, prediction: np.ndarray, spec: SegmentationSp
     post-processing, then for distance instances the connected components of each channel
     (mode "whole": what the segment shards write, block by block)."""
     output = task.post_process(prediction, spec.parameters)
-    if spec.dtype == "uint8":  # a 0/1 mask (of a distance task's objects)
-        return (output > 0).astype(np.uint8)
+    if spec.dtype == "uint8":  # semantic classes, or the 0/1 mask of a distance task's objects
+        return (output > 0 if spec.instances else output).astype(np.uint8)
     mask = spec.mode == "distance" or (spec.mode == "whole" and output.dtype == np.uint8)
     if mask:  # the objects of a 0/1 mask: its components
         return np.stack([ndimage.label(channel)[0] for channel in output]).astype(np.uint64)
