@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from dacapo_flow.predict.fragment_sizes import FragmentSizes
 from dacapo_flow.predict.merge import (
     FragmentIds,
     face_pairs,
@@ -60,3 +61,20 @@ def test_lookup_table_maps_to_the_smallest_and_compacts(tmp_path):
     table, ids, first = load_table(tmp_path / "lut.npz")
     block2 = np.array([[0, 21, 22, 23]], np.uint64)
     assert relabel(block2, table, ids, first).tolist() == [[0, 4, 2, 6]]
+
+
+def test_a_minimum_size_maps_small_objects_to_zero():
+    """Sizes of merged objects are summed over blocks; a small fragment that merged with
+    nothing gets an entry too."""
+    ids = FragmentIds(num_blocks=3, block_voxels=10, channels=2)
+    counts = np.array([[2, 0, 3], [1, 1, 0]])
+    sizes = FragmentSizes({0: [5, 4, 7], 1: [9], 2: [3, 1, 8]}.__getitem__, ids, counts)
+    first = first_ids(counts)
+    pairs = np.array([[2, 22], [31, 41]], np.uint64)  # 4 + 1 voxels; 7 + 9 voxels
+    keys, values = lookup_table(pairs, ids, first, sizes, min_size=6)
+    assert keys.tolist() == [1, 2, 21, 22, 31, 41]
+    final = dict(zip(keys.tolist(), values.tolist()))
+    assert final[1] == final[2] == final[21] == final[22] == 0
+    assert final[31] == final[41] != 0
+    block2 = np.array([[0, 21, 22, 23]], np.uint64)
+    assert relabel(block2, (keys, values), ids, first).tolist() == [[0, 0, 0, 5]]

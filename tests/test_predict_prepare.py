@@ -7,7 +7,7 @@ from dacapo_flow.config.loading import load_run_config
 from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.config.tasks import DistanceTaskConfig
 from dacapo_flow.factory import create_task
-from dacapo_flow.predict.plan import Plan
+from dacapo_flow.predict.plan import Plan, SegmentationSpec
 from dacapo_flow.predict.prepare import make_plan, prepare, read_best, segmentation_spec
 from dacapo_flow.store.best_record import BestRecord
 from dacapo_flow.store.weights import Weights, load_checkpoint, save_checkpoint
@@ -96,8 +96,11 @@ def test_the_selected_post_processing_decides_how_blocks_are_segmented(files):
     threshold = {"threshold": 0.0, "min_size": 0}
     seeded = {"threshold": 0.0, "seed_distance": 40.0, "min_size": 0}
     assert (spec(threshold).mode, spec(threshold).dtype) == ("distance", "uint64")
-    assert (spec(seeded).mode, spec(seeded).channels) == ("whole", 2)
-    assert spec({**threshold, "min_size": 20}).mode == "whole"
+    assert spec(seeded) == SegmentationSpec("seeded", seeded, 2, "uint64")
+    # A minimum size is applied by the merge, blockwise.
+    assert spec({**threshold, "min_size": 20}) == SegmentationSpec(
+        "distance", {**threshold, "min_size": 20}, 2, "uint64"
+    )
     # A semantic output is the 0/1 mask: seeds do not change it, a minimum size does.
     semantic = spec(seeded, instances=False)
     assert (semantic.mode, semantic.parameters, semantic.dtype) == (
@@ -105,7 +108,13 @@ def test_the_selected_post_processing_decides_how_blocks_are_segmented(files):
         {"threshold": 0.0},
         "uint8",
     )
-    assert spec({**seeded, "min_size": 20}, instances=False).dtype == "uint8"
+    # With a minimum size it is the mask of the objects kept, segmented blockwise.
+    assert spec({**seeded, "min_size": 20}, instances=False) == SegmentationSpec(
+        "seeded", {**seeded, "min_size": 20}, 2, "uint8"
+    )
+    assert spec({**threshold, "min_size": 20}, instances=False) == SegmentationSpec(
+        "distance", {**threshold, "min_size": 20}, 2, "uint8"
+    )
     with pytest.raises(ConfigError, match="do not fit the task's post-processing grid"):
         spec({"bias": 0.5})
 
@@ -134,4 +143,4 @@ def test_a_selected_mutex_watershed_is_segmented_blockwise(files):
     # Threshold + components keeps its spec (and so its hash: no block is redone).
     threshold = {"threshold": 0.5, "min_size": 0}
     assert spec(threshold) == SegmentationSpec("affinities", threshold, 1, "uint64", neighborhood)
-    assert spec({**threshold, "min_size": 20}).mode == "whole"
+    assert spec({**threshold, "min_size": 20}).mode == "affinities"

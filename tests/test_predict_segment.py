@@ -99,6 +99,56 @@ def test_distance_instances_equal_the_whole_volume(tmp_path, dtype):
         assert same_up_to_renaming(found[channel], expected[channel])
 
 
+def object_sizes(labels: np.ndarray) -> np.ndarray:
+    return np.unique(labels[labels > 0], return_counts=True)[1]
+
+
+@pytest.mark.parametrize("min_size", [3, 30])
+def test_affinities_with_a_minimum_size_equal_the_whole_volume(tmp_path, min_size):
+    """The merge sums fragment sizes per object and drops the small ones: exact."""
+    task = AffinitiesTask(NEIGHBORHOOD)
+    parameters = {"threshold": 0.8, "min_size": min_size}
+    spec = SegmentationSpec("affinities", parameters, 1, "uint64", [list(o) for o in NEIGHBORHOOD])
+    plan = hand_plan(tmp_path / "out.zarr", spec, len(NEIGHBORHOOD), ROI, BLOCK)
+    field = corner_ball(smooth_field(0, 1))
+    affinities = np.repeat(0.5 + field, len(NEIGHBORHOOD), axis=0)
+    affinities += np.random.default_rng(1).normal(0, 0.15, affinities.shape)
+    prediction = store_prediction(plan, np.clip(affinities, 0, 1).astype(np.float32))
+
+    expected = whole_volume_segmentation(task, prediction, spec)
+    without = task.post_process(prediction, {"threshold": 0.8})
+    assert object_sizes(without).min() < min_size <= object_sizes(expected).min()
+    assert len(object_sizes(expected)) >= 4
+    found = blockwise(plan, task, tmp_path)
+    assert same_up_to_renaming(found, expected)
+    fragments = open_level(plan, FRAGMENTS).read(plan.roi)
+    assert len(np.unique(fragments)) > len(np.unique(expected))  # objects were cut
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "uint8"])
+def test_distance_with_a_minimum_size_equals_the_whole_volume(tmp_path, dtype):
+    """Components of each thresholded channel (face connectivity, as
+    `remove_small_components`) of fewer than min_size voxels are dropped; a 0/1 mask output
+    (not instances) is the mask of the objects kept."""
+    task = DistanceTask(["a", "b"], {"a": [1], "b": [2]})
+    parameters = {"threshold": 0.1, "min_size": 30}
+    spec = SegmentationSpec("distance", parameters, 2, dtype)
+    plan = hand_plan(tmp_path / "out.zarr", spec, 2, ROI, BLOCK, value_range=(-1, 1))
+    prediction = store_prediction(plan, corner_ball(smooth_field(2, 2)))
+
+    expected = whole_volume_segmentation(task, prediction, spec)
+    found = blockwise(plan, task, tmp_path, shards=3)
+    assert found.dtype == np.dtype(dtype)
+    if dtype == "uint8":
+        np.testing.assert_array_equal(found, task.post_process(prediction, parameters))
+        np.testing.assert_array_equal(found, expected)
+        return
+    for channel in range(2):
+        components = ndimage.label(prediction[channel] > 0.1)[0]
+        assert object_sizes(components).min() < 30 <= object_sizes(expected[channel]).min()
+        assert same_up_to_renaming(found[channel], expected[channel])
+
+
 def test_semantic_outputs_are_written_per_block(tmp_path):
     task = OneHotTask(["bg", "x", "y"], {"x": [1], "y": [2]})
     spec = SegmentationSpec("semantic", {}, 1, "uint8")

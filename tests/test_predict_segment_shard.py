@@ -2,6 +2,7 @@
 outputs (with their pyramid level) directly."""
 
 import numpy as np
+import pytest
 
 from dacapo_flow.predict.output import open_level
 from dacapo_flow.predict.plan import SegmentationSpec
@@ -45,3 +46,22 @@ def test_semantic_output_with_pyramid(tmp_path):
     s1 = open_level(plan, "segmentation", 1)
     np.testing.assert_array_equal(s1.read(s1.roi), s0[:, ::2, ::2, ::2])
     assert not (tmp_path / "r").exists()
+
+
+def test_a_plan_of_an_earlier_version_segmenting_in_memory(tmp_path):
+    """Mode "whole", which prepare no longer chooses, still runs for a threshold + minimum
+    size; for a seeded watershed, whose ties an earlier version broke otherwise, it asks for
+    prepare to be rerun instead of mixing blocks of two tie orders."""
+    values = np.random.default_rng(1).uniform(-1, 1, (1, 16, 12, 14)).astype(np.float32)
+    parameters = {"threshold": 0.0, "min_size": 3}
+    for name, seeded in (("t", {}), ("s", {"seed_distance": 10.0})):
+        spec = SegmentationSpec("whole", {**parameters, **seeded}, 1, "uint64")
+        plan = hand_plan(tmp_path / f"{name}.zarr", spec, 1, (16, 12, 14), (8, 6, 7))
+        store_prediction(plan, values)
+        args = (plan, TASK, 0, 1, tmp_path / name, tmp_path / f"{name}.json")
+        manifest = tmp_path / f"{name}.progress.json"
+        if not seeded:
+            assert run_segment_shard(*args, manifest)
+            continue
+        with pytest.raises(ValueError, match="rerun its prepare job"):
+            run_segment_shard(*args, manifest)

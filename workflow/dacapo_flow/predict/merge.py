@@ -8,6 +8,11 @@ component's smallest fragment. Final ids are compacted per channel (`compact`): 
 block b becomes `first[c, b] + l - 1` where `first` counts the fragments of earlier blocks, so
 ids stay small and a fragment that merged with nothing needs no table entry.
 
+A minimum size (`min_size`, as `tasks.instances.remove_small_objects` applies it to the whole
+volume) is exact too: each block records its fragments' voxel counts, an object's size is the
+sum over its fragments, and the table maps every fragment of a smaller object to 0 (objects
+that merged with nothing included: their fragments get entries too).
+
 Memory: the records of two blocks at a time plus the pairs (one per touching fragment pair).
 """
 
@@ -23,6 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..store.atomic import atomic_write
+from .fragment_sizes import FragmentSizes
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +100,28 @@ def face_pairs(load_records, num_blocks: int) -> np.ndarray:
     return np.unique(np.concatenate(pairs), axis=0)
 
 
-def lookup_table(pairs: np.ndarray, ids: FragmentIds, first: np.ndarray):
+def lookup_table(
+    pairs: np.ndarray,
+    ids: FragmentIds,
+    first: np.ndarray,
+    sizes: FragmentSizes | None = None,
+    min_size: int = 0,
+):
     """(fragments, final ids): every fragment in a pair -> its component's smallest fragment,
-    compacted. Sorted by fragment for `searchsorted`."""
+    compacted; with `sizes` and `min_size` > 1, every fragment of an object of fewer voxels
+    -> 0. Sorted by fragment for `searchsorted`."""
+    keys, values = _merged(pairs, ids, first, sizes, min_size)
+    if sizes is None or min_size <= 1:
+        return keys, values
+    small = sizes.below(min_size)
+    small = small[~np.isin(small, keys, assume_unique=True)]  # alone: its own object
+    keys = np.concatenate([keys, small])
+    values = np.concatenate([values, np.zeros(small.size, np.uint64)])
+    order = np.argsort(keys, kind="stable")
+    return keys[order], values[order]
+
+
+def _merged(pairs, ids, first, sizes, min_size):
     if pairs.size == 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     nodes, index = np.unique(pairs, return_inverse=True)
@@ -107,7 +132,11 @@ def lookup_table(pairs: np.ndarray, ids: FragmentIds, first: np.ndarray):
     _, component = connected_components(graph, directed=False)
     smallest = np.full(component.max() + 1, np.iinfo(np.uint64).max, dtype=np.uint64)
     np.minimum.at(smallest, component, nodes)  # nodes are sorted: this is each set's minimum
-    return nodes, compact(ids, first, smallest[component])
+    values = compact(ids, first, smallest[component])
+    if sizes is not None and min_size > 1:
+        volume = np.bincount(component, weights=sizes(nodes), minlength=smallest.size)
+        values[volume[component] < min_size] = 0
+    return nodes, values
 
 
 def relabel(fragments: np.ndarray, table, ids: FragmentIds, first: np.ndarray) -> np.ndarray:
@@ -197,6 +226,18 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
         )
         save_dense(lut_path, final, ids, first)
         merged, num_pairs = found["fragments"], found["pairs"]
+    elif spec.mode == "seeded":  # fragment graph -> the same Kruskal (seeded_merge.py)
+        from .mws_merge import save_dense
+        from .seeded_merge import seeded_lookup
+
+        def load_block(block):
+            with np.load(blocks[block]["records"]) as data:
+                return {name: data[name] for name in data.files}
+
+        min_size = int(spec.parameters.get("min_size", 0))
+        final, first, found = seeded_lookup(load_block, plan.grid.num_blocks, counts, min_size)
+        save_dense(lut_path, final, ids, first)
+        merged, num_pairs = found["fragments"], found["pairs"]
     else:
         if spec.instances:
 
@@ -207,7 +248,16 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
             pairs = face_pairs(load_records, plan.grid.num_blocks)
         else:
             pairs = np.zeros((0, 2), np.uint64)
-        table = lookup_table(pairs, ids, first)
+        min_size = int(spec.parameters.get("min_size", 0)) if spec.instances else 0
+        sizes = None
+        if min_size > 1:
+
+            def load_sizes(block):
+                with np.load(blocks[block]["records"]) as data:
+                    return data["sizes"]
+
+            sizes = FragmentSizes(load_sizes, ids, counts)
+        table = lookup_table(pairs, ids, first, sizes, min_size)
         save_table(lut_path, table, ids, first)
         merged, num_pairs = int(table[0].size), len(pairs)
     summary = {

@@ -44,8 +44,13 @@ class SegmentationSpec:
     "semantic": the task's own post_process per block (one-hot argmax, thresholded distances);
     "mws": mutex watershed of affinities (parameters bias, optionally min_size): fragments per
     block, a region graph, one graph mutex watershed in the merge (mws_block.py, mws_merge.py);
-    "whole": the task's post_process of the whole ROI at once, for selected post-processing
-    that blocks cannot reproduce (seeded watershed, minimum sizes of thresholded objects).
+    "seeded": seeded watershed of each distance channel (threshold, seed_distance): fragments
+    per block, a fragment graph, the same forest in the merge (seeded_block.py,
+    seeded_merge.py); with "min_size" the merge drops objects of fewer voxels (all instance
+    modes). dtype uint8 for "distance" / "seeded": the 0/1 mask of those objects (a minimum
+    size on a semantic output).
+    "whole": the task's post_process of the whole ROI at once, in every segment shard; no
+    longer chosen by prepare, still run for plans an earlier version prepared.
     """
 
     mode: str

@@ -83,26 +83,21 @@ def segmentation_spec(
             f"best JSON {best_path}: parameters {parameters} do not fit the task's "
             f"post-processing grid (keys {kinds})"
         )
-    # Threshold + components is exact block by block, the mutex watershed is blockwise with a
-    # merge (mws_block.py, mws_merge.py); anything else needs the whole ROI.
-    whole = int(parameters.get("min_size", 0)) > 0 or not set(parameters) - {"min_size"} <= {
-        "threshold"
-    }
-    if isinstance(task, AffinitiesTask) and "bias" in parameters:  # blockwise mutex watershed
-        neighborhood = [list(o) for o in task.neighborhood]
-        return SegmentationSpec("mws", parameters, 1, "uint64", neighborhood)
+    # Every selected post-processing is blockwise: threshold + components exact per block,
+    # the mutex watershed and the seeded watershed with a merge (mws_*.py, seeded_*.py); a
+    # minimum size is applied by the merge.
+    min_size = int(parameters.get("min_size", 0))
     if isinstance(task, AffinitiesTask):
-        if whole:
-            return SegmentationSpec("whole", parameters, 1, "uint64")
         neighborhood = [list(o) for o in task.neighborhood]
-        return SegmentationSpec("affinities", parameters, 1, "uint64", neighborhood)
-    if isinstance(task, DistanceTask) and target.instances:
-        mode = "whole" if whole else "distance"
-        return SegmentationSpec(mode, parameters, len(task.channels), "uint64")
+        mode = "mws" if "bias" in parameters else "affinities"
+        return SegmentationSpec(mode, parameters, 1, "uint64", neighborhood)
     if isinstance(task, DistanceTask):
-        # A 0/1 mask: the seeds do not change it, a minimum size does.
-        if int(parameters.get("min_size", 0)) > 0:
-            return SegmentationSpec("whole", parameters, len(task.channels), "uint8")
+        mode = "seeded" if "seed_distance" in parameters else "distance"
+        if target.instances:
+            return SegmentationSpec(mode, parameters, len(task.channels), "uint64")
+        # A 0/1 mask: the seeds do not change it, a minimum size (of its objects) does.
+        if min_size > 1:
+            return SegmentationSpec(mode, parameters, len(task.channels), "uint8")
         return SegmentationSpec(
             "semantic", {"threshold": parameters["threshold"]}, len(task.channels), "uint8"
         )

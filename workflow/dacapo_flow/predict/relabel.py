@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .blocks import shard_blocks
 from .merge import load_table, relabel
 from .mws_merge import load_dense, relabel_dense
@@ -34,6 +36,12 @@ def run_relabel_shard(
 ) -> bool:
     check_merge(plan, merge_json, lut_path)
     grid = plan.grid
+
+    def as_stored(final):
+        if plan.segmentation.dtype == "uint8":  # a 0/1 mask of the objects
+            return (final > 0).astype(np.uint8)
+        return final
+
     levels = [open_level(plan, SEGMENTATION, level) for level in range(1 + plan.pyramid)]
     if plan.segmentation.mode == "whole":  # the segment pass wrote the final ids
         fragments = open_level(plan, FRAGMENTS)
@@ -43,13 +51,13 @@ def run_relabel_shard(
             roi = grid.write_roi(block_id)
             final = fragments.read(roi).astype(dtype)
             return {"checksum": write_block(levels, roi, final, labels=True)}
-    elif plan.segmentation.mode == "mws":
+    elif plan.segmentation.mode in ("mws", "seeded"):
         final, ids, first = load_dense(lut_path)
         fragments = open_level(plan, FRAGMENTS)
 
         def work(block_id):
             roi = grid.write_roi(block_id)
-            relabelled = relabel_dense(fragments.read(roi), final, ids, first)
+            relabelled = as_stored(relabel_dense(fragments.read(roi), final, ids, first))
             return {"checksum": write_block(levels, roi, relabelled, labels=True)}
     elif plan.segmentation.instances:
         table, ids, first = load_table(lut_path)
@@ -58,7 +66,7 @@ def run_relabel_shard(
 
         def work(block_id):
             roi = grid.write_roi(block_id)
-            final = relabel(fragments.read(roi), table, ids, first)
+            final = as_stored(relabel(fragments.read(roi), table, ids, first))
             return {"checksum": write_block(levels, roi, final, labels=True)}
     else:
 

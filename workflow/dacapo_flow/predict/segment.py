@@ -32,7 +32,7 @@ UNIT_OFFSETS = {2: [(1, 0), (0, 1)], 3: [(1, 0, 0), (0, 1, 0), (0, 0, 1)]}
 def edge_offsets(spec: SegmentationSpec, dims: int) -> list[tuple[int, ...]]:
     if spec.mode in ("affinities", "mws"):
         return [tuple(o) for o in spec.neighborhood]
-    if spec.mode == "distance":
+    if spec.mode in ("distance", "seeded"):
         return UNIT_OFFSETS[dims]
     return []
 
@@ -48,16 +48,25 @@ def whole_volume_segmentation(task, prediction: np.ndarray, spec: SegmentationSp
     post-processing, then for distance instances the connected components of each channel
     (mode "whole": what the segment shards write, block by block)."""
     output = task.post_process(prediction, spec.parameters)
+    if spec.dtype == "uint8":  # semantic classes, or the 0/1 mask of a distance task's objects
+        return (output > 0 if spec.instances else output).astype(np.uint8)
     mask = spec.mode == "distance" or (spec.mode == "whole" and output.dtype == np.uint8)
-    if mask and spec.dtype == "uint64":  # the objects of a 0/1 mask: its components
+    if mask:  # the objects of a 0/1 mask: its components
         return np.stack([ndimage.label(channel)[0] for channel in output]).astype(np.uint64)
-    return output.astype(np.dtype(spec.dtype))
+    return output.astype(np.uint64)
+
+
+def threshold_regions(task, values: np.ndarray, spec: SegmentationSpec) -> np.ndarray:
+    """Boolean [C, *s]: each channel's prediction above the threshold, before any minimum
+    size (which the merge applies to whole objects, not to a block's pieces of them)."""
+    return task.post_process(values, {"threshold": spec.parameters["threshold"]}) > 0
 
 
 @dataclass
 class BlockFragments:
     labels: np.ndarray  # uint64 [C, *block]: 1..counts[c] per channel, 0 = background
     counts: list[int]
+    sizes: np.ndarray  # int64 [sum(counts)]: voxels of each fragment, channel by channel
     channel: np.ndarray  # int64 [E]   the records of the edges crossing the block's boundary
     neighbour: np.ndarray  # int64 [E] block holding the edge's other voxel
     key: np.ndarray  # uint64 [E]      the edge's name, the same in both blocks
@@ -75,7 +84,7 @@ def _edges(task, values: np.ndarray, spec: SegmentationSpec):
             src, dst = _offset_slices(spatial, offset)
             yield 0, k, offset, src, dst, values[k][src] > threshold
     else:
-        regions = task.post_process(values, spec.parameters) > 0
+        regions = threshold_regions(task, values, spec)
         for c, region in enumerate(regions):
             for k, offset in enumerate(offsets):
                 src, dst = _offset_slices(spatial, offset)
@@ -115,7 +124,7 @@ def segment_block(
         )[None]
         foreground = np.zeros(values.shape[1:], dtype=bool)
     else:
-        regions = task.post_process(values[(slice(None),) + inner], spec.parameters) > 0
+        regions = threshold_regions(task, values[(slice(None),) + inner], spec)
         labels = np.stack([ndimage.label(r)[0] for r in regions]).astype(np.uint64)
 
     edges = list(_edges(task, values, spec))
@@ -127,6 +136,10 @@ def segment_block(
         lonely = foreground[inner] & (labels[0] == 0)
         labels[0][lonely] = labels[0].max() + 1 + np.arange(int(lonely.sum()), dtype=np.uint64)
     counts = [int(channel.max(initial=0)) for channel in labels]
+    sizes = [
+        np.bincount(ch.ravel().astype(np.int64), minlength=n + 1)[1:]
+        for ch, n in zip(labels, counts)
+    ]
 
     records = {"channel": [], "neighbour": [], "key": [], "label": []}
     roi_shape = tuple(int(s) for s in roi_shape)
@@ -155,4 +168,5 @@ def segment_block(
         name: np.concatenate(parts) if parts else np.zeros(0, empty[name])
         for name, parts in records.items()
     }
-    return BlockFragments(labels=labels, counts=counts, **arrays)
+    sizes = np.concatenate(sizes).astype(np.int64)
+    return BlockFragments(labels=labels, counts=counts, sizes=sizes, **arrays)

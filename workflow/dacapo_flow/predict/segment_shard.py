@@ -16,6 +16,7 @@ from .mws_block import mws_block
 from .output import dequantize, open_level, write_block
 from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
+from .seeded_block import seeded_block
 from .segment import segment_block, segment_context, whole_volume_segmentation
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,16 @@ class BlockSegmenter:
         self._whole = None
 
     def whole(self) -> np.ndarray:
-        """Mode "whole": the segmentation of the whole ROI, computed once per shard job
-        (deterministic, so every shard writes its blocks of the same result)."""
+        """Mode "whole" (plans of earlier versions only): the segmentation of the whole ROI,
+        computed once per shard job (deterministic, so every shard writes its blocks of the
+        same result)."""
+        if "seed_distance" in self.spec.parameters:
+            # Its blocks so far came from mwatershed's tie order: new ones would not fit them.
+            raise ValueError(
+                f"{self.plan.target['name']}: prepared by an earlier version that segmented "
+                "a seeded watershed in memory; rerun its prepare job (snakemake --forcerun "
+                "predict_prepare), which keeps the finished prediction blocks"
+            )
         if self._whole is None:
             values = self._values(self.grid.roi)
             self._whole = whole_volume_segmentation(self.task, values, self.spec)
@@ -63,6 +72,7 @@ class BlockSegmenter:
         path = self.records_dir / f"{block_id}.npz"  # no face records: nothing to merge
         empty = {"neighbour": np.zeros(0, np.int64), "key": np.zeros(0, np.uint64)}
         empty["fragment"] = np.zeros(0, np.uint64)
+        empty["sizes"] = np.zeros(0, np.int64)
         atomic_write(path, lambda file: np.savez_compressed(file, **empty))
         return {
             "checksum": checksum,
@@ -84,6 +94,26 @@ class BlockSegmenter:
         return {
             "checksum": checksum,
             "counts": [int(found.sizes.size)],
+            "records": str(path),
+            "records_sha256": file_digest(path),
+        }
+
+    def _seeded_block(self, block_id: int, roi, window) -> dict:
+        """Fragments, open edges and face records of one block (seeded_block.py)."""
+        parameters = self.spec.parameters
+        seed_level = np.tanh(float(parameters["seed_distance"]) / self.task.scale_factor)
+        labels, counts, arrays = seeded_block(
+            self._values(window),
+            float(parameters["threshold"]),
+            seed_level,
+            *self._geometry(roi, window),
+        )
+        checksum = write_block(self.levels, roi, self.ids.globalise(labels, block_id), True)
+        path = self.records_dir / f"{block_id}.npz"
+        atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
+        return {
+            "checksum": checksum,
+            "counts": counts,
             "records": str(path),
             "records_sha256": file_digest(path),
         }
@@ -114,6 +144,8 @@ class BlockSegmenter:
         window = roi.grow(self.context, self.context).intersect(self.grid.roi)
         if self.spec.mode == "mws":
             return self._mws_block(block_id, roi, window)
+        if self.spec.mode == "seeded":
+            return self._seeded_block(block_id, roi, window)
         geometry = self._geometry(roi, window)
         found = segment_block(self.task, self._values(window), self.spec, *geometry)
         fragments = self.ids.globalise(found.labels, block_id)
@@ -123,6 +155,7 @@ class BlockSegmenter:
             "neighbour": found.neighbour,
             "key": found.key,
             "fragment": found.label + offsets[found.channel].astype(np.uint64),
+            "sizes": found.sizes,  # for the merge's minimum size
         }
         path = self.records_dir / f"{block_id}.npz"
         atomic_write(path, lambda file: np.savez_compressed(file, **records))

@@ -8,8 +8,9 @@ seeded watershed of a distance prediction, and a minimum object size.
   A voxel that joins no neighbour stays background (0).
 - `seeded_watershed` grows seeds, the connected regions deeper than the seed level, through
   the foreground (prediction > threshold) in order of depth; a foreground component without a
-  seed becomes one object. It is mwatershed's seeded agglomeration of depth-weighted edges (no
-  scikit-image).
+  seed becomes one object. It is the maximum spanning forest that mwatershed's seeded
+  agglomeration of depth-weighted edges computes, with ties broken by a fixed order instead
+  of mwatershed's unstable sort, so that blocks reproduce it exactly (`watershed.py`).
 - `remove_small_objects` sets objects of fewer voxels than the minimum size to 0.
 """
 
@@ -33,33 +34,13 @@ def seeded_watershed(values: np.ndarray, threshold: float, seed_level: float) ->
     """uint64 [*spatial] ids (1..n) of one channel's prediction `values` (higher = deeper
     inside): foreground `values > threshold`, seeds the components of `values > seed_level`.
 
-    A watershed by maximum spanning forest: mwatershed joins neighbours (face connectivity)
-    along edges weighted by the shallower voxel's depth, deepest first, and never joins two
-    seeds. Edges touching the background repel, so no object crosses it."""
-    import mwatershed as mws
+    A watershed by maximum spanning forest (`watershed.py`): face neighbours in the
+    foreground join along edges ranked by the shallower voxel's depth, deepest first (ties:
+    the deeper voxel, then the position), and two seeds never join. No object crosses the
+    background; a foreground component without a seed is one object."""
+    from .watershed import seeded_forest
 
-    from .affinities import _offset_slices
-
-    values = np.asarray(values, dtype=np.float64)
-    foreground = values > threshold
-    if not foreground.any():
-        return np.zeros(values.shape, np.uint64)
-    seeds, _ = ndimage.label(foreground & (values > seed_level))
-    seeds = seeds.astype(np.uint64)
-    # Seed ids above every voxel index, so that they never meet the ids mwatershed makes.
-    seeds[seeds > 0] += np.uint64(values.size)
-    offsets = np.eye(values.ndim, dtype=int)
-    affinities = np.full((values.ndim, *values.shape), -1.0)
-    for axis, offset in enumerate(offsets):
-        src, dst = _offset_slices(values.shape, offset)
-        both = foreground[src] & foreground[dst]
-        depth = np.minimum(values[src], values[dst]) - threshold
-        affinities[axis][src] = np.where(both, depth, -1.0)
-    labels = mws.agglom(affinities, offsets.tolist(), seeds=seeds)
-    _, compact = np.unique(labels[foreground], return_inverse=True)
-    out = np.zeros(values.shape, np.uint64)
-    out[foreground] = compact.astype(np.uint64) + np.uint64(1)
-    return out
+    return seeded_forest(values, threshold, seed_level)
 
 
 def remove_small_objects(labels: np.ndarray, min_size: int) -> np.ndarray:
