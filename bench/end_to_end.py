@@ -84,6 +84,7 @@ def run_workflow(work: Path, cores: int) -> tuple[float, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "all"]
+    run_workflow.started = time.time()
     started = time.perf_counter()
     done = subprocess.run(
         command, check=False, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -99,6 +100,27 @@ _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$")
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")
 _JOBID = re.compile(r"^\s+jobid: (\d+)$")
 _FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
+
+
+def first_job_seconds(output: str, started: float) -> float | None:
+    """Seconds from `snakemake` start (epoch `started`) to its first job (1 s resolution)."""
+    for line in output.splitlines():
+        if match := _STAMP.match(line.strip()):
+            stamp = time.mktime(time.strptime(match.group(1), "%a %b %d %H:%M:%S %Y"))
+            return stamp - started
+    return None
+
+
+def slurm_probe_seconds() -> float | None:
+    """What the SLURM executor plugin's import costs every `snakemake` call: it runs
+    `scontrol show config` (plugin 2.8, for its status-command default). Instant where no
+    SLURM client is installed or a controller answers; a 9 s timeout where a client is
+    configured for a controller that is down (this machine's stopped test cluster)."""
+    if shutil.which("scontrol") is None:
+        return None
+    started = time.perf_counter()
+    subprocess.run(["scontrol", "show", "config"], capture_output=True, check=False, timeout=60)
+    return time.perf_counter() - started
 
 
 def job_seconds(output: str) -> dict[str, list[float]]:
@@ -156,14 +178,24 @@ def main() -> None:
         wall, output = run_workflow(work, args.cores)
         limit = pure_torch_seconds(config, threads, args.iterations)
         after = os.getloadavg()[0]
+        probe = slurm_probe_seconds()
     print(
         f"{args.iterations} iterations, validation every {max(1, args.iterations // 2)}, "
         f"--cores {args.cores}, load average {load:.2f} before / {after:.2f} after"
     )
     for rule, seconds in sorted(job_seconds(output).items()):
         print(f"  {rule}: {len(seconds)} jobs, {' + '.join(f'{s:.0f}' for s in seconds)} s")
+    first = first_job_seconds(output, run_workflow.started)
+    if first is not None:
+        print(f"  snakemake start-up (to the first job): {first:.0f} s")
     print(f"workflow {wall:.1f} s, pure torch {limit:.1f} s for the same steps")
     print(f"ratio {wall / limit:.2f} (goal <= 1.35)")
+    if probe is not None and probe > 1:
+        print(
+            f"  of which {probe:.1f} s is the SLURM plugin's `scontrol show config` timing out "
+            f"(a SLURM client here, its controller down): without it, ratio "
+            f"{(wall - probe) / limit:.2f}"
+        )
 
 
 if __name__ == "__main__":
