@@ -34,7 +34,11 @@ class CNNectomeUNetConfig(ArchitectureConfig):
         None, description="per level, per conv (default two 3^d convs)"
     )
     eval_shape_increase: list[int] | None = staged(
-        "validate", None, description="voxels added to input_shape for validation blocks"
+        "validate",
+        None,
+        description="voxels added to input_shape for evaluation: the default prediction "
+        "block, and the smallest validation block (validation grows valid-padded ones to "
+        "tile its ROI in fewer passes)",
     )
     upsample_factors: list[list[int]] | None = Field(
         None, description="extra upsampling after the UNet (output voxel size shrinks)"
