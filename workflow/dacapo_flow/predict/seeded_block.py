@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tasks.watershed import edge_order, join_seeds, kruskal, neighbour_edges, roots
+from .segment import block_in_window
 
 FLOAT, INT = np.float64, np.int64
 # name -> dtype of every array a block's records hold (each concatenated over channels)
@@ -56,11 +57,7 @@ def seeded_block(
     prediction [C, *window], positions in voxels of the ROI's grid (as `segment.segment_block`)."""
     window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
     block_shape = tuple(int(s) for s in block_shape)
-    inner = tuple(
-        slice(b - w, b - w + s) for b, w, s in zip(block_begin, window_begin, block_shape)
-    )
-    inside = np.zeros(values.shape[1:], dtype=bool)
-    inside[inner] = True
+    inner, inside = block_in_window(window_begin, block_begin, block_shape, values.shape[1:])
     geometry = (window_begin, roi_shape, np.asarray(grid_block_shape), tuple(grid_counts))
     channels = values.shape[0]
     labels, counts, parts = [], [], {name: [] for name in RECORDS}

@@ -62,6 +62,16 @@ def threshold_regions(task, values: np.ndarray, spec: SegmentationSpec) -> np.nd
     return task.post_process(values, {"threshold": spec.parameters["threshold"]}) > 0
 
 
+def block_in_window(window_begin, block_begin, block_shape, window_shape):
+    """(slices of the block within its window, boolean mask of the block's voxels there)."""
+    inner = tuple(
+        slice(b - w, b - w + s) for b, w, s in zip(block_begin, window_begin, block_shape)
+    )
+    inside = np.zeros(tuple(window_shape), dtype=bool)
+    inside[inner] = True
+    return inner, inside
+
+
 @dataclass
 class BlockFragments:
     labels: np.ndarray  # uint64 [C, *block]: 1..counts[c] per channel, 0 = background
@@ -109,11 +119,7 @@ def segment_block(
     ROI's grid, `grid_block_shape` / `grid_counts` describe the block grid (voxels, blocks)."""
     window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
     block_shape = tuple(int(s) for s in block_shape)
-    inner = tuple(
-        slice(b - w, b - w + s) for b, w, s in zip(block_begin, window_begin, block_shape)
-    )
-    inside = np.zeros(values.shape[1:], dtype=bool)
-    inside[inner] = True
+    inner, inside = block_in_window(window_begin, block_begin, block_shape, values.shape[1:])
     dims = len(block_shape)
     offsets = edge_offsets(spec, dims)
     channels = spec.channels
