@@ -335,7 +335,7 @@ def test_the_selected_mutex_watershed_and_min_size_segment_blockwise(setup):
     )
     target["shards"] = 2
     plan = prepare(model, paths, target)
-    assert (plan.segmentation.mode, plan.segmentation.parameters) == ("mws", selected)
+    assert (plan.segmentation.mode, plan.segmentation.parameters) == ("mws_exact", selected)
     assert plan.grid.num_blocks > 1
     predict(model, paths, 0, 2)
     predict(model, paths, 1, 2)
