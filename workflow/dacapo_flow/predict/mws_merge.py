@@ -17,8 +17,8 @@ What holds (mws_block.py): the fragments are joined before any repulsive edge in
 watershed too, so this is the whole-volume `mutex_watershed`, exact up to the order of edges
 of equal weight (tests/test_predict_mws_merge.py: exact on noisy synthetic volumes; CREMI,
 one section, bias 0.25: identical to the whole-section result). As there, a voxel of no
-attractive edge is 0, and segments of fewer voxels than `min_size` (summed fragment sizes) become 0.
-Segments are numbered 1..S in the order of their smallest fragment.
+attractive edge is 0, and segments of fewer voxels than `min_size` (summed fragment sizes)
+become 0. Segments are numbered 1..S in the order of their smallest fragment.
 
 Memory: each block is read once, in order; the face records of the blocks still waiting
 for their later neighbours (a slab of the grid), plus four numbers per graph edge and one per
