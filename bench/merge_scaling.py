@@ -51,8 +51,7 @@ def simulated_blocks(shape, fragments, intra, records, face_pairs, seed=0):
         rng = np.random.default_rng([seeds[1], block])
         u = rng.integers(1, fragments, intra)
         v = np.minimum(u + rng.integers(1, fragments, intra), fragments)
-        edges, inverse = np.unique(np.stack([u, v], 1), axis=0, return_inverse=True)
-        counts = np.bincount(inverse.ravel(), minlength=len(edges)) * 5
+        edges = np.unique(np.stack([u, v], 1), axis=0)
         position = np.unravel_index(block, shape)
         neighbour, key, label = [], [], []
         for axis in range(3):
@@ -71,8 +70,8 @@ def simulated_blocks(shape, fragments, intra, records, face_pairs, seed=0):
         return {
             "sizes": rng.integers(50, 5000, fragments).astype(np.int64),
             "edges": edges.astype(np.uint64),
-            "sums": counts * rng.uniform(0, 1, len(edges)),
-            "counts": counts.astype(np.int64),
+            "high": rng.uniform(0.5, 1, len(edges)).astype(np.float32),
+            "low": rng.uniform(0, 0.5, len(edges)).astype(np.float32),
             "neighbour": neighbour[order],
             "key": key[order],
             "label": label[order],
@@ -85,7 +84,12 @@ def simulated_blocks(shape, fragments, intra, records, face_pairs, seed=0):
 def measure(blocks: int, args) -> dict:
     """In this process: one merge on `blocks` simulated blocks."""
     from dacapo_flow.predict.merge import first_ids
-    from dacapo_flow.predict.mws_merge import final_ids, graph_mutex_watershed, region_graph
+    from dacapo_flow.predict.mws_merge import (
+        final_ids,
+        graph_mutex_watershed,
+        region_graph,
+        signed_edges,
+    )
 
     shape = grid_shape(blocks)
     num_blocks, load_block = simulated_blocks(
@@ -103,10 +107,10 @@ def measure(blocks: int, args) -> dict:
         return found
 
     started = time.perf_counter()
-    u, v, sums, pair_counts, sizes = region_graph(timed_load, num_blocks, first)
+    u, v, high, low, sizes = region_graph(timed_load, num_blocks, first)
     graph_s = time.perf_counter() - started - loading[0]
     started = time.perf_counter()
-    segment = graph_mutex_watershed(u, v, sums / pair_counts - args.bias, sizes.size - 1)
+    segment = graph_mutex_watershed(*signed_edges(u, v, high, low, args.bias), sizes.size - 1)
     final = final_ids(segment, sizes, args.min_size)
     mws_s = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,10 +1,11 @@
-"""One block of the blockwise mutex watershed: its fragments are the whole window's mutex
-watershed cropped to the block, its edges sum every voxel pair of touching fragments, and its
-face records match the neighbour's key for key."""
+"""One block of the blockwise mutex watershed: its fragments are the components of the
+attractive edges stronger than any repulsive one, its edges keep the highest and lowest
+affinity of touching fragments, and its face records match the neighbour's key for key."""
 
 import numpy as np
+import pytest
 
-from dacapo_flow.predict.mws_block import mws_block, pair_sums
+from dacapo_flow.predict.mws_block import mws_block, pair_extremes
 from dacapo_flow.tasks.instances import mutex_watershed
 
 NEIGHBORHOOD = [[1, 0], [0, 1], [0, 3]]
@@ -21,22 +22,33 @@ def two_objects(shape=(6, 8)):
     return affs
 
 
-def block(affs, begin, shape):
+def block(affs, begin, shape, bias=0.25):
     """The block at `begin` of a 2 x 2 grid of `shape` blocks, the whole array as window."""
-    return mws_block(affs, NEIGHBORHOOD, 0.5, (0, 0), begin, shape, affs.shape[1:], shape, (2, 2))
+    grid = (affs.shape[1:], shape, (2, 2))
+    return mws_block(affs, NEIGHBORHOOD, bias, 0.0, (0, 0), begin, shape, *grid)
 
 
 def test_fragments_edges_and_sizes():
     affs = two_objects()
+    affs[1, 0, 1] = 0.55  # above 2 * bias - low = 0.5: before every repulsive edge, joins
+    affs[1, 1, 1] = 0.45  # left to the merge (the left object holds through other edges)
     found = block(affs, (0, 0), (3, 6))
-    whole = mutex_watershed(affs, NEIGHBORHOOD, 0.5)[:3, :6]
+    whole = mutex_watershed(affs, NEIGHBORHOOD, 0.25)[:3, :6]
     assert sorted(np.unique(found.labels).tolist()) == [1, 2]
     assert np.array_equal(found.labels == found.labels[0, 0], whole == whole[0, 0])
     assert sorted(found.sizes.tolist()) == [6, 12]
     # Left (x < 4) and right touch through [0, 1] (3 rows) and [0, 3] (3 rows x 2 columns).
     assert found.edges.tolist() == [[1, 2]]
-    assert found.counts.tolist() == [3 + 6]
-    np.testing.assert_allclose(found.sums, [0.1 * 9], rtol=1e-6)
+    np.testing.assert_allclose([found.high[0], found.low[0]], [0.1, 0.1], rtol=1e-6)
+    # At bias 0.5 no attractive edge outranks every repulsive one: each voxel is a fragment.
+    assert block(affs, (0, 0), (3, 6), bias=0.5).sizes.tolist() == [1] * 18
+
+
+def test_affinities_below_the_range_are_an_error():
+    affs = two_objects()
+    affs[0, 0, 0] = -0.1
+    with pytest.raises(ValueError, match="below 0.0"):
+        block(affs, (0, 0), (3, 6))
 
 
 def test_face_records_match_the_neighbours():
@@ -53,14 +65,10 @@ def test_face_records_match_the_neighbours():
     assert to_right.sum() == 3 * 4
 
 
-def test_pair_sums_adds_repeated_pairs():
-    pairs, sums, counts = pair_sums(
-        np.array([1, 2, 1]), np.array([2, 3, 2]), np.array([0.5, 1.0, 0.25]), np.array([1, 2, 3])
-    )
-    assert pairs.tolist() == [[1, 2], [2, 3]]
-    assert sums.tolist() == [0.75, 1.0] and counts.tolist() == [4, 2]
-    # Ids too far apart for a table of every pair: sorted instead, the same sums.
-    big = np.array([10**9, 10**9 + 2, 10**9])
-    pairs, sums, counts = pair_sums(big, big + 1, np.array([0.5, 1.0, 0.25]), np.array([1, 2, 3]))
-    assert (pairs - 10**9).tolist() == [[0, 1], [2, 3]]
-    assert sums.tolist() == [0.75, 1.0] and counts.tolist() == [4, 2]
+def test_pair_extremes_of_repeated_pairs():
+    for first in (1, 10**9):  # ids near and far apart
+        u = np.array([0, 1, 0]) + first
+        pairs, high, low = pair_extremes(u, u + 1, np.array([0.5, 1.0, 0.25]))
+        assert (pairs - first).tolist() == [[0, 1], [1, 2]]
+        assert high.tolist() == [0.5, 1.0] and low.tolist() == [0.25, 1.0]
+    assert pair_extremes([], [], [])[0].shape == (0, 2)

@@ -1,6 +1,8 @@
 """The blockwise mutex watershed end to end on real zarr arrays (segment shards, the merge,
 relabel shards): on 3 x 3 x 3 blocks it equals the whole-volume `mutex_watershed` up to
-relabelling, minimum size included. Its graph step is mwatershed's `cluster_edges`."""
+relabelling, minimum size included, at a bias where the blocks' fragments are voxels and at
+one where they are components; a weak edge the voxel watershed never reaches cannot join
+what a stronger one keeps apart. Its graph step is mwatershed's `cluster_edges`."""
 
 import numpy as np
 import pytest
@@ -35,7 +37,7 @@ def noisy_affinities(shape, objects, noise, seed):
 
 
 def blockwise(tmp_path, parameters, affs, block_shape=(10, 10, 10), shards=2):
-    spec = SegmentationSpec("mws", parameters, 1, "uint64", NEIGHBORHOOD)
+    spec = SegmentationSpec("mws_exact", parameters, 1, "uint64", NEIGHBORHOOD)
     plan = hand_plan(tmp_path / "o.zarr", spec, len(NEIGHBORHOOD), affs.shape[1:], block_shape)
     stored = store_prediction(plan, affs)
     task = AffinitiesTask(NEIGHBORHOOD)
@@ -52,12 +54,15 @@ def blockwise(tmp_path, parameters, affs, block_shape=(10, 10, 10), shards=2):
     return found, task.post_process(stored, parameters), summary
 
 
-@pytest.mark.parametrize("min_size", [0, 60])
-def test_blockwise_equals_the_whole_volume(tmp_path, min_size):
-    """Affinities the whole-volume watershed segments well (noise sigma 0.2, offsets 1, 3
-    and 9): the blockwise result is the same partition, ids aside."""
-    affs = noisy_affinities((30, 30, 30), 40, 0.2, seed=0)
-    parameters = {"bias": 0.5, "min_size": min_size}
+@pytest.mark.parametrize(
+    ("bias", "noise", "min_size"), [(0.5, 0.2, 0), (0.5, 0.2, 60), (0.3, 0.4, 0)]
+)
+def test_blockwise_equals_the_whole_volume(tmp_path, bias, noise, min_size):
+    """Noisy affinities (offsets 1, 3 and 9): the blockwise result is the same partition as
+    the whole-volume watershed, ids aside. At bias 0.5 every voxel is a fragment; at 0.3 the
+    blocks join voxels, and the noise leaves many segments to the merge."""
+    affs = noisy_affinities((30, 30, 30), 40, noise, seed=0)
+    parameters = {"bias": bias, "min_size": min_size}
     found, whole, summary = blockwise(tmp_path, parameters, affs)
     assert summary["fragments"] > 40  # objects were cut into fragments by the 27 blocks
     assert same_up_to_renaming(found, whole)
@@ -65,6 +70,23 @@ def test_blockwise_equals_the_whole_volume(tmp_path, min_size):
     if min_size:
         _, sizes = np.unique(found[found > 0], return_counts=True)
         assert sizes.min() >= min_size and (found == 0).any()
+
+
+def test_a_weak_majority_does_not_join_what_a_strong_edge_keeps_apart(tmp_path):
+    """Two objects touching inside one block: across their face most voxel pairs attract a
+    little (0.45 at bias 0.25), one repels hard (0.0). The voxel watershed meets the repulsive
+    edge first and keeps them apart; so must the merge (a mean over the face would join)."""
+    shape = (10, 20, 20)
+    gt = np.zeros(shape, int)
+    gt[:, :, 5:] = 1  # the face at x = 5 lies inside the blocks of x < 10
+    affs = np.zeros((len(NEIGHBORHOOD), *shape), np.float32)
+    for k, offset in enumerate(NEIGHBORHOOD):
+        src, dst = _offset_slices(shape, offset)
+        affs[k][src] = np.where(gt[src] == gt[dst], 0.9, 0.45)
+    affs[2, 4, 4, 4] = 0.0  # offset (0, 0, 1) at x = 4: one hard boundary edge
+    found, whole, _ = blockwise(tmp_path, {"bias": 0.25}, affs)
+    assert same_up_to_renaming(whole, gt[None] + 1)
+    assert same_up_to_renaming(found, gt[None] + 1)
 
 
 def test_graph_step_is_cluster_edges():
@@ -97,8 +119,8 @@ def test_a_one_sided_face_is_an_error():
         return {
             "sizes": np.array([3]),
             "edges": np.zeros((0, 2), np.int64),
-            "sums": np.zeros(0),
-            "counts": np.zeros(0, np.int64),
+            "high": np.zeros(0, np.float32),
+            "low": np.zeros(0, np.float32),
             "neighbour": np.full(len(keys), neighbour, np.int64),
             "key": np.array(keys, np.uint64),
             "label": np.ones(len(keys), np.uint64),
@@ -106,11 +128,11 @@ def test_a_one_sided_face_is_an_error():
         }
 
     first = np.array([[1, 2]], np.uint64)
-    u, v, sums, counts, sizes = region_graph(
+    u, v, high, low, sizes = region_graph(
         [block(1, [5, 7]), block(0, [5, 7])].__getitem__, 2, first
     )
-    assert (u.tolist(), v.tolist(), counts.tolist(), sizes.tolist()) == ([1], [2], [2], [0, 3, 3])
-    np.testing.assert_allclose(sums, [1.8], rtol=1e-6)
+    assert (u.tolist(), v.tolist(), sizes.tolist()) == ([1], [2], [0, 3, 3])
+    np.testing.assert_allclose([high[0], low[0]], [0.9, 0.9], rtol=1e-6)
     with pytest.raises(ValueError, match="blocks 0 and 1 .*different settings"):
         region_graph([block(1, [5, 7]), block(0, [5, 8])].__getitem__, 2, first)
     with pytest.raises(ValueError, match="block 0 recorded edges into block 1"):

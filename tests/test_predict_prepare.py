@@ -139,7 +139,7 @@ def test_a_selected_mutex_watershed_is_segmented_blockwise(files):
         return segmentation_spec(task, target(files), best, "best.json")
 
     mws = {"bias": 0.5, "min_size": 20}
-    assert spec(mws) == SegmentationSpec("mws", mws, 1, "uint64", neighborhood)
+    assert spec(mws) == SegmentationSpec("mws_exact", mws, 1, "uint64", neighborhood)
     # Threshold + components keeps its spec (and so its hash: no block is redone).
     threshold = {"threshold": 0.5, "min_size": 0}
     assert spec(threshold) == SegmentationSpec("affinities", threshold, 1, "uint64", neighborhood)

@@ -65,3 +65,14 @@ def test_a_plan_of_an_earlier_version_segmenting_in_memory(tmp_path):
             continue
         with pytest.raises(ValueError, match="rerun its prepare job"):
             run_segment_shard(*args, manifest)
+
+
+def test_a_plan_of_the_earlier_mutex_watershed_asks_for_prepare(tmp_path):
+    """Mode "mws" (blocks of the earlier, inexact blockwise mutex watershed) records what the
+    merge no longer reads: its segment shards ask for prepare to be rerun."""
+    spec = SegmentationSpec("mws", {"bias": 0.5}, 1, "uint64", [[1, 0, 0]])
+    plan = hand_plan(tmp_path / "o.zarr", spec, 1, (16, 12, 14), (8, 6, 7))
+    store_prediction(plan, np.full((1, 16, 12, 14), 0.5, np.float32))
+    args = (plan, TASK, 0, 1, tmp_path / "r", tmp_path / "s.json", tmp_path / "p.json")
+    with pytest.raises(ValueError, match="rerun its prepare job"):
+        run_segment_shard(*args)

@@ -210,7 +210,7 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
         for block, record in blocks.items():
             counts[:, block] = record["counts"]
     first = first_ids(counts)
-    if spec.mode == "mws":  # region graph -> graph mutex watershed (mws_merge.py)
+    if spec.mode == "mws_exact":  # region graph -> graph mutex watershed (mws_merge.py)
         from .mws_merge import mws_lookup, save_dense
 
         def load_block(block):

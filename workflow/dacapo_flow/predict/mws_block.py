@@ -1,18 +1,26 @@
 """One block of the blockwise mutex watershed: fragments and region-graph edges.
 
-A block runs `mutex_watershed` (affinities - bias) over itself grown by the longest offset
-(clipped to the ROI) and keeps the labels inside itself, renumbered 1..n (0: a voxel joined to
-none, as in the whole-volume result). The context lets objects crossing a face be cut where
-the whole-volume watershed would see them, not at the face.
+The mutex watershed takes the edges (x, x + o) of every neighbourhood offset o by decreasing
+|affinity - bias|; positive ones join x and y unless a mutex forbids it, negative ones add a
+mutex. No repulsive edge is stronger than `bias - low` (`low`: the least affinity the
+prediction can hold), so every attractive edge stronger than that comes before all of them
+and always joins: the components of those edges are in one segment of the whole-volume
+result, whatever lies outside the block. A block's fragments are these components within
+itself (labels 1..n, every voxel in one); no context is needed to find them.
 
-Its region-graph edges are the voxel pairs (x, x + o) of every neighbourhood offset o, long-range
-ones included, with both voxels in the ROI and labelled:
-- both voxels inside the block: summed into (u, v, sum of affinities, count) per fragment pair;
-- one voxel inside, one in another block: a face record (neighbour block, edge key, own label,
-  affinity). The neighbour records the same edge under the same key (its window holds x and
-  x + o too), so the merge joins the two records into a pair of fragments. A record is written
-  whatever the labels, 0 included, so both sides always hold the same keys.
-The affinity of (x, x + o) is channel o at x, read from the same stored prediction by both.
+Every other edge goes to the merge's graph, unchanged in rank: the edges of a pair of
+fragments reduce to the strongest attractive and the strongest repulsive one (the first of a
+pair's edges decides; the rest change nothing), kept as the pair's highest and lowest
+affinity. With both voxels inside the block: (u, v, highest, lowest) per fragment pair. With
+one voxel inside and one in another block: a face record (neighbour block, edge key, own
+label, affinity). The neighbour records the same edge under the same key (its window holds
+x and x + o too), so the merge joins the two records into a pair of fragments. The affinity
+of (x, x + o) is channel o at x, read from the same stored prediction by both.
+
+The graph mutex watershed over these edges is then the whole-volume mutex watershed, up to
+the order of edges of equal weight (mws_merge.py). Its cost: with bias < (1 + low) / 2 the
+fragments are far fewer than voxels (CREMI, bias 0.25: one per 5 voxels); from there up no
+edge is that strong, and every voxel is a fragment.
 """
 
 from __future__ import annotations
@@ -22,47 +30,62 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tasks.affinities import _offset_slices
-from ..tasks.instances import mutex_watershed
 
 
 @dataclass
 class MwsBlock:
-    labels: np.ndarray  # uint64 [*block]: 1..n, 0 = background
+    labels: np.ndarray  # uint64 [*block]: 1..n
     sizes: np.ndarray  # int64 [n]: voxels of local label 1..n
     edges: np.ndarray  # int64 [P, 2]: local labels u < v of touching fragments in the block
-    sums: np.ndarray  # float64 [P]: summed affinity over their voxel pairs
-    counts: np.ndarray  # int64 [P]: number of voxel pairs
+    high: np.ndarray  # float32 [P]: highest affinity over their voxel pairs
+    low: np.ndarray  # float32 [P]: lowest affinity over their voxel pairs
     neighbour: np.ndarray  # int64 [E]: block holding the other voxel of a crossing edge
     key: np.ndarray  # uint64 [E]: the edge's name, the same in both blocks
-    label: np.ndarray  # uint64 [E]: local label of this block's voxel (0 included)
+    label: np.ndarray  # uint64 [E]: local label of this block's voxel
     affinity: np.ndarray  # float32 [E]
 
 
-def pair_sums(u, v, values, counts=None):
-    """Unique (u, v) rows (non-negative ids) with their summed values and counts (counts
-    default to 1 each), sorted."""
+def pair_extremes(u, v, values):
+    """Unique (u, v) rows (non-negative ids) with the highest and lowest of their values,
+    sorted by (u, v)."""
     u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
+    values = np.asarray(values, np.float32)
     if u.size == 0:
-        return np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0, np.int64)
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32)
     span = int(v.max()) + 1  # one int64 per pair: u * span + v sorts like (u, v)
     key = u * span + v
-    cells = (int(u.max()) + 1) * span
-    if cells <= max(4 * key.size, 1 << 16):  # few possible pairs (local labels): no sort
-        seen = np.bincount(key, minlength=cells)
-        keys = np.flatnonzero(seen)
-        sums = np.bincount(key, weights=values, minlength=cells)[keys]
-        total = seen[keys] if counts is None else np.bincount(key, counts, cells)[keys]
-    else:
-        keys, inverse = np.unique(key, return_inverse=True)
-        sums = np.bincount(inverse, weights=values, minlength=keys.size)
-        total = np.bincount(inverse, weights=counts, minlength=keys.size)
-    return np.stack(np.divmod(keys, span), axis=1), sums, np.rint(total).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    key, values = key[order], values[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    high = np.maximum.reduceat(values, starts)
+    low = np.minimum.reduceat(values, starts)
+    return np.stack(np.divmod(key[starts], span), axis=1), high, low
+
+
+def strong_components(values, neighborhood, threshold: float) -> np.ndarray:
+    """int64 [*shape] components (0..n-1) of the edges with affinity > `threshold`."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    shape = values.shape[1:]
+    index = np.arange(int(np.prod(shape))).reshape(shape)
+    rows, cols = [], []
+    for k, offset in enumerate(neighborhood):
+        src, dst = _offset_slices(shape, offset)
+        on = values[k][src] > threshold
+        rows.append(index[src][on])
+        cols.append(index[dst][on])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(index.size,) * 2)
+    _, labels = connected_components(graph, directed=False)
+    return labels.reshape(shape)
 
 
 def mws_block(
     values: np.ndarray,
     neighborhood,
     bias: float,
+    low: float,
     window_begin,
     block_begin,
     block_shape,
@@ -71,18 +94,19 @@ def mws_block(
     grid_counts,
 ) -> MwsBlock:
     """`values`: affinities [C, *window] over the block grown by the longest offset, clipped
-    to the ROI; positions in voxels of the ROI's grid (as `segment.segment_block`)."""
+    to the ROI, none below `low`; positions in voxels of the ROI's grid (as
+    `segment.segment_block`)."""
+    if values.size and float(values.min()) < low:
+        raise ValueError(f"affinities below {low}, the least the prediction may hold")
     window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
     block_shape = tuple(int(s) for s in block_shape)
     spatial = values.shape[1:]
     inner = tuple(
         slice(b - w, b - w + s) for b, w, s in zip(block_begin, window_begin, block_shape)
     )
-    found = mutex_watershed(values, neighborhood, bias)[inner]
-    ids, local = np.unique(found, return_inverse=True)
-    local = local.reshape(block_shape).astype(np.uint64)
-    if ids[0] != 0:  # no background in the block: labels start at 1
-        local += np.uint64(1)
+    threshold = 2 * float(bias) - float(low)  # affinity - bias > bias - low
+    local = strong_components(values[(slice(None), *inner)], neighborhood, threshold)
+    local = local.astype(np.uint64) + np.uint64(1)
     labels = np.zeros(spatial, np.uint64)  # the block's labels in window coordinates
     labels[inner] = local
     inside = np.zeros(spatial, dtype=bool)
@@ -97,10 +121,10 @@ def mws_block(
         src, dst = _offset_slices(spatial, offset)
         affinity = values[k][src]
         a, b = labels[src], labels[dst]
-        both = inside[src] & inside[dst] & (a != b) & (a > 0) & (b > 0)
+        both = inside[src] & inside[dst] & (a != b)
         intra["u"].append(np.minimum(a, b)[both])
         intra["v"].append(np.maximum(a, b)[both])
-        intra["a"].append(affinity[both].astype(np.float64))
+        intra["a"].append(affinity[both])
         crossing = inside[src] ^ inside[dst]
         if not crossing.any():
             continue
@@ -123,7 +147,5 @@ def mws_block(
     }
     order = np.lexsort((arrays["key"], arrays["neighbour"]))  # the order the merge reads them
     arrays = {name: array[order] for name, array in arrays.items()}
-    edges, sums, counts = pair_sums(
-        *(np.concatenate(intra[n]) for n in ("u", "v")), np.concatenate(intra["a"])
-    )
-    return MwsBlock(local, sizes, edges, sums, counts, **arrays)
+    edges, high, low_ = pair_extremes(*(np.concatenate(intra[n]) for n in ("u", "v", "a")))
+    return MwsBlock(local, sizes, edges, high, low_, **arrays)

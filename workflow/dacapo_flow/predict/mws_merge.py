@@ -4,17 +4,21 @@ Fragments are named by their compact id (`merge.first_ids`): fragment l of block
 `first[0, b] + l - 1`, so the N fragments of the volume are 1..N and a dense table
 `final[0..N]` maps each to its segment (`final[0] = 0`).
 
-The region graph has one edge per pair of touching fragments: the mean affinity over every
-voxel pair joining them, through every neighbourhood offset, long-range ones included (both
-blocks' records of a crossing edge joined by key, `merge.joined_faces`). Its weight is
-mean - bias, so, as in the voxel mutex watershed, a pair whose mean affinity is below the bias
-repels; long-range offsets contribute their (mostly low) affinities to the mean and so keep
-apart what they saw apart. mwatershed's graph mutex watershed (`cluster_edges`: edges by
-decreasing |weight|, stable, then `cluster`) groups the fragments; the sort runs in numpy
-here, the same order `cluster_edges` would use, which keeps 10^7 edges affordable.
+The region graph holds, per pair of touching fragments, the highest and the lowest affinity
+over every voxel pair joining them, through every neighbourhood offset, long-range ones
+included (both blocks' records of a crossing edge joined by key, `merge.joined_faces`). A
+pair gives the graph an attractive edge `highest - bias` if positive and a repulsive edge
+`lowest - bias` if negative: the two of its voxel edges that can decide it in the voxel
+mutex watershed. mwatershed's graph mutex watershed (`cluster_edges`: edges by decreasing
+|weight|, stable, then `cluster`) groups the fragments; the sort runs in numpy here, the same
+order `cluster_edges` would use, which keeps 10^7 edges affordable.
 
-After merging, segments of fewer voxels than `min_size` (summed fragment sizes) become 0.
-Segments are numbered 1..S in the order of their smallest fragment.
+What holds (mws_block.py): the fragments are joined before any repulsive edge in the voxel
+watershed too, so this is the whole-volume `mutex_watershed`, exact up to the order of edges
+of equal weight (tests/test_predict_mws_merge.py: exact on noisy synthetic volumes; CREMI,
+one section, bias 0.25: identical to the whole-section result). As there, a voxel of no
+attractive edge is 0, and segments of fewer voxels than `min_size` (summed fragment sizes)
+become 0. Segments are numbered 1..S in the order of their smallest fragment.
 
 Memory: each block is read once, in order; the face records of the blocks still waiting
 for their later neighbours (a slab of the grid), plus four numbers per graph edge and one per
@@ -30,17 +34,17 @@ import time
 import numpy as np
 
 from .merge import FragmentIds, compact, load_lookup, save_lookup
-from .mws_block import pair_sums
+from .mws_block import pair_extremes
 
 logger = logging.getLogger(__name__)
 
 
 def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 30.0):
-    """(u, v, sums, counts, sizes): compact fragment ids u < v of every touching pair with the
-    summed affinity and number of voxel pairs, and the voxel count of fragments 0..N.
+    """(u, v, high, low, sizes): compact fragment ids u < v of every touching pair with the
+    highest and lowest affinity over its voxel pairs, and the voxel count of fragments 0..N.
 
     `load_block(b)` gives a dict of block b's arrays as `mws_block.MwsBlock` names them
-    (sizes, edges, sums, counts, neighbour, key, label, affinity). Each block is loaded once,
+    (sizes, edges, high, low, neighbour, key, label, affinity). Each block is loaded once,
     in order; its records for later blocks wait in `pending` until those come (a wavefront of
     faces, not of blocks; 8 bytes per crossing edge). Both blocks of an edge must record it: a one-sided record means
     they were segmented under different settings, and is an error."""
@@ -51,7 +55,7 @@ def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 
         mine = load_block(block)
         sizes.append(np.asarray(mine["sizes"], np.int64))
         edges = np.asarray(mine["edges"], np.int64).reshape(-1, 2) + base[block]
-        parts.append((edges[:, 0], edges[:, 1], mine["sums"], mine["counts"]))
+        parts.append((edges[:, 0], edges[:, 1], mine["high"], mine["low"]))
         neighbour = mine["neighbour"]
         order = np.argsort(neighbour, kind="stable")
         others, starts = np.unique(neighbour[order], return_index=True)
@@ -79,7 +83,7 @@ def region_graph(load_block, num_blocks: int, first: np.ndarray, log_s: float = 
         num_blocks,
         time.monotonic() - started,
     )
-    return u.astype(np.int64), v.astype(np.int64), s.astype(np.float64), c.astype(np.int64), sizes
+    return u.astype(np.int64), v.astype(np.int64), s.astype(np.float32), c.astype(np.float32), sizes
 
 
 def face_side(records: dict, piece: np.ndarray, keep_affinity: bool) -> dict:
@@ -99,7 +103,7 @@ def face_side(records: dict, piece: np.ndarray, keep_affinity: bool) -> dict:
 
 
 def face_edges(earlier, later, a: int, b: int, base):
-    """(u, v, sums, counts) of the pairs joined across blocks a < b, from the records each
+    """(u, v, high, low) of the pairs joined across blocks a < b, from the records each
     wrote of their shared edges (`face_side`: the same keys, in the same order)."""
     if earlier is None or earlier["digest"] != later["digest"]:
         found = 0 if earlier is None else earlier["size"]
@@ -107,11 +111,9 @@ def face_edges(earlier, later, a: int, b: int, base):
             f"blocks {a} and {b} disagree about the edges between them ({found} vs "
             f"{later['size']} records): were they segmented under different settings?"
         )
-    la, lb = earlier["label"], later["label"]
-    on = (la > 0) & (lb > 0)
-    pairs, sums, counts = pair_sums(la[on], lb[on], earlier["affinity"][on].astype(np.float64))
+    pairs, high, low = pair_extremes(earlier["label"], later["label"], earlier["affinity"])
     # Fragments of block a come before those of block b (a < b): u < v.
-    return pairs[:, 0] + base[a], pairs[:, 1] + base[b], sums, counts
+    return pairs[:, 0] + base[a], pairs[:, 1] + base[b], high, low
 
 
 def graph_mutex_watershed(u, v, weights, num_fragments: int) -> np.ndarray:
@@ -146,12 +148,26 @@ def final_ids(segment: np.ndarray, sizes: np.ndarray, min_size: int) -> np.ndarr
     return final
 
 
+def signed_edges(u, v, high, low, bias: float) -> tuple:
+    """(u, v, weights) of the graph: per pair, `high - bias` if it attracts and `low - bias`
+    if it repels (in float64 as the voxel watershed subtracts the bias)."""
+    attract = high.astype(np.float64) - bias
+    repel = low.astype(np.float64) - bias
+    a, r = attract > 0, repel < 0
+    weights = np.concatenate([attract[a], repel[r]])
+    return np.concatenate([u[a], u[r]]), np.concatenate([v[a], v[r]]), weights
+
+
 def mws_lookup(load_block, num_blocks, first, bias: float, min_size: int) -> tuple:
     """(final [N + 1], summary dict) of the merge."""
-    u, v, sums, counts, sizes = region_graph(load_block, num_blocks, first)
+    u, v, high, low, sizes = region_graph(load_block, num_blocks, first)
     started = time.monotonic()
-    segment = graph_mutex_watershed(u, v, sums / np.maximum(counts, 1) - bias, sizes.size - 1)
-    final = final_ids(segment, sizes, min_size)
+    a, b, weights = signed_edges(u, v, high, low, bias)
+    segment = graph_mutex_watershed(a, b, weights, sizes.size - 1)
+    # As mwatershed's voxel watershed: a lone voxel without an attractive edge is 0.
+    attracted = np.zeros(sizes.size, bool)
+    attracted[a[weights > 0]] = attracted[b[weights > 0]] = True
+    final = final_ids(segment, np.where(attracted | (sizes > 1), sizes, 0), min_size)
     logger.info(
         "graph mutex watershed: %d fragments -> %d segments in %.1f s",
         sizes.size - 1,

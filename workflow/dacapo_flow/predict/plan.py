@@ -42,8 +42,10 @@ class SegmentationSpec:
     mode "affinities": connected components of affinities > threshold (instances);
     "distance": connected components of each channel's prediction > threshold (instances);
     "semantic": the task's own post_process per block (one-hot argmax, thresholded distances);
-    "mws": mutex watershed of affinities (parameters bias, optionally min_size): fragments per
-    block, a region graph, one graph mutex watershed in the merge (mws_block.py, mws_merge.py);
+    "mws_exact": mutex watershed of affinities (parameters bias, optionally min_size):
+    fragments per block, a region graph, one graph mutex watershed in the merge, the
+    whole-volume result (mws_block.py, mws_merge.py); "mws": its earlier, inexact version,
+    whose plans must be prepared again;
     "seeded": seeded watershed of each distance channel (threshold, seed_distance): fragments
     per block, a fragment graph, the same forest in the merge (seeded_block.py,
     seeded_merge.py); with "min_size" the merge drops objects of fewer voxels (all instance

@@ -89,7 +89,7 @@ def segmentation_spec(
     min_size = int(parameters.get("min_size", 0))
     if isinstance(task, AffinitiesTask):
         neighborhood = [list(o) for o in task.neighborhood]
-        mode = "mws" if "bias" in parameters else "affinities"
+        mode = "mws_exact" if "bias" in parameters else "affinities"
         return SegmentationSpec(mode, parameters, 1, "uint64", neighborhood)
     if isinstance(task, DistanceTask):
         mode = "seeded" if "seed_distance" in parameters else "distance"

@@ -51,7 +51,7 @@ def run_relabel_shard(
             roi = grid.write_roi(block_id)
             final = fragments.read(roi).astype(dtype)
             return {"checksum": write_block(levels, roi, final, labels=True)}
-    elif plan.segmentation.mode in ("mws", "seeded"):
+    elif plan.segmentation.mode in ("mws_exact", "seeded"):
         final, ids, first = load_dense(lut_path)
         fragments = open_level(plan, FRAGMENTS)
 

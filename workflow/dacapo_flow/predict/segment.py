@@ -30,7 +30,7 @@ UNIT_OFFSETS = {2: [(1, 0), (0, 1)], 3: [(1, 0, 0), (0, 1, 0), (0, 0, 1)]}
 
 
 def edge_offsets(spec: SegmentationSpec, dims: int) -> list[tuple[int, ...]]:
-    if spec.mode in ("affinities", "mws"):
+    if spec.mode in ("affinities", "mws_exact"):
         return [tuple(o) for o in spec.neighborhood]
     if spec.mode in ("distance", "seeded"):
         return UNIT_OFFSETS[dims]

@@ -21,12 +21,10 @@ from .segment import segment_block, segment_context, whole_volume_segmentation
 
 logger = logging.getLogger(__name__)
 
-# The mutex watershed of a block sees twice the longest offset beyond it, so that objects
-# crossing a face are cut where the whole-volume watershed would see them, not at the face.
-# It shapes every block's fragments, yet is not in the segmentation hash: change it together
-# with the mode's name in prepare.segmentation_spec, so that stored blocks are redone.
-MWS_CONTEXT = 2
-MWS_ARRAYS = ("sizes", "edges", "sums", "counts", "neighbour", "key", "label", "affinity")
+# What a block of the mutex watershed records (mws_block.py). Its meaning is not in the
+# segmentation hash: change it together with the mode's name in prepare.segmentation_spec,
+# so that stored blocks are redone.
+MWS_ARRAYS = ("sizes", "edges", "high", "low", "neighbour", "key", "label", "affinity")
 
 
 class BlockSegmenter:
@@ -40,10 +38,13 @@ class BlockSegmenter:
             self.levels = [open_level(plan, FRAGMENTS)]
         else:
             self.levels = [open_level(plan, SEGMENTATION, lv) for lv in range(1 + plan.pyramid)]
-        context = segment_context(self.spec, self.voxel.dims) * self.voxel
-        if self.spec.mode == "mws":  # the watershed sees further than the edges reach
-            context = context * MWS_CONTEXT
-        self.context = context
+        if self.spec.mode == "mws":  # fragments of its mutex watershed's blocks no longer fit
+            raise ValueError(
+                f"{plan.target['name']}: prepared by an earlier version whose blockwise mutex "
+                "watershed was not the whole-volume one; rerun its prepare job (snakemake "
+                "--forcerun predict_prepare), which keeps the finished prediction blocks"
+            )
+        self.context = segment_context(self.spec, self.voxel.dims) * self.voxel
         block_voxels = int(np.prod(plan.block_shape))
         self.ids = FragmentIds(self.grid.num_blocks, block_voxels, self.spec.channels)
         self._whole = None
@@ -84,8 +85,9 @@ class BlockSegmenter:
     def _mws_block(self, block_id: int, roi, window) -> dict:
         """Fragments and region-graph edges of one block (mws_block.py)."""
         values = self._values(window)[: len(self.spec.neighborhood)]  # not the LSD channels
-        bias = float(self.spec.parameters["bias"])
-        found = mws_block(values, self.spec.neighborhood, bias, *self._geometry(roi, window))
+        bias, low = float(self.spec.parameters["bias"]), float(self.plan.value_range[0])
+        geometry = self._geometry(roi, window)
+        found = mws_block(values, self.spec.neighborhood, bias, low, *geometry)
         fragments = self.ids.globalise(found.labels[None], block_id)
         checksum = write_block(self.levels, roi, fragments, labels=True)
         path = self.records_dir / f"{block_id}.npz"
@@ -142,7 +144,7 @@ class BlockSegmenter:
         if self.spec.mode == "whole":
             return self._whole_block(block_id, roi)
         window = roi.grow(self.context, self.context).intersect(self.grid.roi)
-        if self.spec.mode == "mws":
+        if self.spec.mode == "mws_exact":
             return self._mws_block(block_id, roi, window)
         if self.spec.mode == "seeded":
             return self._seeded_block(block_id, roi, window)
