@@ -234,3 +234,36 @@ def test_the_cli_check_names_block_and_pyramid_problems(runs, cremi, data, tmp_p
     assert f"{path}: predictions[0].block_shape: (1, 118, 116) does not fit" in err
     assert f"{path}: predictions[1].pyramid: target 'em': s1 halves z, y, x" in err
     assert "Traceback" not in err
+
+
+def test_a_large_mutex_watershed_target_is_warned_about_before_any_job(data, tmp_path):
+    """The exact merge holds the region graph of the whole ROI in one job (~150 B a voxel)."""
+    from dacapo_flow.config.predictions import PredictionTarget
+    from dacapo_flow.predict.checks import target_warnings
+
+    config = run_config_dict(data, "affinities", name="mws")
+    del config["task_config"]["thresholds"]
+    config["task_config"]["post_processing"] = {"mws": {"biases": [0.25, 0.5]}}
+    run = write_yaml(tmp_path / "mws.yaml", config)
+    plan = passes({"mws": run}, run="mws")
+    big = zarr_open_big(tmp_path / "big.zarr")  # 512 x 1024 x 1024 voxels, no chunk written
+    base = {"run": "mws", "criterion": "voi", "outputs": ["prediction", "segmentation"]}
+    huge = PredictionTarget.model_validate(target(data, name="big", input=big, **base))
+    small = PredictionTarget.model_validate(target(data, name="small", **base))
+    no_segmentation = PredictionTarget.model_validate(
+        target(data, name="raw", input=big, **{**base, "outputs": ["prediction"]})
+    )
+    found = target_warnings([small, huge, no_segmentation], plan, SOURCE)
+    assert len(found) == 1
+    assert found[0].startswith(f"{SOURCE}: predictions[1] (big): run 'mws' can select")
+    assert "~75 GiB" in found[0] and "set-resources" in found[0]
+
+
+def zarr_open_big(path: Path) -> dict:
+    """A uint8 raw array whose shape is large but whose chunks are never written."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="w")
+    array = root.create_array("raw", shape=(512, 1024, 1024), chunks=(64, 64, 64), dtype="uint8")
+    array.attrs.update({"resolution": [8, 8, 8], "offset": [0, 0, 0]})
+    return {"path": str(path), "dataset": "raw", "min": 127.5, "max": 255}

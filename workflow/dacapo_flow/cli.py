@@ -120,10 +120,14 @@ def cmd_synthetic_data(args):
 
 def cmd_check(args):
     from .config.loading import read_yaml
+    from .config.predictions import PredictionTarget
     from .plan.runs import load_plan, plan_warnings
+    from .predict.checks import target_warnings
 
-    plan = load_plan(read_yaml(args.config), str(args.config))
-    for warning in plan_warnings(plan):
+    config = read_yaml(args.config)
+    plan = load_plan(config, str(args.config))
+    targets = [PredictionTarget.model_validate(t) for t in config.get("predictions") or []]
+    for warning in plan_warnings(plan) + target_warnings(targets, plan, str(args.config)):
         print(f"warning: {warning}", file=sys.stderr)
     for name, run in plan.items():
         print(f"{name}: {len(run.config.iterations())} checkpoints, ok")

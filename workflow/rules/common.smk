@@ -17,6 +17,7 @@ from dacapo_flow.config.exports import (
 )
 from dacapo_flow.config.predictions import PredictionTarget
 from dacapo_flow.plan.runs import load_plan, plan_warnings
+from dacapo_flow.predict.checks import target_warnings
 from dacapo_flow.plan.starts import start_file
 from dacapo_flow.layout import DATASET_REGEX, NAME_REGEX, RUN_REGEX, Layout
 from dacapo_flow.store.run_config_file import write_run_config
@@ -49,7 +50,9 @@ except ConfigError as error:
 validate(config, "../schemas/config.schema.yaml")
 LAYOUT = Layout(config.get("store", "results/store"))
 if workflow.is_main_process:
-    for warning in plan_warnings(PLAN):
+    for warning in plan_warnings(PLAN) + target_warnings(
+        list(PREDICTIONS.values()), PLAN, "config/config.yaml"
+    ):
         logger.warning(f"warning: {warning}")
     # Each run's resolved config, which its jobs read (--run-config), rewritten only when
     # the plan changed it. A run without the file yet may have Snakemake records of jobs

@@ -54,6 +54,46 @@ def check_targets(targets: list[PredictionTarget], plan: dict, source: str, chec
         raise ConfigError("\n".join(found))
 
 
+# The exact mutex watershed's merge holds the target's whole region graph in one job: ~150
+# bytes per voxel measured on CREMI at bias 0.25 (one fragment per ~5 voxels, bench/README),
+# and every voxel is a fragment at bias >= 0.5. Above this estimate, say so before any job.
+MWS_MERGE_BYTES_PER_VOXEL = 150
+MWS_MERGE_WARN_BYTES = 16 * 2**30
+
+
+def target_warnings(targets: list[PredictionTarget], plan: dict, source: str) -> list[str]:
+    """`file: key: message` warnings about targets whose jobs will need more than a
+    workstation has: a mutex watershed merge of a large ROI (its run can select the mutex
+    watershed, and the target writes a segmentation). Opens each such input's metadata."""
+    from ..config.datasplits import is_pending
+    from ..data.arrays import open_array
+
+    found = []
+    for i, target in enumerate(targets):
+        run = plan.get(target.run)
+        post = getattr(run.config.task_config, "post_processing", None) if run else None
+        if getattr(post, "mws", None) is None or "segmentation" not in target.outputs:
+            continue
+        if is_pending(target.input.path):
+            continue
+        try:
+            array = open_array(target.input.path, target.input.dataset)
+        except Exception:  # noqa: BLE001, S112 - check_targets reports it
+            continue
+        roi = target.roi.roi() if target.roi is not None else array.roi
+        voxels = math.prod(roi.shape / array.voxel_size)
+        need = voxels * MWS_MERGE_BYTES_PER_VOXEL
+        if need > MWS_MERGE_WARN_BYTES:
+            found.append(
+                f"{source}: predictions[{i}] ({target.name}): run {target.run!r} can select "
+                f"the mutex watershed, whose merge job holds the region graph of all "
+                f"{voxels:.2e} voxels at once: ~{need / 2**30:.0f} GiB at bias 0.25, more at "
+                "0.5 and above (every voxel a fragment); give segment_merge that memory "
+                "(profiles: set-resources) or split the roi into several targets"
+            )
+    return found
+
+
 # -- geometry (values only) --------------------------------------------------------------------
 
 
