@@ -210,53 +210,35 @@ def merge_job(plan, segment_jsons, lut_path, out_json) -> dict:
         for block, record in blocks.items():
             counts[:, block] = record["counts"]
     first = first_ids(counts)
+    min_size = int(spec.parameters.get("min_size", 0)) if spec.instances else 0
+
+    def load_block(block, names=None) -> dict:
+        """Block `block`'s records (all arrays, or those `names`)."""
+        with np.load(blocks[block]["records"]) as data:
+            return {name: data[name] for name in (names or data.files)}
+
     if spec.mode == "mws_exact":  # region graph -> graph mutex watershed (mws_merge.py)
         from .mws_merge import mws_lookup, save_dense
 
-        def load_block(block):
-            with np.load(blocks[block]["records"]) as data:
-                return {name: data[name] for name in data.files}
-
-        final, found = mws_lookup(
-            load_block,
-            plan.grid.num_blocks,
-            first,
-            float(spec.parameters["bias"]),
-            int(spec.parameters.get("min_size", 0)),
-        )
+        bias = float(spec.parameters["bias"])
+        final, found = mws_lookup(load_block, plan.grid.num_blocks, first, bias, min_size)
         save_dense(lut_path, final, ids, first)
         merged, num_pairs = found["fragments"], found["pairs"]
     elif spec.mode == "seeded":  # fragment graph -> the same Kruskal (seeded_merge.py)
         from .mws_merge import save_dense
         from .seeded_merge import seeded_lookup
 
-        def load_block(block):
-            with np.load(blocks[block]["records"]) as data:
-                return {name: data[name] for name in data.files}
-
-        min_size = int(spec.parameters.get("min_size", 0))
         final, first, found = seeded_lookup(load_block, plan.grid.num_blocks, counts, min_size)
         save_dense(lut_path, final, ids, first)
         merged, num_pairs = found["fragments"], found["pairs"]
     else:
+        pairs = np.zeros((0, 2), np.uint64)
         if spec.instances:
-
-            def load_records(block):
-                with np.load(blocks[block]["records"]) as data:
-                    return {name: data[name] for name in ("neighbour", "key", "fragment")}
-
-            pairs = face_pairs(load_records, plan.grid.num_blocks)
-        else:
-            pairs = np.zeros((0, 2), np.uint64)
-        min_size = int(spec.parameters.get("min_size", 0)) if spec.instances else 0
+            faces = ("neighbour", "key", "fragment")
+            pairs = face_pairs(lambda b: load_block(b, faces), plan.grid.num_blocks)
         sizes = None
         if min_size > 1:
-
-            def load_sizes(block):
-                with np.load(blocks[block]["records"]) as data:
-                    return data["sizes"]
-
-            sizes = FragmentSizes(load_sizes, ids, counts)
+            sizes = FragmentSizes(lambda b: load_block(b, ("sizes",))["sizes"], ids, counts)
         table = lookup_table(pairs, ids, first, sizes, min_size)
         save_table(lut_path, table, ids, first)
         merged, num_pairs = int(table[0].size), len(pairs)

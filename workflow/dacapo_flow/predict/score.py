@@ -17,6 +17,7 @@ import numpy as np
 from funlib.geometry import Roi
 
 from ..config.base import ConfigError
+from ..config.exports import selection_dataset_config
 from ..data.arrays import ZarrArray, open_array
 from ..data.mask_index import annotated_roi
 from ..store.best_record import BestRecord
@@ -52,12 +53,9 @@ def open_named(text: str, role: str) -> ZarrArray:
 
 def dataset_reference(run_config, dataset: str) -> Reference:
     """The gt and mask that validation scored on the run's validation dataset `dataset`."""
-    for config in run_config.datasplit_config.validate_configs:
-        if config.name == dataset:
-            gt = open_array(config.gt.path, config.gt.dataset)
-            mask = open_array(config.mask.path, config.mask.dataset) if config.mask else None
-            return Reference(gt, mask)
-    raise ConfigError(f"run {run_config.name} has no validation dataset {dataset!r}")
+    config = selection_dataset_config(run_config, dataset)
+    mask = open_array(config.mask.path, config.mask.dataset) if config.mask else None
+    return Reference(open_array(config.gt.path, config.gt.dataset), mask)
 
 
 def scored_roi(plan: Plan, reference: Reference) -> Roi | None:
@@ -219,11 +217,10 @@ def score_target(
             f"prediction {name} was made from iteration {plan.weights['iteration']}, the best "
             f"record now names {best.iteration}: run snakemake to redo it"
         )
-    reference = dataset_reference(run_config, dataset)
     if gt is not None:  # another ground truth: the validation mask no longer applies
-        reference = Reference(given["gt"], None)
-    if mask is not None:
-        reference.mask = given["mask"]
-    elif no_mask:
-        reference.mask = None
+        reference = Reference(given["gt"], given.get("mask"))
+    else:
+        reference = dataset_reference(run_config, dataset)
+        if mask is not None or no_mask:
+            reference.mask = given.get("mask")
     return score_prediction(plan, build_task(run_config), reference, best)

@@ -69,15 +69,19 @@ class BlockSegmenter:
         begin = (roi.begin - self.grid.roi.begin) / self.voxel
         window = tuple(slice(b, b + s) for b, s in zip(begin, roi.shape / self.voxel))
         labels = self.whole()[(slice(None), *window)].astype(np.uint64)
-        checksum = write_block(self.levels, roi, labels, labels=True)
-        path = self.records_dir / f"{block_id}.npz"  # no face records: nothing to merge
         empty = {"neighbour": np.zeros(0, np.int64), "key": np.zeros(0, np.uint64)}
-        empty["fragment"] = np.zeros(0, np.uint64)
+        empty["fragment"] = np.zeros(0, np.uint64)  # no face records: nothing to merge
         empty["sizes"] = np.zeros(0, np.int64)
-        atomic_write(path, lambda file: np.savez_compressed(file, **empty))
+        return self._commit(block_id, roi, labels, [0] * self.spec.channels, empty)
+
+    def _commit(self, block_id: int, roi, fragments, counts, records: dict) -> dict:
+        """Write a block's fragments and its records file; the manifest's entry for it."""
+        checksum = write_block(self.levels, roi, fragments, labels=True)
+        path = self.records_dir / f"{block_id}.npz"
+        atomic_write(path, lambda file: np.savez_compressed(file, **records))
         return {
             "checksum": checksum,
-            "counts": [0] * self.spec.channels,
+            "counts": counts,
             "records": str(path),
             "records_sha256": file_digest(path),
         }
@@ -89,16 +93,8 @@ class BlockSegmenter:
         geometry = self._geometry(roi, window)
         found = mws_block(values, self.spec.neighborhood, bias, low, *geometry)
         fragments = self.ids.globalise(found.labels[None], block_id)
-        checksum = write_block(self.levels, roi, fragments, labels=True)
-        path = self.records_dir / f"{block_id}.npz"
         arrays = {name: getattr(found, name) for name in MWS_ARRAYS}
-        atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
-        return {
-            "checksum": checksum,
-            "counts": [int(found.sizes.size)],
-            "records": str(path),
-            "records_sha256": file_digest(path),
-        }
+        return self._commit(block_id, roi, fragments, [int(found.sizes.size)], arrays)
 
     def _seeded_block(self, block_id: int, roi, window) -> dict:
         """Fragments, open edges and face records of one block (seeded_block.py)."""
@@ -110,15 +106,7 @@ class BlockSegmenter:
             seed_level,
             *self._geometry(roi, window),
         )
-        checksum = write_block(self.levels, roi, self.ids.globalise(labels, block_id), True)
-        path = self.records_dir / f"{block_id}.npz"
-        atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
-        return {
-            "checksum": checksum,
-            "counts": counts,
-            "records": str(path),
-            "records_sha256": file_digest(path),
-        }
+        return self._commit(block_id, roi, self.ids.globalise(labels, block_id), counts, arrays)
 
     def _geometry(self, roi, window) -> tuple:
         """The block's place in the ROI's grid, in voxels, as segment_block and mws_block take
@@ -151,7 +139,6 @@ class BlockSegmenter:
         geometry = self._geometry(roi, window)
         found = segment_block(self.task, self._values(window), self.spec, *geometry)
         fragments = self.ids.globalise(found.labels, block_id)
-        checksum = write_block(self.levels, roi, fragments, labels=True)
         offsets = np.array([self.ids.offset(c, block_id) for c in range(self.spec.channels)])
         records = {
             "neighbour": found.neighbour,
@@ -159,14 +146,7 @@ class BlockSegmenter:
             "fragment": found.label + offsets[found.channel].astype(np.uint64),
             "sizes": found.sizes,  # for the merge's minimum size
         }
-        path = self.records_dir / f"{block_id}.npz"
-        atomic_write(path, lambda file: np.savez_compressed(file, **records))
-        return {
-            "checksum": checksum,
-            "counts": found.counts,
-            "records": str(path),
-            "records_sha256": file_digest(path),
-        }
+        return self._commit(block_id, roi, fragments, found.counts, records)
 
 
 def logged(work, todo: int, kind: str = "segment", log_s: float = 30.0):
