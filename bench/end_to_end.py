@@ -80,7 +80,8 @@ def install(work: Path, iterations: int, shape: int) -> Path:
     return run
 
 
-def run_workflow(work: Path, cores: int, no_slurm_probe: bool = False) -> tuple[float, str]:
+def run_workflow(work: Path, cores: int, no_slurm_probe: bool = False) -> tuple[float, str, float]:
+    """(wall seconds, Snakemake's output, its start as epoch seconds)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if no_slurm_probe:  # an `scontrol` that fails at once, as where no SLURM client is set up
@@ -90,7 +91,7 @@ def run_workflow(work: Path, cores: int, no_slurm_probe: bool = False) -> tuple[
         (shim / "scontrol").chmod(0o755)
         env["PATH"] = os.pathsep.join([str(shim), env["PATH"]])
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "all"]
-    run_workflow.started = time.time()
+    epoch = time.time()
     started = time.perf_counter()
     done = subprocess.run(
         command, check=False, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -99,7 +100,7 @@ def run_workflow(work: Path, cores: int, no_slurm_probe: bool = False) -> tuple[
     output = done.stdout.decode()
     if done.returncode != 0:
         raise SystemExit(f"snakemake failed:\n{output[-4000:]}")
-    return wall, output
+    return wall, output, epoch
 
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$")
@@ -187,7 +188,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         config = install(work, args.iterations, args.shape)
         load = os.getloadavg()[0]
-        wall, output = run_workflow(work, args.cores, args.no_slurm_probe)
+        wall, output, epoch = run_workflow(work, args.cores, args.no_slurm_probe)
         limit = pure_torch_seconds(config, threads, args.iterations)
         after = os.getloadavg()[0]
         probe = slurm_probe_seconds()
@@ -197,7 +198,7 @@ def main() -> None:
     )
     for rule, seconds in sorted(job_seconds(output).items()):
         print(f"  {rule}: {len(seconds)} jobs, {' + '.join(f'{s:.0f}' for s in seconds)} s")
-    first = first_job_seconds(output, run_workflow.started)
+    first = first_job_seconds(output, epoch)
     if first is not None:
         print(f"  snakemake start-up (to the first job): {first:.0f} s")
     print(f"workflow {wall:.1f} s, pure torch {limit:.1f} s for the same steps")

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tasks.affinities import _offset_slices
+from ..tasks.affinities import _offset_slices, edge_components
+from .segment import block_in_window
 
 
 @dataclass
@@ -62,25 +63,6 @@ def pair_extremes(u, v, values):
     return np.stack(np.divmod(key[starts], span), axis=1), high, low
 
 
-def strong_components(values, neighborhood, threshold: float) -> np.ndarray:
-    """int64 [*shape] components (0..n-1) of the edges with affinity > `threshold`."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    shape = values.shape[1:]
-    index = np.arange(int(np.prod(shape))).reshape(shape)
-    rows, cols = [], []
-    for k, offset in enumerate(neighborhood):
-        src, dst = _offset_slices(shape, offset)
-        on = values[k][src] > threshold
-        rows.append(index[src][on])
-        cols.append(index[dst][on])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(index.size,) * 2)
-    _, labels = connected_components(graph, directed=False)
-    return labels.reshape(shape)
-
-
 def mws_block(
     values: np.ndarray,
     neighborhood,
@@ -101,16 +83,12 @@ def mws_block(
     window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
     block_shape = tuple(int(s) for s in block_shape)
     spatial = values.shape[1:]
-    inner = tuple(
-        slice(b - w, b - w + s) for b, w, s in zip(block_begin, window_begin, block_shape)
-    )
+    inner, inside = block_in_window(window_begin, block_begin, block_shape, spatial)
     threshold = 2 * float(bias) - float(low)  # affinity - bias > bias - low
-    local = strong_components(values[(slice(None), *inner)], neighborhood, threshold)
-    local = local.astype(np.uint64) + np.uint64(1)
+    local, _ = edge_components(values[(slice(None), *inner)], neighborhood, threshold)
+    local = local.astype(np.uint64) + np.uint64(1)  # every voxel in a fragment
     labels = np.zeros(spatial, np.uint64)  # the block's labels in window coordinates
     labels[inner] = local
-    inside = np.zeros(spatial, dtype=bool)
-    inside[inner] = True
     sizes = np.bincount(local.ravel().astype(np.int64))[1:].astype(np.int64)
 
     intra = {"u": [], "v": [], "a": []}

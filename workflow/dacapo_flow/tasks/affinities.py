@@ -56,8 +56,11 @@ def _offset_slices(shape, offset):
     return tuple(source), tuple(neighbour)
 
 
-def segment_affinities(affinities: np.ndarray, neighborhood, threshold: float) -> np.ndarray:
-    """Connected components of the graph with edges where affinity > threshold; uint64 [*s]."""
+def edge_components(
+    affinities: np.ndarray, neighborhood, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(components int [*s], 0..n-1, every voxel in one; foreground bool [*s]: voxels with an
+    edge) of the graph with edges where affinity > threshold."""
     spatial = affinities.shape[1:]
     index = np.arange(int(np.prod(spatial)), dtype=np.int64).reshape(spatial)
     sources, targets = [], []
@@ -74,10 +77,17 @@ def segment_affinities(affinities: np.ndarray, neighborhood, threshold: float) -
     foreground = np.zeros(n, dtype=bool)
     foreground[sources] = True
     foreground[targets] = True
-    segmentation = np.zeros(n, dtype=np.uint64)
+    return components.reshape(spatial), foreground.reshape(spatial)
+
+
+def segment_affinities(affinities: np.ndarray, neighborhood, threshold: float) -> np.ndarray:
+    """Connected components of the graph with edges where affinity > threshold, over the
+    voxels with such an edge (the rest 0); uint64 [*s]."""
+    components, foreground = edge_components(affinities, neighborhood, threshold)
+    segmentation = np.zeros(components.shape, dtype=np.uint64)
     _, relabelled = np.unique(components[foreground], return_inverse=True)
     segmentation[foreground] = relabelled.astype(np.uint64) + 1
-    return segmentation.reshape(spatial)
+    return segmentation
 
 
 class AffinitiesTask(Task):
