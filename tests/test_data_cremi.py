@@ -28,6 +28,7 @@ from dacapo_flow.data.sampling import SamplerDataset
 from dacapo_flow.layout import Layout
 from dacapo_flow.run import Run
 from dacapo_flow.selection import select_best
+from dacapo_flow.store.run_config_file import write_run_config
 from dacapo_flow.store.weights import load_checkpoint
 from dacapo_flow.validation import predict_blockwise, validate_dataset, validation_roi
 from helpers_tiny import torch_threads, train_to, validate_at, write_yaml
@@ -133,7 +134,7 @@ def trained_cremi(tmp_path_factory):
         Path(layout.best_record(config.name, dataset, criterion)),
         Path(layout.best_weights(config.name, dataset, criterion)),
     )
-    write_yaml(layout.run_config(config.name), config.model_dump(mode="json"))
+    write_run_config(config, layout.run_config(config.name), "test_data_cremi")
     print(f"CREMI training: {steps} steps in {elapsed:.1f} s = {steps / elapsed:.1f} steps/s")
     return {"config": config, "checkpoint": checkpoint, "store": store, "root": root}
 
