@@ -73,3 +73,18 @@ def test_percentiles_exclude_min_max_and_must_be_ordered():
     assert any("not both" in p for p in both.problems())
     reversed_ = ArrayConfig(path="a.zarr", dataset="raw", percentiles=[99, 1])
     assert any("low < high" in p for p in reversed_.problems())
+
+
+def test_segmentation_context_is_for_validation_datasets_and_not_negative(data):
+    context = dataset(data, name="validate_0", segmentation_context=[0, 64, 64])
+    ok, _ = split([dataset(data)], [context]).verify()
+    assert ok
+    plain = split([dataset(data)], [dataset(data, name="validate_0")])
+    with_context = split([dataset(data)], [context])
+    # a validation field, hashed only when set: existing validations keep their hash
+    assert with_context.stage_hash("validate") != plain.stage_hash("validate")
+    assert with_context.stage_hash("train") == plain.stage_hash("train")
+    ok, message = split([dataset(data, segmentation_context=[0, 8, 8])]).verify()
+    assert not ok and "train_configs[0].segmentation_context: only validation" in message
+    ok, message = dataset(data, segmentation_context=[0, -8, 8]).verify()
+    assert not ok and "segmentation_context: [0, -8, 8] must not be negative" in message

@@ -122,3 +122,11 @@ def test_the_data_must_fit_the_network(data):
     message = "\n".join(run_data_problems(RunConfig.model_validate(spec)))
     assert "datasplit_config.train_configs[0].gt: " in message
     assert "smaller than the network's output shape (52, 52, 52)" in message
+
+
+def test_segmentation_context_must_be_whole_raw_voxels_on_every_axis(data):
+    assert dataset_problems(dataset(data, segmentation_context=[0, 16, 16])) == []
+    (message,) = dataset_problems(dataset(data, segmentation_context=[16, 16]))
+    assert message == "segmentation_context: [16, 16] has 2 values; raw is 3D"
+    (message,) = dataset_problems(dataset(data, segmentation_context=[0, 12, 16]))
+    assert "is not whole voxels of raw's (8, 8, 8)" in message

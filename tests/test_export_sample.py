@@ -12,7 +12,7 @@ from PIL import Image
 
 from dacapo_flow.export.sample import cover_png, crop_roi, sample
 from dacapo_flow.export.selected import load_selected
-from dacapo_flow.validation import predict_blockwise
+from dacapo_flow.validation import model_period, predict_blockwise
 from helpers_export import VOXEL_SIZE, write_selected
 
 
@@ -27,9 +27,11 @@ def test_the_crop_is_one_eval_block_of_the_validation_raw_around_the_gt(selected
     raw, gt = selected.selection.raw, selected.selection.gt
     assert roi.shape / Coordinate(VOXEL_SIZE) == Coordinate(selected.model.eval_input_shape)
     assert raw.roi.contains(roi)
-    # Centred on the validated region, to within a voxel.
+    # Centred on the validated region, to within a voxel and a step of the network's
+    # downsampling (the crop sits on validation's block grid).
     offset = roi.offset + roi.shape / 2 - (gt.roi.offset + gt.roi.shape / 2)
-    assert all(abs(o) <= v for o, v in zip(offset, VOXEL_SIZE))
+    period = model_period(selected.model, raw.voxel_size)
+    assert all(abs(o) <= v + p for o, v, p in zip(offset, VOXEL_SIZE, period))
 
 
 def test_the_output_is_validations_prediction_of_the_region_and_varies(selected):

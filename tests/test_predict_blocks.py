@@ -4,6 +4,7 @@ from funlib.geometry import Coordinate, Roi
 from dacapo_flow.predict.blocks import (
     BlockGrid,
     fit_network,
+    grid_origin,
     input_roi,
     pyramid_factors,
     shard_blocks,
@@ -74,3 +75,11 @@ def test_fit_network_with_a_block_shape():
 )
 def test_pyramid_factors_halve_only_the_fine_axes_of_anisotropic_data(voxel, factors):
     assert pyramid_factors(voxel) == factors
+
+
+def test_grids_start_on_the_anchor_plus_whole_periods_at_or_before_the_roi():
+    anchor, period = Coordinate(40, 0, -8), Coordinate(4, 16, 16)
+    assert grid_origin(Coordinate(40, 32, 8), anchor, period) == Coordinate(40, 32, 8)
+    assert grid_origin(Coordinate(44, 44, 12), anchor, period) == Coordinate(44, 32, 8)
+    # before the anchor too: always at or before the ROI's start, never after it
+    assert grid_origin(Coordinate(36, -4, -20), anchor, period) == Coordinate(36, -16, -24)

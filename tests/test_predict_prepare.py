@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from funlib.geometry import Roi
 
 from dacapo_flow.config.base import ConfigError
 from dacapo_flow.config.loading import load_run_config
@@ -144,3 +145,15 @@ def test_a_selected_mutex_watershed_is_segmented_blockwise(files):
     threshold = {"threshold": 0.5, "min_size": 0}
     assert spec(threshold) == SegmentationSpec("affinities", threshold, 1, "uint64", neighborhood)
     assert spec({**threshold, "min_size": 20}).mode == "affinities"
+
+
+def test_a_roi_off_the_networks_pooling_grid_grows_to_it(files, tmp_path, caplog):
+    # The tiny U-Net downsamples 2x (8 world units): blocks start on the raw array's offset
+    # plus whole steps of that, as validation's do, so both predict every voxel alike.
+    roi = {"offset": [44, 12, 80], "shape": [100, 100, 96]}
+    with caplog.at_level("INFO"):
+        plan = plan_for(files, tmp_path, roi=roi)
+    assert plan.roi == Roi((40, 8, 80), (104, 104, 96))
+    assert "starts (4, 4, 0) world units before its configured" in caplog.text
+    on_grid = {"offset": [56, 16, 96], "shape": [64, 64, 64]}
+    assert plan_for(files, tmp_path, roi=on_grid).roi == Roi((56, 16, 96), (64, 64, 64))

@@ -87,6 +87,28 @@ def test_blockwise_prediction_equals_one_whole_volume_pass(data, raw_volume, siz
     np.testing.assert_allclose(blockwise.sum(axis=0), 1.0, atol=1e-5)
 
 
+def test_a_roi_off_the_pooling_grid_is_predicted_as_the_grid_predicts_it(data, raw_volume):
+    # A U-Net predicts alike only in whole steps of its downsampling (4 here): ROIs of any
+    # start get their blocks from the raw array's grid, as prediction targets do, so a voxel's
+    # prediction does not depend on where the annotated box happens to begin.
+    model = Run(tiny_run_config(data, "one_hot")).model
+    begin = OFFSET + Coordinate(8, 8, 8) * VOXEL
+    on_grid = np.zeros((4, 20, 20, 20), np.float32)
+    predict_blockwise(model, raw_volume, Roi(begin, Coordinate(20, 20, 20) * VOXEL), "cpu", on_grid)
+    for shift in ((1, 0, 0), (0, 2, 3), (3, 3, 1)):
+        start = Coordinate(shift)
+        roi = Roi(begin + start * VOXEL, (Coordinate(20, 20, 20) - start) * VOXEL)
+        off_grid = np.zeros((4, *(roi.shape / VOXEL)), np.float32)
+        predict_blockwise(model, raw_volume, roi, "cpu", off_grid)
+        expected = on_grid[(slice(None), *(slice(s, None) for s in start))]
+        np.testing.assert_allclose(off_grid, expected, rtol=0, atol=1e-5)
+        # what a grid starting on the ROI itself predicts: the test could tell them apart
+        moved = Roi(roi.offset, Coordinate(20, 20, 20) * VOXEL)
+        unanchored = whole_volume_prediction(model, raw_volume, moved, 8)
+        overlap = (slice(None), *(slice(0, 20 - s) for s in start))
+        assert np.abs(unanchored[overlap] - expected).max() > 1e-3
+
+
 def test_prediction_blocks_grow_to_tile_the_roi_with_the_fewest_input_voxels(data):
     model = Run(tiny_run_config(data)).model  # valid padding, eval 28 -> 12, steps of 4
     assert prediction_block(model, Coordinate(12, 12, 12)) == (
@@ -316,3 +338,39 @@ def test_a_2d_network_on_3d_data_without_a_section_axis_is_a_check_error(anisotr
     )
     problems = run_data_problems(RunConfig.model_validate(spec))
     assert any("section_axis" in p and "validate_configs[0].raw" in p for p in problems)
+
+
+def test_segmentation_context_scores_the_annotated_box_of_a_larger_segmentation(
+    anisotropic, tmp_path
+):
+    # Half of section 13 is annotated; with context validation predicts and post-processes
+    # sections 11..15 whole, as a prediction target of the crop would, and scores the half.
+    from dacapo_flow.validation import validate_dataset, validation_roi
+
+    labels = open_array(anisotropic / "validate_0.zarr", "labels")
+    mask = np.zeros(labels.shape, np.uint8)
+    mask[13, :, 16:] = 1
+    write_array(tmp_path / "half.zarr", "mask", mask, ANISOTROPIC, (0, 0, 0))
+    spec = run_config_dict(anisotropic, name="context")
+    spec["architecture_config"] = {"type": "cnnectome_unet", "fmaps_out": 4, "num_fmaps": 4}
+    spec["architecture_config"].update(fmap_inc_factor=2, **ANISOTROPIC_UNET)
+    entry = spec["datasplit_config"]["validate_configs"][0]
+    entry["mask"] = {"path": str(tmp_path / "half.zarr"), "dataset": "mask"}
+    entry["segmentation_context"] = [48, 512, 512]
+    config = RunConfig.model_validate(spec)
+    assert config.verify()[0] and run_data_problems(config) == []
+    run, dataset_config = Run(config), config.datasplit_config.validate_configs[0]
+    rows = validate_dataset(run, dataset_config, torch.device("cpu"), tmp_path)
+
+    dataset = SamplerDataset.from_config(dataset_config)
+    scored = validation_roi(dataset)
+    assert scored == Roi((13 * 24, 0, 16 * 8), (24, 32 * 8, 16 * 8))
+    region = Roi((11 * 24, 0, 0), (5 * 24, 32 * 8, 32 * 8))  # cut to the raw array in-plane
+    prediction = np.zeros((run.model.num_out_channels, 5, 32, 32), np.float32)
+    predict_blockwise(run.model, dataset, region, torch.device("cpu"), prediction)
+    gt, annotated = dataset.gt.read(scored), dataset.mask.read(scored).astype(np.float32)
+    for params, row in zip(run.task.parameters, rows):
+        output = run.task.post_process(prediction, params)[..., 2:3, :, 16:]
+        expected = run.task.evaluate(output, gt, annotated, dataset.gt.voxel_size)
+        for c, criterion in enumerate(run.task.criteria):
+            np.testing.assert_allclose(row[c], expected[criterion], rtol=1e-6, equal_nan=True)

@@ -14,6 +14,7 @@ from funlib.geometry import Coordinate, Roi
 from .config.run_config import RunConfig
 from .data.mask_index import annotated_roi
 from .data.sampling import SamplerDataset
+from .predict.blocks import grid_origin, shape_steps
 from .run import Run
 from .stats.validation_scores import ValidationIterationScores, parameter_label
 from .store.weights import load_checkpoint
@@ -35,26 +36,6 @@ def block_rois(roi: Roi, block_shape_world: Coordinate) -> list[Roi]:
 # context (the 76³ -> 36³ DaCapo U-Net spends 90 % of an eval-shape pass on it); beyond this
 # size a CPU pass gains little per output voxel and its first call costs more.
 BLOCK_ELEMENTS = 2**24
-
-
-def shape_steps(output_shape_of, in_shape: Coordinate) -> Coordinate:
-    """Per axis, the smallest growth of `in_shape` the network takes (its total downsampling
-    for a U-Net, 1 across the sections of a 2D one; 0: none found), through its shape
-    function."""
-    steps = []
-    for axis in range(in_shape.dims):
-        for step in range(1, 65):
-            try:
-                output_shape_of(
-                    in_shape + Coordinate(step * (a == axis) for a in range(in_shape.dims))
-                )
-            except ValueError:
-                continue
-            steps.append(step)
-            break
-        else:
-            steps.append(0)
-    return Coordinate(steps)
 
 
 def prediction_block(
@@ -106,6 +87,15 @@ def prediction_block(
     return best[1], found
 
 
+def model_period(model, voxel: Coordinate) -> Coordinate:
+    """World units per axis by which the model's block grid may move and predict alike: its
+    total downsampling (see `grid_origin`); one voxel where its input cannot grow."""
+    steps = shape_steps(
+        lambda shape: model.compute_output_shape(shape)[1], Coordinate(model.eval_input_shape)
+    )
+    return Coordinate(max(step, 1) for step in steps) * voxel
+
+
 def predict_blockwise(
     model,
     dataset: SamplerDataset,
@@ -117,12 +107,17 @@ def predict_blockwise(
     """Fill `out` ([C, *roi.shape/voxel]) with the model's eval-mode prediction over `roi`,
     in blocks of `prediction_block`.
 
-    Reading block i+1 overlaps with the forward pass of block i; memory holds a few blocks.
+    The blocks' grid starts on the raw array's offset plus whole steps of the network's
+    downsampling, as a prediction target's does: both then predict every voxel alike, wherever
+    their ROIs start. Reading block i+1 overlaps with the forward pass of block i; memory holds
+    a few blocks.
     """
     voxel = dataset.raw.voxel_size
-    in_shape, out_shape = prediction_block(model, roi.shape / voxel, block_elements)
+    origin = grid_origin(roi.offset, dataset.raw.roi.offset, model_period(model, voxel))
+    grid = Roi(origin, roi.end - origin)
+    in_shape, out_shape = prediction_block(model, grid.shape / voxel, block_elements)
     context = (in_shape - out_shape) // 2 * voxel
-    blocks = block_rois(roi, out_shape * voxel)
+    blocks = [b for b in block_rois(grid, out_shape * voxel) if not b.intersect(roi).empty]
 
     def read(block: Roi) -> np.ndarray:
         return dataset.read_raw(block.grow(context, context))[np.newaxis, np.newaxis]
@@ -135,10 +130,12 @@ def predict_blockwise(
             if i + 1 < len(blocks):
                 pending = reader.submit(read, blocks[i + 1])
             prediction = model(torch.from_numpy(raw).to(device))[0].float().cpu().numpy()
-            start = (block.offset - roi.offset) / voxel
-            stop = Coordinate(min(a, b) for a, b in zip(start + out_shape, out.shape[1:]))
-            out[(slice(None), *(slice(a, b) for a, b in zip(start, stop)))] = prediction[
-                (slice(None), *(slice(0, b - a) for a, b in zip(start, stop)))
+            kept = block.intersect(roi)
+            source = (kept.offset - block.offset) / voxel
+            target = (kept.offset - roi.offset) / voxel
+            shape = kept.shape / voxel
+            out[(slice(None), *(slice(t, t + n) for t, n in zip(target, shape)))] = prediction[
+                (slice(None), *(slice(s, s + n) for s, n in zip(source, shape)))
             ]
 
 
@@ -151,6 +148,16 @@ def validation_roi(dataset: SamplerDataset) -> Roi | None:
     return annotated_roi(dataset.mask, dataset.gt.roi)
 
 
+def segmented_roi(roi: Roi, dataset: SamplerDataset, context) -> Roi:
+    """What validation predicts and post-processes: the scored `roi`, grown by the dataset's
+    `segmentation_context` (world units per axis) within the raw array."""
+    if not context:
+        return roi
+    context = Coordinate(context)
+    grown = roi.grow(context, context).intersect(dataset.raw.roi)
+    return grown.union(roi).snap_to_grid(dataset.gt.voxel_size, mode="shrink")
+
+
 def validate_dataset(
     run: Run, dataset_config, device, scratch: Path, record: Path | None = None
 ) -> list[list[float]]:
@@ -161,19 +168,25 @@ def validate_dataset(
     if roi is None:
         logger.warning("%s: the mask marks no voxel of gt; every score is NaN", dataset_config.name)
         return [[float("nan")] * len(run.task.criteria) for _ in run.task.parameters]
+    region = segmented_roi(roi, dataset, dataset_config.segmentation_context)
     voxel = dataset.gt.voxel_size
-    shape = (run.model.num_out_channels, *(roi.shape / voxel))
+    if region != roi:
+        logger.info("%s: segmenting %s, scoring %s", dataset_config.name, region, roi)
+    shape = (run.model.num_out_channels, *(region.shape / voxel))
     # The prediction lives in a temporary file, not in memory, and is deleted afterwards.
     prediction = np.lib.format.open_memmap(
         scratch / f"{dataset_config.name}.npy", mode="w+", dtype=np.float32, shape=shape
     )
-    predict_blockwise(run.model, dataset, roi, device, prediction)
+    predict_blockwise(run.model, dataset, region, device, prediction)
     gt = dataset.gt.read(roi)
     mask = dataset.mask.read(roi).astype(np.float32) if dataset.mask else None
+    scored = tuple(
+        slice(b, b + n) for b, n in zip((roi.offset - region.offset) / voxel, roi.shape / voxel)
+    )
     rows = []
     for params in run.task.parameters:
         output = run.task.post_process(np.asarray(prediction), params)
-        scores = run.task.evaluate(output, gt, mask, voxel)
+        scores = run.task.evaluate(output[(..., *scored)], gt, mask, voxel)
         rows.append([float(scores[c]) for c in run.task.criteria])
         logger.info("%s %s: %s", dataset_config.name, parameter_label(params), scores)
     del prediction

@@ -81,9 +81,18 @@ class RawGTDatasetConfig(Config):
     raw: ArrayConfig = Field(description="intensities, one channel")
     gt: ArrayConfig = Field(description="labels (ids) or instances")
     mask: ArrayConfig | None = Field(None, description="1 = annotated, 0 = ignore")
+    segmentation_context: list[int] | None = added(
+        None,
+        description="validation datasets: world units per axis (z, y, x) around the scored "
+        "box that validation also predicts and post-processes, within the raw array. Objects "
+        "then join or split through their surroundings as in a whole-volume prediction "
+        "target; only the annotated voxels are scored. Costs prediction time in proportion",
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()
+        if self.segmentation_context is not None and any(c < 0 for c in self.segmentation_context):
+            found.append(f"segmentation_context: {self.segmentation_context} must not be negative")
         return found + beyond("weight", self.weight, MAX_WEIGHT, "relative to the others")
 
 
@@ -117,6 +126,12 @@ class TrainValidateDataSplitConfig(DataSplitConfig):
         names = [d.name for d in self.train_configs + self.validate_configs]
         for name in sorted({n for n in names if names.count(n) > 1}):
             found.append(f"dataset name {name!r} is used twice")
+        for i, dataset in enumerate(self.train_configs):
+            if dataset.segmentation_context is not None:
+                found.append(
+                    f"train_configs[{i}].segmentation_context: only validation segments; "
+                    "set it on the validate_configs entry"
+                )
         return found
 
 

@@ -120,6 +120,17 @@ def dataset_problems(dataset: RawGTDatasetConfig) -> list[str]:
                 )
         if not any(0 in tuple(a.shape) for a in opened.values()):
             found += _overlap_problems(opened)
+    context = dataset.segmentation_context
+    if context is not None and "raw" in opened:
+        voxel = opened["raw"].voxel_size
+        if len(context) != voxel.dims:
+            found.append(
+                f"segmentation_context: {context} has {len(context)} values; raw is {voxel.dims}D"
+            )
+        elif any(c % v for c, v in zip(context, voxel)):
+            found.append(
+                f"segmentation_context: {context} is not whole voxels of raw's {tuple(voxel)}"
+            )
     for key, array in opened.items():
         if array.num_channels not in ((None, 1) if key == "raw" else (None,)):
             found.append(f"{key}: has {array.num_channels} channels; expected one")

@@ -18,7 +18,8 @@ from funlib.geometry import Coordinate, Roi
 
 from dacapo_flow.data.sampling import read_normalised
 from dacapo_flow.export.selected import SelectedModel
-from dacapo_flow.validation import validation_roi
+from dacapo_flow.predict.blocks import grid_origin
+from dacapo_flow.validation import model_period, validation_roi
 
 
 @dataclass
@@ -39,10 +40,14 @@ class Sample:
 
 
 def crop_roi(selected: SelectedModel) -> Roi:
-    """One evaluation block of the selection raw, centred on the validated region."""
+    """One evaluation block of the selection raw, centred on the validated region and moved
+    onto validation's block grid (`model_period`), so its output is validation's prediction."""
     raw = selected.selection.raw
     voxel = raw.voxel_size
     shape = Coordinate(selected.model.eval_input_shape)
+    out_shape = Coordinate(selected.model.compute_output_shape(shape)[1])
+    context = (shape * voxel - out_shape * selected.output_voxel_size) / 2
+    period = model_period(selected.model, voxel)
     target = validation_roi(selected.selection)
     if target is None:  # nothing annotated: the middle of the raw
         target = raw.roi
@@ -52,7 +57,19 @@ def crop_roi(selected: SelectedModel) -> Roi:
     for c, s, r in zip(centre, shape, raw_shape):
         # Inside the raw where it fits; centred on the raw (padded) where it does not.
         begin.append(min(max(c - s // 2, 0), r - s) if r >= s else (r - s) // 2)
-    return Roi(raw.offset + Coordinate(begin) * voxel, shape * voxel)
+    output = grid_origin(raw.offset + Coordinate(begin) * voxel + context, raw.offset, period)
+    start = []
+    for axis, fits in enumerate(r >= s for r, s in zip(raw_shape, shape)):
+        low = output[axis] - context[axis]
+        # moved back onto the grid: forward by one step where that keeps it inside the raw
+        if (
+            fits
+            and low < raw.offset[axis]
+            and low + period[axis] + shape[axis] * voxel[axis] <= raw.roi.end[axis]
+        ):
+            low += period[axis]
+        start.append(low)
+    return Roi(Coordinate(start), shape * voxel)
 
 
 def _read_raw(selected: SelectedModel, roi: Roi) -> np.ndarray:

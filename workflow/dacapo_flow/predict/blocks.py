@@ -82,6 +82,34 @@ def pyramid_factors(voxel_size) -> Coordinate:
     return factors if any(f > 1 for f in factors) else Coordinate((2,) * voxel.dims)
 
 
+def shape_steps(output_shape_of, in_shape: Coordinate) -> Coordinate:
+    """Per axis, the smallest growth of `in_shape` the network takes (its total downsampling
+    for a U-Net, 1 across the sections of a 2D one; 0: none found), through its shape
+    function."""
+    steps = []
+    for axis in range(in_shape.dims):
+        for step in range(1, 65):
+            try:
+                output_shape_of(
+                    in_shape + Coordinate(step * (a == axis) for a in range(in_shape.dims))
+                )
+            except ValueError:
+                continue
+            steps.append(step)
+            break
+        else:
+            steps.append(0)
+    return Coordinate(steps)
+
+
+def grid_origin(offset: Coordinate, anchor: Coordinate, period: Coordinate) -> Coordinate:
+    """The block grid's origin for a ROI starting at `offset` (world units): the last point at
+    or before it on `anchor` + k * `period`. A valid-padded U-Net is translation-equivariant only
+    in whole steps of its downsampling (`period`, world units), so grids anchored to the same
+    point (the input array's offset) predict every voxel alike, whatever ROI each covers."""
+    return offset - (offset - anchor) % period
+
+
 def input_roi(block: Roi, context: Coordinate) -> Roi:
     """What the network reads for `block`: the block grown by its context on every side."""
     return block.grow(context, context)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
-from funlib.geometry import Coordinate
+from funlib.geometry import Coordinate, Roi
 
 from ..config.base import ConfigError
 from ..config.predictions import PredictionTarget, short_hash
@@ -17,7 +17,8 @@ from ..data.sampling import raw_range
 from ..factory import create_architecture, create_task
 from ..store.best_record import BestRecord, BestRecordError
 from ..store.weights import load_checkpoint
-from .blocks import fit_network, pyramid_factors
+from ..validation import model_period
+from .blocks import fit_network, grid_origin, pyramid_factors
 from .checks import pyramid_problems
 from .input_checks import verify_input
 from .output import create_outputs
@@ -111,6 +112,24 @@ def value_range(task) -> list[float]:
     return [-1.0, 1.0] if isinstance(task, DistanceTask) else [0.0, 1.0]
 
 
+def anchored_roi(name: str, roi: Roi, anchor: Coordinate, period: Coordinate) -> Roi:
+    """`roi` grown at its start to the block grid validation uses (`grid_origin`): the
+    target then predicts each voxel as validation did. Logged when it grows."""
+    origin = grid_origin(roi.offset, anchor, period)
+    if origin == roi.offset:
+        return roi
+    grown = Roi(origin, roi.end - origin)
+    logger.info(
+        "%s: roi %s starts %s world units before its configured %s, on the network's pooling "
+        "grid from the input array's offset (as validation's blocks do)",
+        name,
+        grown,
+        tuple(roi.offset - origin),
+        roi,
+    )
+    return grown
+
+
 def make_plan(
     run_config: RunConfig, weights_path, best_path, target: PredictionTarget, zarr_path
 ) -> Plan:
@@ -149,6 +168,16 @@ def make_plan(
         raise ConfigError(f"prediction {target.name}: {error}") from None
     if any((roi.offset - array.offset) % output_voxel) or any(roi.shape % output_voxel):
         raise ConfigError(f"prediction {target.name}: roi {roi} is not on the output voxel grid")
+    period = model_period(model, input_voxel)
+    roi = anchored_roi(target.name, roi, array.offset, period)
+    if any(network.block_world % period):
+        logger.warning(
+            "%s: blocks of %s voxels are not whole steps of the network's downsampling: "
+            "neighbouring blocks pool in different phases, so this target may predict some "
+            "voxels unlike validation",
+            target.name,
+            tuple(network.block_shape),
+        )
     found = pyramid_problems(target, network.block_shape, output_voxel, run_config)
     if found:
         raise ConfigError("\n".join(f"prediction {target.name}: {p}" for p in found))
