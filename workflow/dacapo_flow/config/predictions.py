@@ -66,7 +66,11 @@ class PredictionTarget(Config):
     input: ArrayConfig = Field(
         description="raw array; min/max must match the run's normalisation (default: dtype range)"
     )
-    roi: RoiConfig | None = Field(None, description="region to predict (default: whole input)")
+    roi: RoiConfig | None = Field(
+        None,
+        description="region to predict (default: whole input); a start off the network's "
+        "block grid (input offset + whole steps of its downsampling) grows to meet it",
+    )
     outputs: list[Literal["prediction", "segmentation"]] = Field(
         default_factory=lambda: ["prediction"], min_length=1, description="what to write"
     )
