@@ -256,7 +256,14 @@ def test_a_large_mutex_watershed_target_is_warned_about_before_any_job(data, tmp
     found = target_warnings([small, huge, no_segmentation], plan, SOURCE)
     assert len(found) == 1
     assert found[0].startswith(f"{SOURCE}: predictions[1] (big): run 'mws' can select")
-    assert "~75 GiB" in found[0] and "set-resources" in found[0]
+    assert "~75 GiB" in found[0] and "asks that memory of segment_merge (mem_mb)" in found[0]
+    # and the merge job asks for it (MB, times the attempt), at least the profiles' 2000
+    from dacapo_flow.predict.checks import merge_mem_mb
+
+    assert merge_mem_mb(huge, plan["mws"]) == 512 * 1024 * 1024 * 150 // 10**6 + 1
+    assert merge_mem_mb(huge, plan["mws"], attempt=2) == 2 * merge_mem_mb(huge, plan["mws"])
+    assert merge_mem_mb(small, plan["mws"]) == 2000
+    assert merge_mem_mb(no_segmentation, plan["mws"], attempt=3) == 6000
 
 
 def zarr_open_big(path: Path) -> dict:

@@ -66,6 +66,9 @@ def test_a_new_target_runs_only_its_own_jobs_sharded(predicted):
     )
     (prepare,) = plan.select("predict_prepare")
     assert LAYOUT.best_weights("affinities", "validate_0", "voi") in prepare.input
+    # the merge asks for the profiles' default memory: no mutex watershed in this run
+    (merge,) = plan.select("segment_merge")
+    assert merge.resources["mem_mb"] == "2000"
 
 
 def test_the_outputs_are_verified_and_open_in_register_with_the_raw(predicted):

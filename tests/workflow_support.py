@@ -321,6 +321,7 @@ class PlannedJob:
     output: tuple[str, ...] = ()
     reason: str = ""
     shell: str | None = None
+    resources: dict = field(default_factory=dict)
 
     @property
     def run(self) -> str | None:
@@ -349,6 +350,7 @@ def _job_from_fields(rule: str, fields: dict, shell: str | None) -> PlannedJob:
         output=_split_paths(fields.get("output", "")),
         reason=fields.get("reason", ""),
         shell=shell,
+        resources=_parse_wildcards(fields.get("resources", "")),
     )
 
 

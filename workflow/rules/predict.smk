@@ -93,6 +93,8 @@ rule segment_merge:
         PREDICT.log("segment_merge"),
     conda:
         "../../envs/dacapo-flow.yaml"
+    resources:
+        mem_mb=segment_merge_mem_mb,
     shell:
         "dacapo-flow segment-merge --prepared {input.prepared:q} --segments {input.segments:q} "
         "--lut {output.lut:q} --out {output.merge:q} > {log:q} 2>&1"

@@ -1,5 +1,7 @@
-# Inputs and params of the prediction rules (predict.smk). Paths only, no I/O, no torch.
+# Inputs and params of the prediction rules (predict.smk). Paths only, no torch; the one I/O
+# is segment_merge's memory, from the input's metadata where a target gives no roi.
 from dacapo_flow.config.predictions import resolve_dataset
+from dacapo_flow.predict.checks import merge_mem_mb
 
 
 wildcard_constraints:
@@ -43,6 +45,11 @@ def predict_model(wildcards):
         "weights": LAYOUT.best_weights(run.name, dataset, target.criterion),
         "best": LAYOUT.best_record(run.name, dataset, target.criterion),
     }
+
+
+def segment_merge_mem_mb(wildcards, attempt):
+    """The mutex watershed merge holds the target's region graph: its estimate, or 2000 MB."""
+    return merge_mem_mb(predict_target(wildcards), predict_run(wildcards), attempt)
 
 
 def predict_shard_count(wildcards):

@@ -19,9 +19,6 @@ rule validate:
         run_config=run_config_file,
         scratch=lambda wildcards: LAYOUT.scratch(wildcards.run),
         validate_hash=stage_hash("validate"),
-        # Raised when validation computes differently, so stored scores are redone (2: blocks
-        # on the raw array's pooling grid, as prediction targets'; segmentation_context).
-        version=2,
     shell:
         "dacapo-flow validate --run-config {params.run_config:q} "
         "--checkpoint {input.checkpoint:q} --out {output:q} "

@@ -61,37 +61,50 @@ MWS_MERGE_BYTES_PER_VOXEL = 150
 MWS_MERGE_WARN_BYTES = 16 * 2**30
 
 
+def mws_merge_bytes(target: PredictionTarget, run) -> int | None:
+    """What the target's segment_merge job holds when its run can select the mutex watershed
+    and it writes a segmentation (~150 B a voxel of its ROI), else None. Opens the input's
+    metadata when the target gives no roi; None where the input cannot be opened yet."""
+    from ..config.datasplits import is_pending
+    from ..data.arrays import open_array
+
+    post = getattr(run.config.task_config, "post_processing", None) if run else None
+    if getattr(post, "mws", None) is None or "segmentation" not in target.outputs:
+        return None
+    if is_pending(target.input.path):
+        return None
+    try:
+        array = open_array(target.input.path, target.input.dataset)
+    except Exception:  # noqa: BLE001 - check_targets reports it
+        return None
+    roi = target.roi.roi() if target.roi is not None else array.roi
+    return math.prod(roi.shape / array.voxel_size) * MWS_MERGE_BYTES_PER_VOXEL
+
+
 def target_warnings(targets: list[PredictionTarget], plan: dict, source: str) -> list[str]:
     """`file: key: message` warnings about targets whose jobs will need more than a
     workstation has: a mutex watershed merge of a large ROI (its run can select the mutex
     watershed, and the target writes a segmentation). Opens each such input's metadata."""
-    from ..config.datasplits import is_pending
-    from ..data.arrays import open_array
-
     found = []
     for i, target in enumerate(targets):
-        run = plan.get(target.run)
-        post = getattr(run.config.task_config, "post_processing", None) if run else None
-        if getattr(post, "mws", None) is None or "segmentation" not in target.outputs:
-            continue
-        if is_pending(target.input.path):
-            continue
-        try:
-            array = open_array(target.input.path, target.input.dataset)
-        except Exception:  # noqa: BLE001, S112 - check_targets reports it
-            continue
-        roi = target.roi.roi() if target.roi is not None else array.roi
-        voxels = math.prod(roi.shape / array.voxel_size)
-        need = voxels * MWS_MERGE_BYTES_PER_VOXEL
-        if need > MWS_MERGE_WARN_BYTES:
+        need = mws_merge_bytes(target, plan.get(target.run))
+        if need is not None and need > MWS_MERGE_WARN_BYTES:
             found.append(
                 f"{source}: predictions[{i}] ({target.name}): run {target.run!r} can select "
                 f"the mutex watershed, whose merge job holds the region graph of all "
-                f"{voxels:.2e} voxels at once: ~{need / 2**30:.0f} GiB at bias 0.25, more at "
-                "0.5 and above (every voxel a fragment); give segment_merge that memory "
-                "(profiles: set-resources) or split the roi into several targets"
+                f"{need / MWS_MERGE_BYTES_PER_VOXEL:.2e} voxels at once: ~{need / 2**30:.0f} GiB "
+                "at bias 0.25, more at 0.5 and above (every voxel a fragment); the workflow "
+                "asks that memory of segment_merge (mem_mb), so give it a node that has it "
+                "or split the roi into several targets"
             )
     return found
+
+
+def merge_mem_mb(target: PredictionTarget, run, attempt: int = 1) -> int:
+    """segment_merge's memory request (MB): the mutex watershed estimate where it applies,
+    at least 2000 (the profiles' default), times the attempt (a retry after an OOM kill)."""
+    need = mws_merge_bytes(target, run) or 0
+    return max(2000, math.ceil(need / 1e6)) * attempt
 
 
 # -- geometry (values only) --------------------------------------------------------------------
