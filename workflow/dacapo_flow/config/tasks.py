@@ -8,47 +8,23 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..layout import NAME_PATTERN
-from .base import Config, added, beyond, staged
+from .base import added, beyond, staged
 from .datasplits import NONZERO
 from .post_processing import AffinitiesPostProcessing, DistancePostProcessing
-
-# World units (e.g. nm) far beyond any EM volume's features: 1 mm.
-MAX_WORLD_DISTANCE = 1e6
-# Voxels: an affinity to a neighbour this far away is no affinity between neighbours.
-MAX_NEIGHBOUR_OFFSET = 1000
-
-# Channel and class names become parts of criterion names, and so of file names and workflow
-# wildcards (`<dataset>/<label>__dice.json`).
-Label = Annotated[str, Field(pattern=NAME_PATTERN)]
-
-DISTANCE_METRICS = {
-    "dice": True,
-    "jaccard": True,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "f1_with_tolerance": True,
-    "voi": False,
-    "hausdorff": False,
-}
-ONE_HOT_METRICS = {"dice": True, "jaccard": True}
-INSTANCE_METRICS = {
-    "voi_split": False,
-    "voi_merge": False,
-    "voi": False,
-    "adapted_rand_error": False,
-}
-# Scored and recorded, but not selected by default: each is perfect for a degenerate result.
-PARTIAL_METRICS = ("voi_split", "voi_merge")
-# Instance scores a distance task adds per channel when it segments instances (seeded watershed).
-DISTANCE_INSTANCE_METRICS = {"adapted_rand_error": False}
-
-POST_PROCESSING_HELP = (
-    "families of post-processing and their grids, with minimum object sizes (validate stage); "
-    "without it, `thresholds` is the grid"
+from .task_base import (
+    DISTANCE_INSTANCE_METRICS,
+    DISTANCE_METRICS,
+    INSTANCE_METRICS,
+    MAX_NEIGHBOUR_OFFSET,
+    MAX_WORLD_DISTANCE,
+    ONE_HOT_METRICS,
+    POST_PROCESSING_HELP,
+    Label,
+    TaskConfig,
+    clip_problems,
+    grid_key_problems,
+    missing_labels,
 )
-
 
 # LSD channels in the order of tasks/lsds.py: mean offsets, variances, Pearson correlations, size.
 LSD_LABELS = {
@@ -56,80 +32,6 @@ LSD_LABELS = {
     + ["lsd_corr_zy", "lsd_corr_zx", "lsd_corr_yx", "lsd_size"],
     2: ["lsd_mean_y", "lsd_mean_x", "lsd_var_y", "lsd_var_x", "lsd_corr_yx", "lsd_size"],
 }
-
-
-def _duplicates(values) -> list:
-    return sorted({v for v in values if list(values).count(v) > 1}, key=str)
-
-
-class TaskConfig(Config):
-    """Base of the task configs. Each names its output channels (`head_labels`, for head
-    matching), its criteria and their directions: the tasks built from it use these."""
-
-    def head_labels(self) -> list[str]:
-        raise NotImplementedError
-
-    def head_kernel_size(self) -> int:
-        return 1
-
-    def criteria(self) -> list[str]:
-        raise NotImplementedError
-
-    def main_criterion(self) -> str:
-        raise NotImplementedError
-
-    def parameter_grid(self) -> list[dict]:
-        """Post-processing points validation scores (plain dicts; see post_processing.py)."""
-        return [{}]
-
-    def default_selected_criteria(self) -> list[str]:
-        """Criteria selected when `select_criteria` is not set: all but those meaningless
-        alone (a VOI split or merge term is perfect for an all-merged or all-split result)."""
-        return [c for c in self.criteria() if c.rsplit("__", 1)[-1] not in PARTIAL_METRICS]
-
-    def _metric_higher_is_better(self, criterion: str) -> bool:
-        raise NotImplementedError
-
-    def higher_is_better(self, criterion: str) -> bool:
-        """Direction of a criterion, known from the config alone (no torch needed)."""
-        if criterion not in self.criteria():
-            raise ValueError(
-                f"{type(self).__name__}: unknown criterion {criterion!r}; known: {self.criteria()}"
-            )
-        return self._metric_higher_is_better(criterion)
-
-    def spatial_dims(self) -> int | None:
-        """Spatial dimensions the task is configured for (None: any)."""
-        return None
-
-    def label_problems(self, label_ids: dict[str, list[int]]) -> list[str]:
-        """What is wrong with the datasplit's `label_ids` for this task (`key: message`, keys
-        relative to the run config)."""
-        return []
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        labels = self.head_labels()
-        if not labels:
-            found.append("the task has no output channels")
-        for label in _duplicates(labels):
-            found.append(f"output channel {label!r} is listed twice")
-        grid = [tuple(sorted(point.items())) for point in self.parameter_grid()]
-        for point in _duplicates(grid):
-            found.append(f"post-processing point {dict(point)} is in the grid twice")
-        return found
-
-
-def _clip_problems(config) -> list[str]:
-    return ["clipmin must be smaller than clipmax"] if config.clipmin >= config.clipmax else []
-
-
-def _missing_labels(key: str, labels: list[str], label_ids: dict) -> list[str]:
-    return [
-        f"{key}: label {label!r} has no entry in datasplit_config.label_ids {sorted(label_ids)}"
-        for label in labels
-        if label not in label_ids
-    ]
 
 
 class DistanceTaskConfig(TaskConfig):
@@ -184,11 +86,11 @@ class DistanceTaskConfig(TaskConfig):
         return self._metrics()[criterion.rsplit("__", 1)[1]]
 
     def label_problems(self, label_ids):
-        return _missing_labels("task_config.channels", self.head_labels(), label_ids)
+        return missing_labels("task_config.channels", self.head_labels(), label_ids)
 
     def problems(self) -> list[str]:
         found = super().problems()
-        found += _grid_key_problems(self)
+        found += grid_key_problems(self)
         for i, t in enumerate(self.thresholds):
             if not -1.0 < t < 1.0:
                 found.append(
@@ -197,7 +99,7 @@ class DistanceTaskConfig(TaskConfig):
                 )
         for key in ("scale_factor", "tol_distance"):
             found += beyond(key, getattr(self, key), MAX_WORLD_DISTANCE, "world units")
-        return found + _clip_problems(self)
+        return found + clip_problems(self)
 
 
 class OneHotTaskConfig(TaskConfig):
@@ -270,7 +172,7 @@ class OneHotTaskConfig(TaskConfig):
             found.append("classes: 'mean' names the mean scores (mean__dice); rename the class")
         if len(self.classes) > 255:
             found.append(f"classes: {len(self.classes)} classes do not fit the uint8 output")
-        return found + _clip_problems(self)
+        return found + clip_problems(self)
 
 
 class AffinitiesTaskConfig(TaskConfig):
@@ -331,7 +233,7 @@ class AffinitiesTaskConfig(TaskConfig):
 
     def problems(self) -> list[str]:
         found = super().problems()
-        found += _grid_key_problems(self)
+        found += grid_key_problems(self)
         dims = {len(offset) for offset in self.neighborhood}
         if len(dims) > 1 or not dims <= {2, 3}:
             found.append(f"neighborhood: offsets {self.neighborhood} must all be 2D or all 3D")
@@ -348,20 +250,7 @@ class AffinitiesTaskConfig(TaskConfig):
                 f"lsd_section_axis: {self.lsd_section_axis} is not an axis of the "
                 f"{self.spatial_dims()}D neighborhood"
             )
-        return found + _clip_problems(self)
-
-
-def _grid_key_problems(config) -> list[str]:
-    """A `post_processing` section names a family; `thresholds` beside it would be unused."""
-    section = config.post_processing
-    if section is not None and not section.families():
-        names = ", ".join(section.family_names())
-        return [f"post_processing: name at least one post-processing family ({names})"]
-    default = type(config).model_fields["thresholds"].default
-    if config.post_processing is not None and list(config.thresholds) != list(default):
-        message = "thresholds: with a post_processing section, give the threshold grid as "
-        return [message + "post_processing.threshold.thresholds"]
-    return []
+        return found + clip_problems(self)
 
 
 AnyTaskConfig = Annotated[
