@@ -41,3 +41,20 @@ def test_a_prediction_preview_reads_the_outputs(tmp_path):
     open_level(plan, SEGMENTATION).write(plan.roi, labels)
     png = prediction_preview(prepared, tmp_path / "p.png")
     assert min(panels_drawn(png, 3)) > 0.01
+
+
+def test_the_picture_shows_what_validation_segments_around_the_scored_box():
+    # One annotated section's right half, segmented with the whole section around it: the
+    # picture draws the whole section, from a slab of up to SLAB sections either side.
+    from funlib.geometry import Coordinate, Roi
+
+    from dacapo_flow.report.sections import SLAB, picture_section
+
+    voxel = Coordinate(40, 8, 8)
+    scored = Roi((400, 0, 2496), (40, 5000, 2504))
+    region = Roi((0, 0, 0), (1000, 5000, 5000))
+    section, slab = picture_section(scored, region, voxel)
+    assert section == Roi((400, 0, 0), (40, 5000, 5000))
+    assert slab == Roi((400 - SLAB * 40, 0, 0), ((2 * SLAB + 1) * 40, 5000, 5000))
+    alone, slab = picture_section(scored, scored, voxel)
+    assert alone == slab == scored

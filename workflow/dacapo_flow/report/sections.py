@@ -33,6 +33,19 @@ def _raw_section(array, section: Roi) -> Roi:
     return Roi(section.begin, Coordinate(voxel[0], *section.shape[1:])).snap_to_grid(voxel)
 
 
+def picture_section(roi: Roi, region: Roi, voxel) -> tuple[Roi, Roi]:
+    """(the section drawn, the slab segmented for it): the scored box's middle section over
+    all of what validation segments in-plane (`region`), and up to SLAB sections either side
+    of it within `region`."""
+    middle = central_section(roi, voxel)
+    section = Roi(
+        Coordinate(middle.begin[0], *region.begin[1:]),
+        Coordinate(middle.shape[0], *region.shape[1:]),
+    )
+    context = Coordinate(SLAB * voxel[0], *(0 for _ in region.shape[1:]))
+    return section, section.grow(context, context).intersect(region)
+
+
 def validation_picture(
     run_config, best_json, weights_path, dataset_name: str, png, record=None, device=None
 ) -> Path:
@@ -44,7 +57,7 @@ def validation_picture(
     from ..stats.validation_scores import parameter_label
     from ..store.best_record import BestRecord
     from ..store.weights import load_checkpoint
-    from ..validation import predict_blockwise, validation_roi
+    from ..validation import predict_blockwise, segmented_roi, validation_roi
 
     best = BestRecord.read(best_json)
     configs = {d.name: d for d in run_config.datasplit_config.validate_configs}
@@ -58,10 +71,10 @@ def validation_picture(
     dataset = SamplerDataset.from_config(configs[dataset_name], record=record)
     roi = validation_roi(dataset)
     roi = dataset.gt.roi if roi is None else roi
+    # What validation segments: the scored box, with its segmentation_context if any.
+    region = segmented_roi(roi, dataset, configs[dataset_name].segmentation_context)
     voxel = dataset.gt.voxel_size
-    section = central_section(roi, voxel)
-    context = Coordinate(SLAB * voxel[0], 0, 0)
-    slab = section.grow(context, context).intersect(roi)
+    section, slab = picture_section(roi, region, voxel)
     prediction = np.zeros((run.model.num_out_channels, *(slab.shape / voxel)), np.float32)
     predict_blockwise(run.model, dataset, slab, device, prediction)
     parameters = best.parameters
@@ -86,10 +99,11 @@ def validation_picture(
             "labels",
             where,
         ),
-        Panel("ground truth", dataset.gt.read(section)[..., 0, :, :], "labels", where),
     ]
-    if dataset.mask is not None:
-        panels.append(Panel("mask", dataset.mask.read(section)[..., 0, :, :], "labels", where))
+    for name, array in (("ground truth", dataset.gt), ("mask", dataset.mask)):
+        known = section.intersect(array.roi) if array is not None else None
+        if known is not None and not known.empty:
+            panels.append(Panel(name, array.read(known)[..., 0, :, :], "labels", extent(known)))
     title = (
         f"{run_config.name} on {dataset_name}: checkpoint {best.iteration}, "
         f"{best.criterion} {_score(best.score)}, z = {section.begin[0]} nm"
