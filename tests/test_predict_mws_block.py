@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dacapo_flow.predict.mws_block import mws_block, pair_extremes
+from dacapo_flow.predict.segment import BlockPlace
 from dacapo_flow.tasks.instances import mutex_watershed
 
 NEIGHBORHOOD = [[1, 0], [0, 1], [0, 3]]
@@ -25,7 +26,7 @@ def two_objects(shape=(6, 8)):
 def block(affs, begin, shape, bias=0.25):
     """The block at `begin` of a 2 x 2 grid of `shape` blocks, the whole array as window."""
     grid = (affs.shape[1:], shape, (2, 2))
-    return mws_block(affs, NEIGHBORHOOD, bias, 0.0, (0, 0), begin, shape, *grid)
+    return mws_block(affs, NEIGHBORHOOD, bias, 0.0, BlockPlace.of((0, 0), begin, shape, *grid))
 
 
 def test_fragments_edges_and_sizes():

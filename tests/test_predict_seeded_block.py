@@ -4,6 +4,7 @@ blocks of a face record the same edges (keys, depths, seed flags) from their two
 import numpy as np
 
 from dacapo_flow.predict.seeded_block import RECORDS, seeded_block
+from dacapo_flow.predict.segment import BlockPlace
 from test_tasks_watershed import blobs
 
 SHAPE = (8, 12, 6)  # two blocks of (8, 6, 6) along axis 1
@@ -11,7 +12,7 @@ SHAPE = (8, 12, 6)  # two blocks of (8, 6, 6) along axis 1
 
 def block(values, begin):
     return seeded_block(
-        values, -0.1, 0.25, (0, 0, 0), begin, (8, 6, 6), SHAPE, (8, 6, 6), (1, 2, 1)
+        values, -0.1, 0.25, BlockPlace.of((0, 0, 0), begin, (8, 6, 6), SHAPE, (8, 6, 6), (1, 2, 1))
     )
 
 

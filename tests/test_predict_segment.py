@@ -10,6 +10,7 @@ from dacapo_flow.predict.output import open_level
 from dacapo_flow.predict.plan import FRAGMENTS, SEGMENTATION, SegmentationSpec
 from dacapo_flow.predict.relabel import run_relabel_shard
 from dacapo_flow.predict.segment import (
+    BlockPlace,
     segment_block,
     segment_context,
     whole_volume_segmentation,
@@ -173,14 +174,31 @@ def test_an_edge_leaving_the_block_makes_a_fragment_and_a_record():
     values = np.zeros((1, 1, 1, 4), np.float32)  # window: block [0, 2) + 2 voxels of context
     values[0, 0, 0, 1] = 0.9  # edge (0,0,1) -> (0,0,2): from the block's last voxel outward
     found = segment_block(
-        task, values, spec, (0, 0, 0), (0, 0, 0), (1, 1, 2), (1, 1, 4), (1, 1, 2), (1, 1, 2)
+        task,
+        values,
+        spec,
+        BlockPlace.of((0, 0, 0), (0, 0, 0), (1, 1, 2), (1, 1, 4), (1, 1, 2), (1, 1, 2)),
     )
     assert found.labels.tolist() == [[[[0, 1]]]]
     assert found.counts == [1]
     assert found.neighbour.tolist() == [1] and found.label.tolist() == [1]
     # The next block sees the same edge under the same key.
     other = segment_block(
-        task, values, spec, (0, 0, 0), (0, 0, 2), (1, 1, 2), (1, 1, 4), (1, 1, 2), (1, 1, 2)
+        task,
+        values,
+        spec,
+        BlockPlace.of((0, 0, 0), (0, 0, 2), (1, 1, 2), (1, 1, 4), (1, 1, 2), (1, 1, 2)),
     )
     assert other.key.tolist() == found.key.tolist() and other.neighbour.tolist() == [0]
     assert other.labels.tolist() == [[[[1, 0]]]]
+
+
+def test_a_block_place_maps_window_positions_to_the_roi_and_the_grid():
+    # ROI 4 x 6 voxels in blocks of 2 x 3 (2 x 2 blocks); block (1, 0) read with one voxel of
+    # context: window rows 1..3, columns 0..3.
+    place = BlockPlace.of((1, 0), (2, 0), (2, 3), (4, 6), (2, 3), (2, 2))
+    inner, inside = place.in_window((3, 4))
+    assert inner == (slice(1, 3), slice(0, 3)) and inside.sum() == 6 and not inside[0].any()
+    positions = np.array([[0, 2, 2], [0, 2, 3]])  # window (0, 0), (2, 2), (2, 3)
+    assert place.linear(positions).tolist() == [6, 20, 21]
+    assert place.neighbour(positions).tolist() == [0, 2, 3]

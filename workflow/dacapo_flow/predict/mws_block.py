@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tasks.affinities import _offset_slices, edge_components
-from .segment import block_in_window
+from .segment import BlockPlace
 
 
 @dataclass
@@ -68,22 +68,14 @@ def mws_block(
     neighborhood,
     bias: float,
     low: float,
-    window_begin,
-    block_begin,
-    block_shape,
-    roi_shape,
-    grid_block_shape,
-    grid_counts,
+    place: BlockPlace,
 ) -> MwsBlock:
     """`values`: affinities [C, *window] over the block grown by the longest offset, clipped
-    to the ROI, none below `low`; positions in voxels of the ROI's grid (as
-    `segment.segment_block`)."""
+    to the ROI, none below `low`, at `place` in the ROI's block grid."""
     if values.size and float(values.min()) < low:
         raise ValueError(f"affinities below {low}, the least the prediction may hold")
-    window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
-    block_shape = tuple(int(s) for s in block_shape)
     spatial = values.shape[1:]
-    inner, inside = block_in_window(window_begin, block_begin, block_shape, spatial)
+    inner, inside = place.in_window(spatial)
     threshold = 2 * float(bias) - float(low)  # affinity - bias > bias - low
     local, _ = edge_components(values[(slice(None), *inner)], neighborhood, threshold)
     local = local.astype(np.uint64) + np.uint64(1)  # every voxel in a fragment
@@ -93,8 +85,6 @@ def mws_block(
 
     intra = {"u": [], "v": [], "a": []}
     records = {"neighbour": [], "key": [], "label": [], "affinity": []}
-    roi_shape = tuple(int(s) for s in roi_shape)
-    grid_block_shape, grid_counts = np.asarray(grid_block_shape), tuple(grid_counts)
     for k, offset in enumerate(neighborhood):
         src, dst = _offset_slices(spatial, offset)
         affinity = values[k][src]
@@ -110,11 +100,9 @@ def mws_block(
         target = source + np.array(offset)[:, None]
         source_inside = inside[tuple(source)]
         mine = np.where(source_inside, source, target)
-        other = np.where(source_inside, target, source) + window_begin[:, None]
-        linear = np.ravel_multi_index(tuple(source + window_begin[:, None]), roi_shape)
-        key = linear.astype(np.uint64) * np.uint64(len(neighborhood)) + np.uint64(k)
-        neighbour = np.ravel_multi_index(tuple(other // grid_block_shape[:, None]), grid_counts)
-        records["neighbour"].append(neighbour.astype(np.int64))
+        other = np.where(source_inside, target, source)
+        key = place.linear(source).astype(np.uint64) * np.uint64(len(neighborhood)) + np.uint64(k)
+        records["neighbour"].append(place.neighbour(other))
         records["key"].append(key)
         records["label"].append(labels[tuple(mine)])
         records["affinity"].append(affinity[crossing].astype(np.float32))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tasks.watershed import edge_order, join_seeds, kruskal, neighbour_edges, roots
-from .segment import block_in_window
+from .segment import BlockPlace
 
 FLOAT, INT = np.float64, np.int64
 # name -> dtype of every array a block's records hold (each concatenated over channels)
@@ -46,23 +46,15 @@ def seeded_block(
     values: np.ndarray,
     threshold: float,
     seed_level: float,
-    window_begin,
-    block_begin,
-    block_shape,
-    roi_shape,
-    grid_block_shape,
-    grid_counts,
+    place: BlockPlace,
 ) -> tuple[np.ndarray, list[int], dict]:
     """(labels uint64 [C, *block], counts per channel, records) of one block; `values` is the
-    prediction [C, *window], positions in voxels of the ROI's grid (as `segment.segment_block`)."""
-    window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
-    block_shape = tuple(int(s) for s in block_shape)
-    inner, inside = block_in_window(window_begin, block_begin, block_shape, values.shape[1:])
-    geometry = (window_begin, roi_shape, np.asarray(grid_block_shape), tuple(grid_counts))
+    prediction [C, *window] at `place` in the ROI's block grid."""
+    inner, inside = place.in_window(values.shape[1:])
     channels = values.shape[0]
     labels, counts, parts = [], [], {name: [] for name in RECORDS}
     for c in range(channels):
-        found, records = _channel(values[c], threshold, seed_level, inside, geometry)
+        found, records = _channel(values[c], threshold, seed_level, inside, place)
         labels.append(found[inner])
         counts.append(int(records["sizes"].size))
         records["key"] = records["key"] * channels + c
@@ -75,8 +67,7 @@ def seeded_block(
     return np.stack(labels).astype(np.uint64), counts, arrays
 
 
-def _channel(values, threshold, seed_level, inside, geometry):
-    window_begin, roi_shape, grid_block_shape, grid_counts = geometry
+def _channel(values, threshold, seed_level, inside, place: BlockPlace):
     values = np.asarray(values, FLOAT)
     foreground = values > threshold
     seeds = foreground & (values > seed_level)
@@ -84,7 +75,7 @@ def _channel(values, threshold, seed_level, inside, geometry):
     seeded = np.zeros(values.size, bool)
     opened = np.zeros(values.size, bool)
     join_seeds(parent, seeded, seeds & inside)  # a star: parent[x] is x's root
-    u, v, low, high, key = neighbour_edges(values, foreground, window_begin, roi_shape)
+    u, v, low, high, key = neighbour_edges(values, foreground, place.window_begin, place.roi_shape)
     flat_inside, flat_seeds = inside.ravel(), seeds.ravel()
     in_u, in_v = flat_inside[u], flat_inside[v]
     crossing = in_u != in_v
@@ -116,10 +107,8 @@ def _channel(values, threshold, seed_level, inside, geometry):
     records["edge_key"] = key[pick]
     # Records of the edges leaving the block.
     other = np.where(flat_inside[u], v, u)[crossing]
-    position = np.stack(np.unravel_index(other, values.shape)) + window_begin[:, None]
-    neighbour = np.ravel_multi_index(tuple(position // grid_block_shape[:, None]), grid_counts)
     records.update(
-        neighbour=neighbour,
+        neighbour=place.neighbour(np.stack(np.unravel_index(other, values.shape))),
         key=key[crossing],
         label=label[mine[crossing]],
         low=low[crossing],

@@ -62,14 +62,52 @@ def threshold_regions(task, values: np.ndarray, spec: SegmentationSpec) -> np.nd
     return task.post_process(values, {"threshold": spec.parameters["threshold"]}) > 0
 
 
-def block_in_window(window_begin, block_begin, block_shape, window_shape):
-    """(slices of the block within its window, boolean mask of the block's voxels there)."""
-    inner = tuple(
-        slice(b - w, b - w + s) for b, w, s in zip(block_begin, window_begin, block_shape)
-    )
-    inside = np.zeros(tuple(window_shape), dtype=bool)
-    inside[inner] = True
-    return inner, inside
+@dataclass(frozen=True)
+class BlockPlace:
+    """Where one block lies in the ROI's block grid, and the window of prediction it reads
+    (the block grown by the context it needs, clipped to the ROI): all in voxels of the ROI."""
+
+    window_begin: np.ndarray  # [dims]
+    block_begin: np.ndarray  # [dims]
+    block_shape: tuple[int, ...]
+    roi_shape: tuple[int, ...]
+    grid_block_shape: np.ndarray  # [dims]: the grid's block shape
+    grid_counts: tuple[int, ...]  # blocks per axis
+
+    @classmethod
+    def of(cls, window_begin, block_begin, block_shape, roi_shape, grid_block_shape, grid_counts):
+        def ints(values):
+            return tuple(int(v) for v in values)
+
+        return cls(
+            np.asarray(ints(window_begin), np.int64),
+            np.asarray(ints(block_begin), np.int64),
+            ints(block_shape),
+            ints(roi_shape),
+            np.asarray(ints(grid_block_shape), np.int64),
+            ints(grid_counts),
+        )
+
+    def in_window(self, window_shape) -> tuple[tuple[slice, ...], np.ndarray]:
+        """(slices of the block within its window, boolean mask of the block's voxels there)."""
+        inner = tuple(
+            slice(b - w, b - w + s)
+            for b, w, s in zip(self.block_begin, self.window_begin, self.block_shape)
+        )
+        inside = np.zeros(tuple(window_shape), dtype=bool)
+        inside[inner] = True
+        return inner, inside
+
+    def linear(self, window_positions: np.ndarray) -> np.ndarray:
+        """C-order index in the ROI of voxels at window positions [dims, n]."""
+        return np.ravel_multi_index(
+            tuple(window_positions + self.window_begin[:, None]), self.roi_shape
+        )
+
+    def neighbour(self, window_positions: np.ndarray) -> np.ndarray:
+        """Id of the grid block holding each voxel at window positions [dims, n]."""
+        block = (window_positions + self.window_begin[:, None]) // self.grid_block_shape[:, None]
+        return np.ravel_multi_index(tuple(block), self.grid_counts).astype(np.int64)
 
 
 @dataclass
@@ -105,22 +143,14 @@ def segment_block(
     task,
     values: np.ndarray,
     spec: SegmentationSpec,
-    window_begin,
-    block_begin,
-    block_shape,
-    roi_shape,
-    grid_block_shape,
-    grid_counts,
+    place: BlockPlace,
 ) -> BlockFragments:
     """Fragments and boundary records of one block.
 
     `values` is the prediction [C, *window] over the block grown by `segment_context` and
-    clipped to the ROI; `window_begin`, `block_begin` and `block_shape` are in voxels of the
-    ROI's grid, `grid_block_shape` / `grid_counts` describe the block grid (voxels, blocks)."""
-    window_begin, block_begin = np.asarray(window_begin), np.asarray(block_begin)
-    block_shape = tuple(int(s) for s in block_shape)
-    inner, inside = block_in_window(window_begin, block_begin, block_shape, values.shape[1:])
-    dims = len(block_shape)
+    clipped to the ROI, at `place` in the ROI's block grid."""
+    inner, inside = place.in_window(values.shape[1:])
+    dims = len(place.block_shape)
     offsets = edge_offsets(spec, dims)
     channels = spec.channels
 
@@ -148,8 +178,6 @@ def segment_block(
     ]
 
     records = {"channel": [], "neighbour": [], "key": [], "label": []}
-    roi_shape = tuple(int(s) for s in roi_shape)
-    grid_block_shape, grid_counts = np.asarray(grid_block_shape), tuple(grid_counts)
     for c, k, offset, src, dst, on in edges:
         crossing = on & (inside[src] ^ inside[dst])
         if not crossing.any():
@@ -159,14 +187,12 @@ def segment_block(
         target = source + np.array(offset)[:, None]
         source_inside = inside[tuple(source)]
         mine = np.where(source_inside, source, target)
-        other = np.where(source_inside, target, source) + window_begin[:, None]
-        source_global = source + window_begin[:, None]
-        linear = np.ravel_multi_index(tuple(source_global), roi_shape).astype(np.uint64)
+        other = np.where(source_inside, target, source)
+        linear = place.linear(source).astype(np.uint64)
         key = (linear * np.uint64(len(offsets)) + np.uint64(k)) * np.uint64(channels) + np.uint64(c)
-        neighbour = np.ravel_multi_index(tuple(other // grid_block_shape[:, None]), grid_counts)
-        in_block = mine - (block_begin - window_begin)[:, None]
+        in_block = mine - (place.block_begin - place.window_begin)[:, None]
         records["channel"].append(np.full(key.shape, c, dtype=np.int64))
-        records["neighbour"].append(neighbour.astype(np.int64))
+        records["neighbour"].append(place.neighbour(other))
         records["key"].append(key)
         records["label"].append(labels[c][tuple(in_block)])
     empty = {"channel": np.int64, "neighbour": np.int64, "key": np.uint64, "label": np.uint64}

@@ -17,7 +17,7 @@ from .output import dequantize, open_level, write_block
 from .plan import FRAGMENTS, PREDICTION, SEGMENTATION, Plan
 from .progress import Progress, file_digest, run_blocks
 from .seeded_block import seeded_block
-from .segment import segment_block, segment_context, whole_volume_segmentation
+from .segment import BlockPlace, segment_block, segment_context, whole_volume_segmentation
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class BlockSegmenter:
         values = self._values(window)[: len(self.spec.neighborhood)]  # not the LSD channels
         bias, low = float(self.spec.parameters["bias"]), float(self.plan.value_range[0])
         geometry = self._geometry(roi, window)
-        found = mws_block(values, self.spec.neighborhood, bias, low, *geometry)
+        found = mws_block(values, self.spec.neighborhood, bias, low, geometry)
         fragments = self.ids.globalise(found.labels[None], block_id)
         arrays = {name: getattr(found, name) for name in MWS_ARRAYS}
         return self._commit(block_id, roi, fragments, [int(found.sizes.size)], arrays)
@@ -104,15 +104,14 @@ class BlockSegmenter:
             self._values(window),
             float(parameters["threshold"]),
             seed_level,
-            *self._geometry(roi, window),
+            self._geometry(roi, window),
         )
         return self._commit(block_id, roi, self.ids.globalise(labels, block_id), counts, arrays)
 
-    def _geometry(self, roi, window) -> tuple:
-        """The block's place in the ROI's grid, in voxels, as segment_block and mws_block take
-        it: window begin, block begin, block shape, ROI shape, grid block shape, grid counts."""
+    def _geometry(self, roi, window) -> BlockPlace:
+        """The block's place in the ROI's grid, in voxels."""
         origin = self.grid.roi.offset
-        return (
+        return BlockPlace.of(
             (window.begin - origin) / self.voxel,
             (roi.begin - origin) / self.voxel,
             roi.shape / self.voxel,
@@ -137,7 +136,7 @@ class BlockSegmenter:
         if self.spec.mode == "seeded":
             return self._seeded_block(block_id, roi, window)
         geometry = self._geometry(roi, window)
-        found = segment_block(self.task, self._values(window), self.spec, *geometry)
+        found = segment_block(self.task, self._values(window), self.spec, geometry)
         fragments = self.ids.globalise(found.labels, block_id)
         offsets = np.array([self.ids.offset(c, block_id) for c in range(self.spec.channels)])
         records = {
