@@ -83,13 +83,9 @@ def simulated_blocks(shape, fragments, intra, records, face_pairs, seed=0):
 
 def measure(blocks: int, args) -> dict:
     """In this process: one merge on `blocks` simulated blocks."""
+    from dacapo_flow.predict.graph_mws import graph_mutex_watershed, signed_edges
     from dacapo_flow.predict.merge import first_ids
-    from dacapo_flow.predict.mws_merge import (
-        final_ids,
-        graph_mutex_watershed,
-        region_graph,
-        signed_edges,
-    )
+    from dacapo_flow.predict.mws_merge import final_ids, region_graph
 
     shape = grid_shape(blocks)
     num_blocks, load_block = simulated_blocks(

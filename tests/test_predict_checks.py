@@ -237,15 +237,18 @@ def test_the_cli_check_names_block_and_pyramid_problems(runs, cremi, data, tmp_p
 
 
 def test_a_large_mutex_watershed_target_is_warned_about_before_any_job(data, tmp_path):
-    """The exact merge holds the region graph of the whole ROI in one job (~150 B a voxel)."""
+    """The exact merge holds the region graph of the whole ROI in one job: 150 B a voxel
+    below bias 0.5, 400 from there (measured on CREMI: 144 and 357)."""
     from dacapo_flow.config.predictions import PredictionTarget
-    from dacapo_flow.predict.checks import target_warnings
+    from dacapo_flow.predict.checks import merge_mem_mb, target_warnings
 
-    config = run_config_dict(data, "affinities", name="mws")
-    del config["task_config"]["thresholds"]
-    config["task_config"]["post_processing"] = {"mws": {"biases": [0.25, 0.5]}}
-    run = write_yaml(tmp_path / "mws.yaml", config)
-    plan = passes({"mws": run}, run="mws")
+    runs = {}
+    for name, biases in (("mws", [0.25, 0.5]), ("low", [0.1, 0.25])):
+        config = run_config_dict(data, "affinities", name=name)
+        del config["task_config"]["thresholds"]
+        config["task_config"]["post_processing"] = {"mws": {"biases": biases}}
+        runs[name] = write_yaml(tmp_path / f"{name}.yaml", config)
+    plan = load_plan({"runs": [{"config": str(path)} for path in runs.values()]}, SOURCE)
     big = zarr_open_big(tmp_path / "big.zarr")  # 512 x 1024 x 1024 voxels, no chunk written
     base = {"run": "mws", "criterion": "voi", "outputs": ["prediction", "segmentation"]}
     huge = PredictionTarget.model_validate(target(data, name="big", input=big, **base))
@@ -253,15 +256,19 @@ def test_a_large_mutex_watershed_target_is_warned_about_before_any_job(data, tmp
     no_segmentation = PredictionTarget.model_validate(
         target(data, name="raw", input=big, **{**base, "outputs": ["prediction"]})
     )
-    found = target_warnings([small, huge, no_segmentation], plan, SOURCE)
-    assert len(found) == 1
+    low = PredictionTarget.model_validate(
+        target(data, name="low", input=big, **{**base, "run": "low"})
+    )
+    found = target_warnings([small, huge, no_segmentation, low], plan, SOURCE)
+    assert len(found) == 2
     assert found[0].startswith(f"{SOURCE}: predictions[1] (big): run 'mws' can select")
-    assert "~75 GiB" in found[0] and "asks that memory of segment_merge (mem_mb)" in found[0]
+    assert "~200 GiB" in found[0] and "asks that memory of segment_merge (mem_mb)" in found[0]
+    assert found[1].startswith(f"{SOURCE}: predictions[3] (low)") and "~75 GiB" in found[1]
     # and the merge job asks for it (MB, times the attempt), at least the profiles' 2000
-    from dacapo_flow.predict.checks import merge_mem_mb
-
-    assert merge_mem_mb(huge, plan["mws"]) == 512 * 1024 * 1024 * 150 // 10**6 + 1
+    voxels = 512 * 1024 * 1024
+    assert merge_mem_mb(huge, plan["mws"]) == voxels * 400 // 10**6 + 1
     assert merge_mem_mb(huge, plan["mws"], attempt=2) == 2 * merge_mem_mb(huge, plan["mws"])
+    assert merge_mem_mb(low, plan["low"]) == voxels * 150 // 10**6 + 1
     assert merge_mem_mb(small, plan["mws"]) == 2000
     assert merge_mem_mb(no_segmentation, plan["mws"], attempt=3) == 6000
 

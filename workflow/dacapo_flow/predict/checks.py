@@ -54,16 +54,19 @@ def check_targets(targets: list[PredictionTarget], plan: dict, source: str, chec
         raise ConfigError("\n".join(found))
 
 
-# The exact mutex watershed's merge holds the target's whole region graph in one job: ~150
-# bytes per voxel measured on CREMI at bias 0.25 (one fragment per ~5 voxels, bench/README),
-# and every voxel is a fragment at bias >= 0.5. Above this estimate, say so before any job.
-MWS_MERGE_BYTES_PER_VOXEL = 150
+# The exact mutex watershed's merge holds the target's whole region graph in one job. Peak
+# bytes per voxel of the ROI measured on the CREMI crop (bench/README), blocks contracted: 144
+# at bias 0.25 (a fragment per ~6.5 voxels), 357 at bias 0.5, where no voxel edge outranks the
+# repulsive ones (a fragment per ~2 voxels). Above the warning, say so before any job.
+MWS_MERGE_BYTES_PER_VOXEL = 150  # biases below 0.5
+MWS_MERGE_BYTES_PER_VOXEL_HIGH = 400  # a grid with a bias of 0.5 or more
 MWS_MERGE_WARN_BYTES = 16 * 2**30
 
 
 def mws_merge_bytes(target: PredictionTarget, run) -> int | None:
     """What the target's segment_merge job holds when its run can select the mutex watershed
-    and it writes a segmentation (~150 B a voxel of its ROI), else None. Opens the input's
+    and it writes a segmentation (150 or 400 B a voxel of its ROI, by the largest bias of
+    the grid), else None. Opens the input's
     metadata when the target gives no roi; None where the input cannot be opened yet."""
     from ..config.datasplits import is_pending
     from ..data.arrays import open_array
@@ -78,7 +81,9 @@ def mws_merge_bytes(target: PredictionTarget, run) -> int | None:
     except Exception:  # noqa: BLE001 - check_targets reports it
         return None
     roi = target.roi.roi() if target.roi is not None else array.roi
-    return math.prod(roi.shape / array.voxel_size) * MWS_MERGE_BYTES_PER_VOXEL
+    high = max(post.mws.biases) >= 0.5
+    per_voxel = MWS_MERGE_BYTES_PER_VOXEL_HIGH if high else MWS_MERGE_BYTES_PER_VOXEL
+    return math.prod(roi.shape / array.voxel_size) * per_voxel
 
 
 def target_warnings(targets: list[PredictionTarget], plan: dict, source: str) -> list[str]:
@@ -91,11 +96,10 @@ def target_warnings(targets: list[PredictionTarget], plan: dict, source: str) ->
         if need is not None and need > MWS_MERGE_WARN_BYTES:
             found.append(
                 f"{source}: predictions[{i}] ({target.name}): run {target.run!r} can select "
-                f"the mutex watershed, whose merge job holds the region graph of all "
-                f"{need / MWS_MERGE_BYTES_PER_VOXEL:.2e} voxels at once: ~{need / 2**30:.0f} GiB "
-                "at bias 0.25, more at 0.5 and above (every voxel a fragment); the workflow "
-                "asks that memory of segment_merge (mem_mb), so give it a node that has it "
-                "or split the roi into several targets"
+                f"the mutex watershed, whose merge job holds the region graph of the whole "
+                f"roi at once: ~{need / 2**30:.0f} GiB at its grid's largest bias; the "
+                "workflow asks that memory of segment_merge (mem_mb), so give it a node that "
+                "has it or split the roi into several targets"
             )
     return found
 

@@ -20,7 +20,8 @@ of (x, x + o) is channel o at x, read from the same stored prediction by both.
 The graph mutex watershed over these edges is then the whole-volume mutex watershed, up to
 the order of edges of equal weight (mws_merge.py). Its cost: with bias < (1 + low) / 2 the
 fragments are far fewer than voxels (CREMI, bias 0.25: one per 5 voxels); from there up no
-edge is that strong, and every voxel is a fragment.
+edge is that strong, and every voxel is a fragment. Before handing them over, the block
+contracts the merges no edge leaving it can overturn (graph_mws.py): about 2x fewer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tasks.affinities import _offset_slices, edge_components
+from .graph_mws import contract_block
 from .segment import BlockPlace
 
 
@@ -114,4 +116,15 @@ def mws_block(
     order = np.lexsort((arrays["key"], arrays["neighbour"]))  # the order the merge reads them
     arrays = {name: array[order] for name, array in arrays.items()}
     edges, high, low_ = pair_extremes(*(np.concatenate(intra[n]) for n in ("u", "v", "a")))
-    return MwsBlock(local, sizes, edges, high, low_, **arrays)
+    # The merges no edge leaving the block can overturn (graph_mws.py): fewer fragments.
+    new = contract_block(
+        sizes.size, edges[:, 0], edges[:, 1], high, low_, arrays["label"], arrays["affinity"], bias
+    )
+    arrays["label"] = new[arrays["label"].astype(np.int64)].astype(np.uint64)
+    sizes = np.bincount(new[1:], weights=sizes, minlength=int(new.max()) + 1)[1:].astype(np.int64)
+    u, v = new[edges[:, 0]], new[edges[:, 1]]
+    apart = u != v
+    u, v = np.minimum(u, v)[apart], np.maximum(u, v)[apart]
+    # a joined pair keeps the highest of its highs and the lowest of its lows
+    edges, high, low_ = pair_extremes(np.r_[u, u], np.r_[v, v], np.r_[high[apart], low_[apart]])
+    return MwsBlock(new[local].astype(np.uint64), sizes, edges, high, low_, **arrays)

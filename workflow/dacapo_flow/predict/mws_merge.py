@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+from .graph_mws import graph_mutex_watershed, signed_edges
 from .merge import FragmentIds, compact, load_lookup, save_lookup
 from .mws_block import pair_extremes
 
@@ -116,22 +117,6 @@ def face_edges(earlier, later, a: int, b: int, base):
     return pairs[:, 0] + base[a], pairs[:, 1] + base[b], high, low
 
 
-def graph_mutex_watershed(u, v, weights, num_fragments: int) -> np.ndarray:
-    """[N + 1] segment of each fragment 1..N (a fragment id; [0] = 0) by mwatershed's graph
-    mutex watershed: positive weights attract, negative repel, larger |weight| first."""
-    import mwatershed as mws
-
-    segment = np.arange(num_fragments + 1, dtype=np.int64)
-    if u.size == 0:
-        return segment
-    order = np.argsort(-np.abs(weights), kind="stable")  # as cluster_edges sorts
-    edges = list(zip((weights[order] > 0).tolist(), u[order].tolist(), v[order].tolist()))
-    mapping = np.asarray(mws.cluster(edges), dtype=np.int64).reshape(-1, 2)
-    del edges
-    segment[mapping[:, 0]] = mapping[:, 1]
-    return segment
-
-
 def final_ids(segment: np.ndarray, sizes: np.ndarray, min_size: int) -> np.ndarray:
     """[N + 1] final id per fragment: segments numbered 1..S by their smallest fragment,
     those under `min_size` voxels 0."""
@@ -146,16 +131,6 @@ def final_ids(segment: np.ndarray, sizes: np.ndarray, min_size: int) -> np.ndarr
     rank[kept] = np.arange(1, kept.size + 1, dtype=np.uint64)
     final[1:] = rank[inverse]
     return final
-
-
-def signed_edges(u, v, high, low, bias: float) -> tuple:
-    """(u, v, weights) of the graph: per pair, `high - bias` if it attracts and `low - bias`
-    if it repels (in float64 as the voxel watershed subtracts the bias)."""
-    attract = high.astype(np.float64) - bias
-    repel = low.astype(np.float64) - bias
-    a, r = attract > 0, repel < 0
-    weights = np.concatenate([attract[a], repel[r]])
-    return np.concatenate([u[a], u[r]]), np.concatenate([v[a], v[r]]), weights
 
 
 def mws_lookup(load_block, num_blocks, first, bias: float, min_size: int) -> tuple:
