@@ -374,3 +374,19 @@ def test_segmentation_context_scores_the_annotated_box_of_a_larger_segmentation(
         expected = run.task.evaluate(output, gt, annotated, dataset.gt.voxel_size)
         for c, criterion in enumerate(run.task.criteria):
             np.testing.assert_allclose(row[c], expected[criterion], rtol=1e-6, equal_nan=True)
+
+
+def test_the_segmented_region_stays_on_a_raw_grid_off_the_world_origin(tmp_path):
+    # Raw at offset 2 with voxels of 4 (a half-voxel translation, as OME-NGFF levels have):
+    # the region grown around the scored box keeps the raw's grid, so its prediction and the
+    # scored slice line up voxel for voxel.
+    from dacapo_flow.validation import segmented_roi
+
+    raw = write_array(tmp_path / "r.zarr", "raw", np.zeros((10, 10, 10), np.uint8), VOXEL, (2,) * 3)
+    dataset = SamplerDataset(raw=raw, gt=raw, raw_min=0, raw_max=255)
+    scored = Roi((18, 18, 18), (8, 8, 8))
+    region = segmented_roi(scored, dataset, [8, 8, 8])
+    assert region == Roi((10, 10, 10), (24, 24, 24))
+    assert not any((region.offset - raw.roi.offset) % VOXEL)
+    assert segmented_roi(scored, dataset, [100, 0, 0]) == Roi((2, 18, 18), (40, 8, 8))
+    assert segmented_roi(scored, dataset, None) == scored

@@ -116,6 +116,13 @@ def predict_blockwise(
     origin = grid_origin(roi.offset, dataset.raw.roi.offset, model_period(model, voxel))
     grid = Roi(origin, roi.end - origin)
     in_shape, out_shape = prediction_block(model, grid.shape / voxel, block_elements)
+    if any((out_shape * voxel) % model_period(model, voxel)):
+        logger.warning(
+            "blocks of %s voxels are not whole steps of the network's downsampling: "
+            "neighbouring blocks pool in different phases, and a prediction target may "
+            "predict some voxels unlike validation",
+            tuple(out_shape),
+        )
     context = (in_shape - out_shape) // 2 * voxel
     blocks = [b for b in block_rois(grid, out_shape * voxel) if not b.intersect(roi).empty]
 
@@ -154,8 +161,9 @@ def segmented_roi(roi: Roi, dataset: SamplerDataset, context) -> Roi:
     if not context:
         return roi
     context = Coordinate(context)
-    grown = roi.grow(context, context).intersect(dataset.raw.roi)
-    return grown.union(roi).snap_to_grid(dataset.gt.voxel_size, mode="shrink")
+    # Whole voxels on both counts (checked before any job), so the result stays on the raw's
+    # grid, wherever its offset lies; a snap to multiples of the voxel size would not.
+    return roi.grow(context, context).intersect(dataset.raw.roi).union(roi)
 
 
 def validate_dataset(
