@@ -1,10 +1,18 @@
 """The graph mutex watershed and a block's certain merges (dacapo_flow.predict.graph_mws):
-an attractive edge is certain when nothing stronger leaves its component, and a block
-contracts the certain edges its own watershed joins, and no others."""
+the graph step is mwatershed's `cluster_edges`; an attractive edge is certain when nothing
+stronger leaves its component, and a block contracts the certain edges its own watershed
+joins, and no others; segments are numbered by their smallest fragment."""
 
 import numpy as np
 
-from dacapo_flow.predict.graph_mws import certain_edges, contract_block, signed_edges
+from dacapo_flow.predict.graph_mws import (
+    certain_edges,
+    contract_block,
+    final_ids,
+    graph_mutex_watershed,
+    signed_edges,
+)
+from helpers_predict import same_up_to_renaming
 
 
 def test_an_edge_is_certain_while_no_stronger_edge_leaves_its_component():
@@ -44,3 +52,26 @@ def test_signed_edges_keep_a_pairs_attraction_and_repulsion():
     )
     assert u.tolist() == [1, 2, 1, 2] and v.tolist() == [2, 3, 2, 3]
     np.testing.assert_allclose(weights, [0.6, 0.1, -0.1, -0.2], atol=1e-6)
+
+
+def test_final_ids_number_segments_and_drop_small_ones():
+    segment = np.array([0, 3, 3, 3, 4, 5])  # fragments 1..5 -> segments 3, 3, 3, 4, 5
+    sizes = np.array([0, 2, 2, 2, 1, 9])
+    assert final_ids(segment, sizes, 0).tolist() == [0, 1, 1, 1, 2, 3]
+    assert final_ids(segment, sizes, 5).tolist() == [0, 1, 1, 1, 0, 2]
+
+
+def test_graph_step_is_cluster_edges():
+    import mwatershed as mws
+
+    rng = np.random.default_rng(1)
+    u = rng.integers(1, 30, 200)
+    v = rng.integers(1, 30, 200)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    weights = rng.normal(0, 1, u.size).round(1)  # ties too, broken in the same order
+    segment = graph_mutex_watershed(u, v, weights, 30)
+    expected = np.arange(31)
+    for fragment, found in mws.cluster_edges(list(zip(weights.tolist(), u.tolist(), v.tolist()))):
+        expected[fragment] = found
+    assert same_up_to_renaming(segment, expected)  # the same partition; ids are names

@@ -2,15 +2,13 @@
 relabel shards): on 3 x 3 x 3 blocks it equals the whole-volume `mutex_watershed` up to
 relabelling, minimum size included, at a bias where the blocks' fragments are voxels and at
 one where they are components; a weak edge the voxel watershed never reaches cannot join
-what a stronger one keeps apart. Its graph step is mwatershed's `cluster_edges`."""
+what a stronger one keeps apart."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from dacapo_flow.predict.graph_mws import graph_mutex_watershed
 from dacapo_flow.predict.merge import merge_job
-from dacapo_flow.predict.mws_merge import final_ids
 from dacapo_flow.predict.output import open_level
 from dacapo_flow.predict.plan import SegmentationSpec
 from dacapo_flow.predict.relabel import run_relabel_shard
@@ -101,29 +99,6 @@ def test_a_weak_majority_does_not_join_what_a_strong_edge_keeps_apart(tmp_path):
     found, whole, _ = blockwise(tmp_path, {"bias": 0.25}, affs)
     assert same_up_to_renaming(whole, gt[None] + 1)
     assert same_up_to_renaming(found, gt[None] + 1)
-
-
-def test_graph_step_is_cluster_edges():
-    import mwatershed as mws
-
-    rng = np.random.default_rng(1)
-    u = rng.integers(1, 30, 200)
-    v = rng.integers(1, 30, 200)
-    keep = u != v
-    u, v = u[keep], v[keep]
-    weights = rng.normal(0, 1, u.size).round(1)  # ties too, broken in the same order
-    segment = graph_mutex_watershed(u, v, weights, 30)
-    expected = np.arange(31)
-    for fragment, found in mws.cluster_edges(list(zip(weights.tolist(), u.tolist(), v.tolist()))):
-        expected[fragment] = found
-    assert same_up_to_renaming(segment, expected)  # the same partition; ids are names
-
-
-def test_final_ids_number_segments_and_drop_small_ones():
-    segment = np.array([0, 3, 3, 3, 4, 5])  # fragments 1..5 -> segments 3, 3, 3, 4, 5
-    sizes = np.array([0, 2, 2, 2, 1, 9])
-    assert final_ids(segment, sizes, 0).tolist() == [0, 1, 1, 1, 2, 3]
-    assert final_ids(segment, sizes, 5).tolist() == [0, 1, 1, 1, 0, 2]
 
 
 def test_a_one_sided_face_is_an_error():

@@ -390,3 +390,14 @@ def test_the_segmented_region_stays_on_a_raw_grid_off_the_world_origin(tmp_path)
     assert not any((region.offset - raw.roi.offset) % VOXEL)
     assert segmented_roi(scored, dataset, [100, 0, 0]) == Roi((2, 18, 18), (40, 8, 8))
     assert segmented_roi(scored, dataset, None) == scored
+
+
+def test_blocks_off_the_downsampling_steps_are_warned_about(caplog):
+    from dacapo_flow.validation import warn_if_off_period
+
+    period = Coordinate(16, 16, 16)
+    with caplog.at_level("WARNING"):
+        warn_if_off_period("t", Coordinate(12, 12, 12), Coordinate(48, 48, 48), period)
+        assert caplog.text == ""
+        warn_if_off_period("t", Coordinate(9, 12, 12), Coordinate(36, 48, 48), period)
+    assert "t: blocks of (9, 12, 12) voxels are not whole steps" in caplog.text

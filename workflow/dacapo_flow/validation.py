@@ -96,6 +96,20 @@ def model_period(model, voxel: Coordinate) -> Coordinate:
     return Coordinate(max(step, 1) for step in steps) * voxel
 
 
+def warn_if_off_period(what: str, block_shape: Coordinate, block_world, period) -> None:
+    """Log when blocks of `block_world` (world units) are not whole steps of the network's
+    downsampling `period`: neighbouring blocks then pool in different phases, and validation
+    and prediction targets may predict some voxels differently."""
+    if any(Coordinate(block_world) % period):
+        logger.warning(
+            "%s: blocks of %s voxels are not whole steps of the network's downsampling: "
+            "neighbouring blocks pool in different phases, so validation and prediction "
+            "targets may predict some voxels differently",
+            what,
+            tuple(block_shape),
+        )
+
+
 def predict_blockwise(
     model,
     dataset: SamplerDataset,
@@ -113,16 +127,11 @@ def predict_blockwise(
     a few blocks.
     """
     voxel = dataset.raw.voxel_size
-    origin = grid_origin(roi.offset, dataset.raw.roi.offset, model_period(model, voxel))
+    period = model_period(model, voxel)
+    origin = grid_origin(roi.offset, dataset.raw.roi.offset, period)
     grid = Roi(origin, roi.end - origin)
     in_shape, out_shape = prediction_block(model, grid.shape / voxel, block_elements)
-    if any((out_shape * voxel) % model_period(model, voxel)):
-        logger.warning(
-            "blocks of %s voxels are not whole steps of the network's downsampling: "
-            "neighbouring blocks pool in different phases, and a prediction target may "
-            "predict some voxels unlike validation",
-            tuple(out_shape),
-        )
+    warn_if_off_period("validation", out_shape, out_shape * voxel, period)
     context = (in_shape - out_shape) // 2 * voxel
     blocks = [b for b in block_rois(grid, out_shape * voxel) if not b.intersect(roi).empty]
 

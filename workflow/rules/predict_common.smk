@@ -1,5 +1,5 @@
 # Inputs and params of the prediction rules (predict.smk). Paths only, no torch; the one I/O
-# is segment_merge's memory, from the input's metadata where a target gives no roi.
+# is segment_merge's memory, from the input's metadata (voxel size, and ROI where none given).
 from dacapo_flow.config.predictions import resolve_dataset
 from dacapo_flow.predict.checks import merge_mem_mb
 

@@ -66,8 +66,8 @@ MWS_MERGE_WARN_BYTES = 16 * 2**30
 def mws_merge_bytes(target: PredictionTarget, run) -> int | None:
     """What the target's segment_merge job holds when its run can select the mutex watershed
     and it writes a segmentation (150 or 400 B a voxel of its ROI, by the largest bias of
-    the grid), else None. Opens the input's
-    metadata when the target gives no roi; None where the input cannot be opened yet."""
+    the grid), else None. Opens the input's metadata (its voxel size, and its ROI where the
+    target gives none); None where the input cannot be opened yet."""
     from ..config.datasplits import is_pending
     from ..data.arrays import open_array
 

@@ -48,6 +48,22 @@ def graph_mutex_watershed(u, v, weights, num_fragments: int) -> np.ndarray:
     return segment
 
 
+def final_ids(segment: np.ndarray, sizes: np.ndarray, min_size: int) -> np.ndarray:
+    """[N + 1] final id per fragment: segments numbered 1..S by their smallest fragment,
+    those under `min_size` voxels 0."""
+    final = np.zeros(segment.size, np.uint64)
+    if segment.size <= 1:
+        return final
+    ids, smallest, inverse = np.unique(segment[1:], return_index=True, return_inverse=True)
+    volume = np.bincount(inverse, weights=sizes[1:], minlength=ids.size)
+    kept = np.flatnonzero(volume >= max(min_size, 1))
+    kept = kept[np.argsort(smallest[kept])]
+    rank = np.zeros(ids.size, np.uint64)
+    rank[kept] = np.arange(1, kept.size + 1, dtype=np.uint64)
+    final[1:] = rank[inverse]
+    return final
+
+
 @_compiled
 def certain_edges(parent, open_level, u, v, w):  # pragma: no cover - compiled
     """Which attractive edges (sorted by decreasing w) are certain: after joining every edge
@@ -93,9 +109,4 @@ def contract_block(num_fragments: int, u, v, high, low, face_label, face_affinit
         (np.ones(int(join.sum()), np.int8), (au[join], av[join])), shape=(n + 1, n + 1)
     )
     _, component = connected_components(graph, directed=False)
-    _, first, inverse = np.unique(component[1:], return_index=True, return_inverse=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(1, first.size + 1)
-    new = np.zeros(n + 1, np.int64)
-    new[1:] = rank[inverse]
-    return new
+    return final_ids(component, np.ones(n + 1), 0).astype(np.int64)

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from .graph_mws import graph_mutex_watershed, signed_edges
+from .graph_mws import final_ids, graph_mutex_watershed, signed_edges
 from .merge import FragmentIds, compact, load_lookup, save_lookup
 from .mws_block import pair_extremes
 
@@ -115,22 +115,6 @@ def face_edges(earlier, later, a: int, b: int, base):
     pairs, high, low = pair_extremes(earlier["label"], later["label"], earlier["affinity"])
     # Fragments of block a come before those of block b (a < b): u < v.
     return pairs[:, 0] + base[a], pairs[:, 1] + base[b], high, low
-
-
-def final_ids(segment: np.ndarray, sizes: np.ndarray, min_size: int) -> np.ndarray:
-    """[N + 1] final id per fragment: segments numbered 1..S by their smallest fragment,
-    those under `min_size` voxels 0."""
-    final = np.zeros(segment.size, np.uint64)
-    if segment.size <= 1:
-        return final
-    ids, smallest, inverse = np.unique(segment[1:], return_index=True, return_inverse=True)
-    volume = np.bincount(inverse, weights=sizes[1:], minlength=ids.size)
-    kept = np.flatnonzero(volume >= max(min_size, 1))
-    kept = kept[np.argsort(smallest[kept])]
-    rank = np.zeros(ids.size, np.uint64)
-    rank[kept] = np.arange(1, kept.size + 1, dtype=np.uint64)
-    final[1:] = rank[inverse]
-    return final
 
 
 def mws_lookup(load_block, num_blocks, first, bias: float, min_size: int) -> tuple:

@@ -17,7 +17,7 @@ from ..data.sampling import raw_range
 from ..factory import create_architecture, create_task
 from ..store.best_record import BestRecord, BestRecordError
 from ..store.weights import load_checkpoint
-from ..validation import model_period
+from ..validation import model_period, warn_if_off_period
 from .blocks import fit_network, grid_origin, pyramid_factors
 from .checks import pyramid_problems
 from .input_checks import verify_input
@@ -170,14 +170,7 @@ def make_plan(
         raise ConfigError(f"prediction {target.name}: roi {roi} is not on the output voxel grid")
     period = model_period(model, input_voxel)
     roi = anchored_roi(target.name, roi, array.offset, period)
-    if any(network.block_world % period):
-        logger.warning(
-            "%s: blocks of %s voxels are not whole steps of the network's downsampling: "
-            "neighbouring blocks pool in different phases, so this target may predict some "
-            "voxels unlike validation",
-            target.name,
-            tuple(network.block_shape),
-        )
+    warn_if_off_period(target.name, network.block_shape, network.block_world, period)
     found = pyramid_problems(target, network.block_shape, output_voxel, run_config)
     if found:
         raise ConfigError("\n".join(f"prediction {target.name}: {p}" for p in found))

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..tasks.watershed import edge_order, join, kruskal, roots
 from .fragment_sizes import storage_start
-from .mws_merge import final_ids
+from .graph_mws import final_ids
 
 logger = logging.getLogger(__name__)
 
